@@ -1,0 +1,35 @@
+//! `connections`: connections refused because maxclients was reached, within
+//! the window.
+
+use super::{CheckResult, Reason, Window};
+use crate::config::CheckSettings;
+use crate::info::Snapshot;
+
+pub fn evaluate(_snap: &Snapshot, window: &Window, _settings: &CheckSettings) -> CheckResult {
+    CheckResult::default()
+        .observe("rejected", window.rejected)
+        .observe("window_s", window.span.as_secs())
+        .fail_if(window.rejected > 0, Reason::RejectedConnections)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::evaluate as connections;
+
+    #[test]
+    fn rejections_within_the_window_warn() {
+        let snap = Snapshot::default();
+        let settings = CheckSettings::default();
+        assert_eq!(
+            connections(&snap, &Window::default(), &settings).status(),
+            Status::Ok
+        );
+        let rejecting = Window {
+            rejected: 1,
+            ..Window::default()
+        };
+        let result = connections(&snap, &rejecting, &settings);
+        assert_eq!(result.reasons, vec![Reason::RejectedConnections]);
+    }
+}

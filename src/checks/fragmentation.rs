@@ -1,0 +1,60 @@
+//! `fragmentation`: mem_fragmentation_ratio, judged only once the dataset is
+//! big enough for the ratio to mean something (tiny datasets always look
+//! fragmented).
+
+use super::{CheckResult, Reason, Window, round3};
+use crate::config::CheckSettings;
+use crate::info::Snapshot;
+
+pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> CheckResult {
+    let thresholds = &settings.fragmentation;
+    let (Some(ratio), Some(used)) = (snap.mem_fragmentation_ratio, snap.used_memory) else {
+        return CheckResult::default();
+    };
+    let result = CheckResult::default().observe("ratio", round3(ratio));
+    // Below 1.0 the OS holds less than Redis allocated: it is swapping.
+    let bad = ratio > thresholds.warn_above.get() || ratio < 1.0;
+    result.fail_if(
+        used >= thresholds.min_used_bytes && bad,
+        Reason::Fragmentation,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::evaluate as fragmentation;
+
+    fn snap(ratio: f64, used: u64) -> Snapshot {
+        Snapshot {
+            mem_fragmentation_ratio: Some(ratio),
+            used_memory: Some(used),
+            ..Snapshot::default()
+        }
+    }
+
+    const BIG: u64 = 100 * 1024 * 1024;
+
+    #[test]
+    fn high_or_swapping_ratio_warns_on_a_big_dataset() {
+        assert_eq!(
+            evaluate(fragmentation, &snap(1.51, BIG)).reasons,
+            vec![Reason::Fragmentation]
+        );
+        assert_eq!(
+            evaluate(fragmentation, &snap(0.9, BIG)).reasons,
+            vec![Reason::Fragmentation]
+        );
+        assert_eq!(
+            evaluate(fragmentation, &snap(1.5, BIG)).status(),
+            Status::Ok
+        );
+    }
+
+    #[test]
+    fn small_dataset_is_never_judged() {
+        let result = evaluate(fragmentation, &snap(7.15, 1_000_000));
+        assert_eq!(result.status(), Status::Ok);
+        assert_eq!(result.observed["ratio"], 7.15);
+    }
+}

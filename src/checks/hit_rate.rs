@@ -1,0 +1,78 @@
+//! `hit_rate`: keyspace hits over lookups, over the window only, so today's
+//! drop shows even on a node that has been up for weeks.
+
+use super::{CheckResult, Reason, Window, round3};
+use crate::config::CheckSettings;
+use crate::info::Snapshot;
+
+pub fn evaluate(_snap: &Snapshot, window: &Window, settings: &CheckSettings) -> CheckResult {
+    let thresholds = &settings.hit_rate;
+    let lookups = window.hits + window.misses;
+    let result = CheckResult::default();
+    if lookups == 0 {
+        return result
+            .observe("lookups", 0)
+            .observe("window_s", window.span.as_secs());
+    }
+    let ratio = window.hits as f64 / lookups as f64;
+    let result = result
+        .observe("ratio", round3(ratio))
+        .observe("lookups", lookups)
+        .observe("window_s", window.span.as_secs());
+    if lookups < thresholds.min_lookups {
+        result
+    } else if ratio < thresholds.fail_below.get() {
+        result.fail(Reason::LowHitRate)
+    } else {
+        result.fail_if(ratio < thresholds.warn_below.get(), Reason::HitRateLow)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::evaluate as hit_rate;
+    use std::time::Duration;
+
+    fn judge(hits: u64, misses: u64) -> CheckResult {
+        let window = Window {
+            span: Duration::from_secs(300),
+            hits,
+            misses,
+            ..Window::default()
+        };
+        hit_rate(&Snapshot::default(), &window, &CheckSettings::default())
+    }
+
+    #[test]
+    fn high_ratio_is_ok_with_window_shown() {
+        let result = judge(940, 60);
+        assert_eq!(result.status(), Status::Ok);
+        assert_eq!(result.observed["ratio"], 0.94);
+        assert_eq!(result.observed["lookups"], 1000);
+        assert_eq!(result.observed["window_s"], 300);
+    }
+
+    #[test]
+    fn below_warn_warns_and_below_fail_degrades() {
+        assert_eq!(judge(899, 101).reasons, vec![Reason::HitRateLow]);
+        assert_eq!(judge(900, 100).status(), Status::Ok);
+        assert_eq!(judge(699, 301).reasons, vec![Reason::LowHitRate]);
+        assert_eq!(judge(700, 300).reasons, vec![Reason::HitRateLow]);
+    }
+
+    #[test]
+    fn too_few_lookups_is_ok_with_counts_shown() {
+        let result = judge(0, 999);
+        assert_eq!(result.status(), Status::Ok);
+        assert_eq!(result.observed["lookups"], 999);
+        assert_eq!(result.observed["ratio"], 0.0);
+    }
+
+    #[test]
+    fn no_lookups_shows_no_ratio() {
+        let result = judge(0, 0);
+        assert_eq!(result.status(), Status::Ok);
+        assert!(!result.observed.contains_key("ratio"));
+    }
+}

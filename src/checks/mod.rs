@@ -1,0 +1,272 @@
+//! The checks: pure functions from what Redis reported to a verdict.
+//!
+//! Each check lives in its own file with an `evaluate(snapshot, window,
+//! thresholds)` and its tests; [`REGISTRY`] lists them with the routes they
+//! belong to. Adding a check touches its file and one registry line.
+
+mod clients;
+mod connections;
+mod evictions;
+mod fragmentation;
+mod hit_rate;
+mod memory;
+mod persistence;
+pub mod ping;
+mod replication;
+mod role;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::config::CheckSettings;
+use crate::info::Snapshot;
+
+/// How bad a check is, in order of severity; the derive order is the ranking.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Status {
+    Ok,
+    Warn,
+    Degraded,
+    Critical,
+    Down,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// Why a check is not ok. The snake_case names are the public API.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, strum::IntoStaticStr, strum::EnumIter,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Reason {
+    // down: Redis could not be asked, or refused to answer.
+    Unreachable,
+    Timeout,
+    AuthFailed,
+    Loading,
+    Busy,
+    MasterDown,
+    Error,
+    // critical
+    MemoryPressure,
+    PersistenceFailed,
+    // degraded
+    LowHitRate,
+    ReplicaDisconnected,
+    ReplicaSyncing,
+    ReplicaStale,
+    TooFewReplicas,
+    ReplicaLagging,
+    NotPrimary,
+    // warn
+    MemoryHigh,
+    LatencyHigh,
+    NoMaxmemory,
+    HitRateLow,
+    Fragmentation,
+    ClientsHigh,
+    BlockedClients,
+    Evicting,
+    RejectedConnections,
+}
+
+impl Reason {
+    /// The snake_case name, as in bodies.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Every reason has one fixed severity.
+    pub fn status(self) -> Status {
+        use Reason::*;
+        match self {
+            Unreachable | Timeout | AuthFailed | Loading | Busy | MasterDown | Error => {
+                Status::Down
+            }
+            MemoryPressure | PersistenceFailed => Status::Critical,
+            LowHitRate | ReplicaDisconnected | ReplicaSyncing | ReplicaStale | TooFewReplicas
+            | ReplicaLagging | NotPrimary => Status::Degraded,
+            MemoryHigh | LatencyHigh | NoMaxmemory | HitRateLow | Fragmentation | ClientsHigh
+            | BlockedClients | Evicting | RejectedConnections => Status::Warn,
+        }
+    }
+}
+
+/// One check's verdict: every reason it found and the values it judged.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckResult {
+    /// Worst first.
+    pub reasons: Vec<Reason>,
+    pub observed: Map<String, Value>,
+}
+
+impl CheckResult {
+    pub fn status(&self) -> Status {
+        self.reasons.first().map_or(Status::Ok, |r| r.status())
+    }
+
+    /// Records a value the check judged, for the body.
+    pub fn observe(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.observed.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Adds a reason, keeping the list worst first.
+    pub fn fail(mut self, reason: Reason) -> Self {
+        self.reasons.push(reason);
+        self.reasons.sort_by_key(|r| std::cmp::Reverse(r.status()));
+        self
+    }
+
+    pub fn fail_if(self, condition: bool, reason: Reason) -> Self {
+        if condition { self.fail(reason) } else { self }
+    }
+}
+
+/// Counter growth over the hit-rate window, computed once per check from the
+/// sample history (see [`crate::history`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Window {
+    pub span: Duration,
+    pub hits: u64,
+    pub misses: u64,
+    pub evicted: u64,
+    pub rejected: u64,
+}
+
+/// Which routes a check answers for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// The node's own health: /health/redis and /health.
+    Node,
+    /// Replication for the node's role: /health/replica and /health.
+    Replication,
+    /// Whether the node is the primary: /health/primary only.
+    Role,
+}
+
+pub type Evaluate = fn(&Snapshot, &Window, &CheckSettings) -> CheckResult;
+
+pub struct Check {
+    pub name: &'static str,
+    pub group: Group,
+    pub evaluate: Evaluate,
+}
+
+/// Every check but `ping`, which every route runs first (see [`ping`]).
+pub const REGISTRY: &[Check] = &[
+    Check {
+        name: "memory",
+        group: Group::Node,
+        evaluate: memory::evaluate,
+    },
+    Check {
+        name: "hit_rate",
+        group: Group::Node,
+        evaluate: hit_rate::evaluate,
+    },
+    Check {
+        name: "persistence",
+        group: Group::Node,
+        evaluate: persistence::evaluate,
+    },
+    Check {
+        name: "fragmentation",
+        group: Group::Node,
+        evaluate: fragmentation::evaluate,
+    },
+    Check {
+        name: "clients",
+        group: Group::Node,
+        evaluate: clients::evaluate,
+    },
+    Check {
+        name: "evictions",
+        group: Group::Node,
+        evaluate: evictions::evaluate,
+    },
+    Check {
+        name: "connections",
+        group: Group::Node,
+        evaluate: connections::evaluate,
+    },
+    Check {
+        name: "replication",
+        group: Group::Replication,
+        evaluate: replication::evaluate,
+    },
+    Check {
+        name: "role",
+        group: Group::Role,
+        evaluate: role::evaluate,
+    },
+];
+
+/// Rounds a ratio for the body: three decimals say enough.
+pub(crate) fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    pub use super::*;
+    pub use crate::config::CheckSettings;
+    pub use crate::info::Snapshot;
+
+    pub fn evaluate(check: Evaluate, snap: &Snapshot) -> CheckResult {
+        check(snap, &Window::default(), &CheckSettings::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_stay_worst_first() {
+        let result = CheckResult::default()
+            .fail(Reason::ClientsHigh)
+            .fail(Reason::MemoryPressure)
+            .fail(Reason::LowHitRate);
+        assert_eq!(
+            result.reasons,
+            vec![
+                Reason::MemoryPressure,
+                Reason::LowHitRate,
+                Reason::ClientsHigh
+            ]
+        );
+        assert_eq!(result.status(), Status::Critical);
+    }
+
+    #[test]
+    fn reasons_serialise_as_snake_case() {
+        let json = serde_json::to_string(&[Reason::MasterDown, Reason::NoMaxmemory]).ok();
+        assert_eq!(json.as_deref(), Some(r#"["master_down","no_maxmemory"]"#));
+        for reason in <Reason as strum::IntoEnumIterator>::iter() {
+            assert_eq!(
+                serde_json::to_value(reason).ok(),
+                Some(reason.as_str().into())
+            );
+        }
+    }
+
+    #[test]
+    fn statuses_are_ordered_by_severity() {
+        assert!(Status::Ok < Status::Warn);
+        assert!(Status::Warn < Status::Degraded);
+        assert!(Status::Degraded < Status::Critical);
+        assert!(Status::Critical < Status::Down);
+    }
+}

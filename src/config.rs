@@ -1,0 +1,532 @@
+//! Configuration: typed settings loaded from defaults, an optional TOML file and
+//! `REDIS_HEALTH_*` environment variables.
+//!
+//! Values with rules are domain types ([`Ratio`], [`RedisUrl`], [`SecretString`]),
+//! so once [`load`] returns, nothing downstream checks them again.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Environment variable naming the config file (same as `--config`).
+pub const CONFIG_ENV: &str = "REDIS_HEALTH_CONFIG";
+/// File read from the working directory when no file is named.
+pub const DEFAULT_CONFIG_FILE: &str = "config/default.toml";
+
+/// Why the configuration cannot be used; the message is one line naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid config: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, message: impl Into<String>) -> Self {
+        Self {
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub log: LogSettings,
+    pub redis: RedisSettings,
+    pub checks: CheckSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: RedisUrl,
+    /// Read at every (re)connect so a rotated secret needs no restart.
+    pub password_file: Option<PathBuf>,
+    /// Bounds a whole check: connect, PING and INFO.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: RedisUrl::local(),
+            password_file: None,
+            timeout: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A parsed `redis://` or `rediss://` URL. Debug never prints the password.
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct RedisUrl {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub database: Option<u8>,
+}
+
+impl RedisUrl {
+    fn local() -> Self {
+        Self {
+            tls: false,
+            host: "127.0.0.1".into(),
+            port: 6379,
+            username: None,
+            password: None,
+            database: None,
+        }
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://", if self.tls { "rediss" } else { "redis" })?;
+        if let Some(user) = &self.username {
+            write!(f, "{user}@")?;
+        } else if self.password.is_some() {
+            write!(f, ":[redacted]@")?;
+        }
+        write!(f, "{}:{}", self.host, self.port)?;
+        if let Some(db) = self.database {
+            write!(f, "/{db}")?;
+        }
+        Ok(())
+    }
+}
+
+impl TryFrom<String> for RedisUrl {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        // The url crate's errors never echo the input, so no password leaks here.
+        let url = url::Url::parse(&text).map_err(|e| format!("not a URL ({e})"))?;
+        let tls = match url.scheme() {
+            "redis" => false,
+            "rediss" => true,
+            other => {
+                return Err(format!(
+                    "scheme must be redis:// or rediss://, not {other}://"
+                ));
+            }
+        };
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or("the URL has no host")?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let username = Some(url.username()).filter(|u| !u.is_empty()).map(decode);
+        let password = url.password().map(|p| SecretString::from(decode(p)));
+        let database = match url.path().trim_start_matches('/') {
+            "" => None,
+            db => Some(
+                db.parse::<u8>()
+                    .map_err(|_| format!("database must be a number 0-255, not {db:?}"))?,
+            ),
+        };
+        Ok(Self {
+            tls,
+            host,
+            port: url.port().unwrap_or(6379),
+            username,
+            password,
+            database,
+        })
+    }
+}
+
+/// A fraction within 0..=1.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Deserialize)]
+#[serde(try_from = "f64")]
+pub struct Ratio(f64);
+
+impl Ratio {
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl TryFrom<f64> for Ratio {
+    type Error = String;
+
+    fn try_from(value: f64) -> Result<Self, Self::Error> {
+        if (0.0..=1.0).contains(&value) {
+            Ok(Self(value))
+        } else {
+            Err(format!("{value} is not a ratio between 0 and 1"))
+        }
+    }
+}
+
+/// A positive, finite factor such as a fragmentation ratio.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Deserialize)]
+#[serde(try_from = "f64")]
+pub struct Factor(f64);
+
+impl Factor {
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl TryFrom<f64> for Factor {
+    type Error = String;
+
+    fn try_from(value: f64) -> Result<Self, Self::Error> {
+        if value.is_finite() && value > 0.0 {
+            Ok(Self(value))
+        } else {
+            Err(format!("{value} must be a positive number"))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckSettings {
+    /// A probe reuses the last completed check while it is younger than this.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    /// The background sampler's period, so windows fill without probes.
+    #[serde(with = "humantime_serde")]
+    pub sample_interval: Duration,
+    pub memory: MemoryThresholds,
+    pub latency: LatencyThresholds,
+    pub hit_rate: HitRateThresholds,
+    pub fragmentation: FragmentationThresholds,
+    pub clients: ClientThresholds,
+    pub replication: ReplicationThresholds,
+}
+
+impl Default for CheckSettings {
+    fn default() -> Self {
+        Self {
+            max_age: Duration::from_secs(1),
+            sample_interval: Duration::from_secs(5),
+            memory: MemoryThresholds::default(),
+            latency: LatencyThresholds::default(),
+            hit_rate: HitRateThresholds::default(),
+            fragmentation: FragmentationThresholds::default(),
+            clients: ClientThresholds::default(),
+            replication: ReplicationThresholds::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemoryThresholds {
+    pub warn_ratio: Ratio,
+    pub fail_ratio: Ratio,
+    pub warn_no_maxmemory: bool,
+    /// Judge `allkeys-*` caches by hit rate, not by how full they are.
+    pub policy_aware: bool,
+}
+
+impl Default for MemoryThresholds {
+    fn default() -> Self {
+        Self {
+            warn_ratio: Ratio(0.80),
+            fail_ratio: Ratio(0.95),
+            warn_no_maxmemory: true,
+            policy_aware: true,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LatencyThresholds {
+    #[serde(with = "humantime_serde")]
+    pub warn_above: Duration,
+}
+
+impl Default for LatencyThresholds {
+    fn default() -> Self {
+        Self {
+            warn_above: Duration::from_millis(100),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HitRateThresholds {
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    pub min_lookups: u64,
+    pub warn_below: Ratio,
+    pub fail_below: Ratio,
+}
+
+impl Default for HitRateThresholds {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(300),
+            min_lookups: 1000,
+            warn_below: Ratio(0.90),
+            fail_below: Ratio(0.70),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FragmentationThresholds {
+    pub warn_above: Factor,
+    pub min_used_bytes: u64,
+}
+
+impl Default for FragmentationThresholds {
+    fn default() -> Self {
+        Self {
+            warn_above: Factor(1.5),
+            min_used_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientThresholds {
+    pub warn_ratio: Ratio,
+    pub blocked_warn_above: u64,
+}
+
+impl Default for ClientThresholds {
+    fn default() -> Self {
+        Self {
+            warn_ratio: Ratio(0.80),
+            blocked_warn_above: 10,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplicationThresholds {
+    #[serde(with = "humantime_serde")]
+    pub max_last_io: Duration,
+    pub min_replicas: u32,
+    #[serde(with = "humantime_serde")]
+    pub max_replica_lag: Duration,
+}
+
+impl Default for ReplicationThresholds {
+    fn default() -> Self {
+        Self {
+            max_last_io: Duration::from_secs(10),
+            min_replicas: 0,
+            max_replica_lag: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the layers: defaults, then a TOML file, then `REDIS_HEALTH_*` variables.
+    ///
+    /// The file is `path` if given, else `$REDIS_HEALTH_CONFIG`, else
+    /// `config/default.toml` when it exists.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let named = path
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
+        let mut figment = Figment::new();
+        match named {
+            Some(file) => {
+                if !file.is_file() {
+                    return Err(ConfigError::new(
+                        "--config",
+                        format!("cannot read {}", file.display()),
+                    ));
+                }
+                figment = figment.merge(Toml::file_exact(file));
+            }
+            None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
+        }
+        let figment = figment.merge(
+            Env::prefixed("REDIS_HEALTH_")
+                .ignore(&["config"])
+                .split("__"),
+        );
+        let settings: Settings = figment.extract().map_err(from_figment)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Rules that span several keys, which serde cannot express per field.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let checks = &self.checks;
+        if checks.memory.warn_ratio > checks.memory.fail_ratio {
+            return Err(ConfigError::new(
+                "checks.memory.warn_ratio",
+                "must not be above checks.memory.fail_ratio",
+            ));
+        }
+        if checks.hit_rate.warn_below < checks.hit_rate.fail_below {
+            return Err(ConfigError::new(
+                "checks.hit_rate.warn_below",
+                "must not be below checks.hit_rate.fail_below",
+            ));
+        }
+        for (key, value) in [
+            ("redis.timeout", self.redis.timeout),
+            ("checks.sample_interval", checks.sample_interval),
+            ("checks.hit_rate.window", checks.hit_rate.window),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::new(key, "must be longer than 0"));
+            }
+        }
+        if let Some(file) = &self.redis.password_file {
+            read_password_file(file)
+                .map_err(|e| ConfigError::new("redis.password_file", e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a password file, trimming the trailing newline editors and `echo` add.
+pub fn read_password_file(path: &Path) -> std::io::Result<SecretString> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
+    })?;
+    Ok(SecretString::from(
+        text.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
+}
+
+/// The password to use now: the file wins over the URL.
+pub fn current_password(redis: &RedisSettings) -> std::io::Result<Option<SecretString>> {
+    match &redis.password_file {
+        Some(file) => read_password_file(file).map(Some),
+        None => Ok(redis.url.password.clone()),
+    }
+}
+
+/// Turns figment's error into one line naming the key.
+fn from_figment(error: figment::Error) -> ConfigError {
+    let error = error.into_iter().next().unwrap_or_else(|| {
+        figment::Error::from(figment::error::Kind::Message("unknown error".into()))
+    });
+    let mut path = error.path.clone();
+    let message = match &error.kind {
+        figment::error::Kind::UnknownField(field, _) => {
+            path.push(field.clone());
+            "unknown key".to_owned()
+        }
+        kind => kind.to_string(),
+    };
+    let key = if path.is_empty() {
+        "config".to_owned()
+    } else {
+        path.join(".")
+    };
+    let source = error
+        .metadata
+        .as_ref()
+        .map(|m| format!(" (from {})", m.name))
+        .unwrap_or_default();
+    ConfigError::new(&key, format!("{message}{source}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn ratio_rejects_values_outside_zero_to_one() {
+        assert!(Ratio::try_from(1.2).is_err());
+        assert!(Ratio::try_from(-0.1).is_err());
+        assert_eq!(Ratio::try_from(0.5).map(Ratio::get), Ok(0.5));
+    }
+
+    #[test]
+    fn url_parses_user_password_and_database() {
+        let url = RedisUrl::try_from("rediss://health:s%40cret@redis.local:6380/2".to_owned())
+            .expect("valid url");
+        assert!(url.tls);
+        assert_eq!(url.host, "redis.local");
+        assert_eq!(url.port, 6380);
+        assert_eq!(url.username.as_deref(), Some("health"));
+        assert_eq!(
+            url.password.as_ref().map(|p| p.expose_secret().to_owned()),
+            Some("s@cret".to_owned())
+        );
+        assert_eq!(url.database, Some(2));
+    }
+
+    #[test]
+    fn url_debug_never_shows_the_password() {
+        let url = RedisUrl::try_from("redis://:hunter2@localhost".to_owned()).expect("valid url");
+        let shown = format!("{url:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(shown, "redis://:[redacted]@localhost:6379");
+    }
+
+    #[test]
+    fn url_rejects_other_schemes_without_echoing_it() {
+        let err =
+            RedisUrl::try_from("http://user:hunter2@localhost".to_owned()).expect_err("rejected");
+        assert!(err.contains("redis://"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}

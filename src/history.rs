@@ -1,0 +1,183 @@
+//! Counter history for the windowed checks. keyspace_hits and friends are
+//! lifetime counters; judging their growth over a window is what lets a
+//! long-running node show today's drop.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::checks::Window;
+use crate::info::Snapshot;
+
+/// Enough samples to resolve the window finely without growing with probe rate.
+const MAX_SAMPLES: u32 = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Counters {
+    hits: u64,
+    misses: u64,
+    evicted: u64,
+    rejected: u64,
+}
+
+impl Counters {
+    fn read(snap: &Snapshot) -> Option<Self> {
+        Some(Self {
+            hits: snap.keyspace_hits?,
+            misses: snap.keyspace_misses?,
+            evicted: snap.evicted_keys.unwrap_or(0),
+            rejected: snap.rejected_connections.unwrap_or(0),
+        })
+    }
+
+    fn any_below(&self, earlier: &Self) -> bool {
+        self.hits < earlier.hits
+            || self.misses < earlier.misses
+            || self.evicted < earlier.evicted
+            || self.rejected < earlier.rejected
+    }
+}
+
+#[derive(Debug)]
+struct Sample {
+    at: Instant,
+    run_id: Option<String>,
+    counters: Counters,
+}
+
+#[derive(Debug)]
+pub struct History {
+    window: Duration,
+    spacing: Duration,
+    samples: VecDeque<Sample>,
+}
+
+impl History {
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window,
+            spacing: window / MAX_SAMPLES,
+            samples: VecDeque::new(),
+        }
+    }
+
+    /// Adds what one check read and returns the growth over the window.
+    ///
+    /// A restart (new run_id) or a counter that went down (CONFIG RESETSTAT)
+    /// starts the window afresh rather than giving a negative or bogus ratio.
+    pub fn record(&mut self, at: Instant, snap: &Snapshot) -> Window {
+        let Some(counters) = Counters::read(snap) else {
+            return Window::default();
+        };
+        let restarted = self
+            .samples
+            .back()
+            .is_some_and(|last| last.run_id != snap.run_id || counters.any_below(&last.counters));
+        if restarted {
+            self.samples.clear();
+        }
+        while self
+            .samples
+            .front()
+            .is_some_and(|s| at.saturating_duration_since(s.at) > self.window)
+        {
+            self.samples.pop_front();
+        }
+        let window = match self.samples.front() {
+            Some(base) => Window {
+                span: at.saturating_duration_since(base.at),
+                hits: counters.hits - base.counters.hits,
+                misses: counters.misses - base.counters.misses,
+                evicted: counters.evicted - base.counters.evicted,
+                rejected: counters.rejected - base.counters.rejected,
+            },
+            None => Window::default(),
+        };
+        let due = self
+            .samples
+            .back()
+            .is_none_or(|last| at.saturating_duration_since(last.at) >= self.spacing);
+        if due {
+            self.samples.push_back(Sample {
+                at,
+                run_id: snap.run_id.clone(),
+                counters,
+            });
+        }
+        window
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(run_id: &str, hits: u64, misses: u64) -> Snapshot {
+        Snapshot {
+            run_id: Some(run_id.into()),
+            keyspace_hits: Some(hits),
+            keyspace_misses: Some(misses),
+            evicted_keys: Some(0),
+            rejected_connections: Some(0),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn growth_is_measured_from_the_oldest_sample_in_the_window() {
+        let start = Instant::now();
+        let mut history = History::new(Duration::from_secs(300));
+        assert_eq!(
+            history.record(start, &snap("a", 1_000_000, 0)),
+            Window::default()
+        );
+        // Weeks of hits, then a window of mostly misses: the drop shows.
+        let later = start + Duration::from_secs(60);
+        let window = history.record(later, &snap("a", 1_000_100, 900));
+        assert_eq!((window.hits, window.misses), (100, 900));
+        assert_eq!(window.span, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn samples_older_than_the_window_drop_out() {
+        let start = Instant::now();
+        let mut history = History::new(Duration::from_secs(10));
+        history.record(start, &snap("a", 0, 0));
+        history.record(start + Duration::from_secs(5), &snap("a", 0, 5000));
+        let window = history.record(start + Duration::from_secs(12), &snap("a", 0, 5000));
+        assert_eq!(
+            window.misses, 0,
+            "only the sample at 5s is inside the window"
+        );
+        assert_eq!(window.span, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn a_counter_reset_starts_afresh() {
+        let start = Instant::now();
+        let mut history = History::new(Duration::from_secs(300));
+        history.record(start, &snap("a", 5000, 100));
+        let window = history.record(start + Duration::from_secs(1), &snap("a", 10, 2));
+        assert_eq!(window, Window::default());
+        let window = history.record(start + Duration::from_secs(2), &snap("a", 20, 3));
+        assert_eq!((window.hits, window.misses), (10, 1));
+    }
+
+    #[test]
+    fn a_restart_starts_afresh_even_when_counters_grew_past_old_values() {
+        let start = Instant::now();
+        let mut history = History::new(Duration::from_secs(300));
+        history.record(start, &snap("a", 10, 10));
+        let window = history.record(start + Duration::from_secs(1), &snap("b", 50, 50));
+        assert_eq!(window, Window::default());
+    }
+
+    #[test]
+    fn sample_count_stays_bounded_under_frequent_checks() {
+        let start = Instant::now();
+        let mut history = History::new(Duration::from_secs(300));
+        for ms in 0..10_000u64 {
+            history.record(start + Duration::from_millis(ms), &snap("a", ms, 0));
+        }
+        assert!(history.samples.len() <= 11, "{}", history.samples.len());
+    }
+}

@@ -1,0 +1,192 @@
+//! The INFO parser: turns the text of one plain `INFO` reply into a typed
+//! [`Snapshot`]. Pure and total: any input gives a snapshot, with the fields
+//! it could not read left as `None`.
+
+use std::collections::HashMap;
+
+/// The node's replication role, from `role:master` / `role:slave`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Master,
+    Replica,
+}
+
+/// One replica as a primary reports it (`slaveN:ip=...,state=online,lag=0`).
+/// Its address is deliberately not kept: bodies never expose it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaInfo {
+    pub online: bool,
+    pub lag_s: Option<u64>,
+}
+
+/// The values the checks judge, read from one INFO reply.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub run_id: Option<String>,
+    pub role: Option<Role>,
+    pub used_memory: Option<u64>,
+    pub maxmemory: Option<u64>,
+    pub maxmemory_policy: Option<String>,
+    pub mem_fragmentation_ratio: Option<f64>,
+    pub connected_clients: Option<u64>,
+    pub maxclients: Option<u64>,
+    pub blocked_clients: Option<u64>,
+    pub keyspace_hits: Option<u64>,
+    pub keyspace_misses: Option<u64>,
+    pub evicted_keys: Option<u64>,
+    pub rejected_connections: Option<u64>,
+    pub rdb_last_bgsave_ok: Option<bool>,
+    pub aof_last_bgrewrite_ok: Option<bool>,
+    pub aof_last_write_ok: Option<bool>,
+    pub master_link_up: Option<bool>,
+    pub master_sync_in_progress: Option<bool>,
+    pub master_last_io_seconds_ago: Option<i64>,
+    pub replicas: Vec<ReplicaInfo>,
+}
+
+impl Snapshot {
+    pub fn parse(text: &str) -> Self {
+        let fields: HashMap<&str, &str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .filter_map(|line| line.split_once(':'))
+            .collect();
+        let num = |key: &str| fields.get(key).and_then(|v| v.parse::<u64>().ok());
+        let status_ok = |key: &str| fields.get(key).map(|v| *v == "ok");
+        let mut replicas: Vec<(u32, ReplicaInfo)> = fields
+            .iter()
+            .filter_map(|(key, value)| {
+                let index = key.strip_prefix("slave")?.parse::<u32>().ok()?;
+                Some((index, parse_replica(value)))
+            })
+            .collect();
+        replicas.sort_by_key(|(index, _)| *index);
+
+        Self {
+            run_id: fields.get("run_id").map(|v| (*v).to_owned()),
+            role: fields.get("role").and_then(|v| match *v {
+                "master" => Some(Role::Master),
+                "slave" | "replica" => Some(Role::Replica),
+                _ => None,
+            }),
+            used_memory: num("used_memory"),
+            maxmemory: num("maxmemory"),
+            maxmemory_policy: fields.get("maxmemory_policy").map(|v| (*v).to_owned()),
+            mem_fragmentation_ratio: fields
+                .get("mem_fragmentation_ratio")
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|v| v.is_finite()),
+            connected_clients: num("connected_clients"),
+            maxclients: num("maxclients"),
+            blocked_clients: num("blocked_clients"),
+            keyspace_hits: num("keyspace_hits"),
+            keyspace_misses: num("keyspace_misses"),
+            evicted_keys: num("evicted_keys"),
+            rejected_connections: num("rejected_connections"),
+            rdb_last_bgsave_ok: status_ok("rdb_last_bgsave_status"),
+            aof_last_bgrewrite_ok: status_ok("aof_last_bgrewrite_status"),
+            aof_last_write_ok: status_ok("aof_last_write_status"),
+            master_link_up: fields.get("master_link_status").map(|v| *v == "up"),
+            master_sync_in_progress: fields.get("master_sync_in_progress").map(|v| *v == "1"),
+            master_last_io_seconds_ago: fields
+                .get("master_last_io_seconds_ago")
+                .and_then(|v| v.parse::<i64>().ok()),
+            replicas: replicas.into_iter().map(|(_, r)| r).collect(),
+        }
+    }
+}
+
+fn parse_replica(value: &str) -> ReplicaInfo {
+    let mut info = ReplicaInfo {
+        online: false,
+        lag_s: None,
+    };
+    for (key, val) in value.split(',').filter_map(|kv| kv.split_once('=')) {
+        match key {
+            "state" => info.online = val == "online",
+            "lag" => info.lag_s = val.parse().ok(),
+            _ => {}
+        }
+    }
+    info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Snapshot {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        Snapshot::parse(&text)
+    }
+
+    fn assert_common_fields(snap: &Snapshot) {
+        assert!(snap.run_id.as_deref().is_some_and(|id| id.len() == 40));
+        assert!(snap.used_memory.is_some_and(|m| m > 0));
+        assert_eq!(snap.maxmemory, Some(0));
+        assert_eq!(snap.maxmemory_policy.as_deref(), Some("noeviction"));
+        assert!(snap.mem_fragmentation_ratio.is_some());
+        assert!(snap.connected_clients.is_some_and(|c| c >= 1));
+        assert_eq!(snap.maxclients, Some(10000));
+        assert_eq!(snap.blocked_clients, Some(0));
+        assert_eq!(snap.evicted_keys, Some(0));
+        assert_eq!(snap.rejected_connections, Some(0));
+        assert_eq!(snap.rdb_last_bgsave_ok, Some(true));
+        assert_eq!(snap.aof_last_bgrewrite_ok, Some(true));
+        assert_eq!(snap.aof_last_write_ok, Some(true));
+    }
+
+    #[test]
+    fn parses_redis_6_2_primary() {
+        let snap = fixture("info-redis-6.2.txt");
+        assert_common_fields(&snap);
+        assert_eq!(snap.role, Some(Role::Master));
+        assert_eq!(snap.keyspace_hits, Some(1));
+        assert_eq!(snap.keyspace_misses, Some(1));
+        assert!(snap.replicas.is_empty());
+        assert_eq!(snap.master_link_up, None);
+    }
+
+    #[test]
+    fn parses_redis_7_0_primary_with_a_replica_not_yet_online() {
+        let snap = fixture("info-redis-7.0-primary.txt");
+        assert_common_fields(&snap);
+        assert_eq!(snap.role, Some(Role::Master));
+        assert_eq!(
+            snap.replicas,
+            vec![ReplicaInfo {
+                online: false,
+                lag_s: Some(0)
+            }]
+        );
+    }
+
+    #[test]
+    fn parses_redis_7_0_replica_with_its_link_down() {
+        let snap = fixture("info-redis-7.0-replica.txt");
+        assert_common_fields(&snap);
+        assert_eq!(snap.role, Some(Role::Replica));
+        assert_eq!(snap.master_link_up, Some(false));
+        assert_eq!(snap.master_sync_in_progress, Some(false));
+        assert_eq!(snap.master_last_io_seconds_ago, Some(-1));
+    }
+
+    #[test]
+    fn parses_valkey_9_1() {
+        let snap = fixture("info-valkey-9.1.txt");
+        assert_common_fields(&snap);
+        assert_eq!(snap.role, Some(Role::Master));
+        assert_eq!(snap.keyspace_hits, Some(1));
+    }
+
+    #[test]
+    fn garbage_gives_an_empty_snapshot() {
+        assert_eq!(
+            Snapshot::parse("\u{0}:::\r\nrole\nused_memory:-5\n"),
+            Snapshot::default()
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! redis-health: answers HTTP health probes for one Redis node.
+//!
+//! Data flows one way: [`http`] -> cached verdict in [`probe`] -> (refresh)
+//! [`redis`] -> [`info`] parse -> [`checks`] evaluate -> [`report`] render.
+
+pub mod checks;
+pub mod config;
+pub mod history;
+pub mod http;
+pub mod info;
+pub mod probe;
+pub mod redis;
+pub mod report;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::probe::Prober;
+
+/// A bound, not yet serving, sidecar; tests bind port 0 and read the address.
+pub struct Application {
+    listener: TcpListener,
+    prober: Arc<Prober>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(settings.server.listen).await?;
+        let prober = Arc::new(Prober::new(Arc::new(settings)));
+        Ok(Self { listener, prober })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until SIGTERM or SIGINT, then lets in-flight probes finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let sampler = tokio::spawn(self.prober.clone().sample_forever());
+        let app = http::router(self.prober);
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await;
+        sampler.abort();
+        served
+    }
+}
+
+/// Builds and serves: what `main` calls.
+pub async fn run(settings: Settings) -> std::io::Result<()> {
+    let app = Application::build(settings).await?;
+    tracing::info!(listen = %app.local_addr()?, "redis-health serving");
+    app.run_until_stopped().await
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,278 @@
+//! Redis access: one persistent connection, used for one PING + one INFO per
+//! check, with the whole exchange bounded by `redis.timeout`.
+//!
+//! fred's own defaults would not bound a probe (10 s connect, no command
+//! timeout, commands retried and queued across reconnects), so the client is
+//! built without a reconnect policy and with every timeout set to ours, and
+//! this module reconnects by itself: a connection that failed in any way is
+//! dropped, and the next check dials afresh, reading the password file again.
+
+use std::time::{Duration, Instant};
+
+use fred::prelude::{
+    ClientLike, Config, ConnectionConfig, Error as FredError, ErrorKind, PerformanceConfig,
+    ServerConfig, TlsConnector,
+};
+use fred::types::ConnectHandle;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Mutex;
+
+use crate::checks::Reason;
+use crate::config::{RedisSettings, current_password};
+
+/// Why a check could not read Redis. Messages never hold a credential.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RedisError {
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("{0}")]
+    AuthFailed(String),
+    #[error("{0}")]
+    Loading(String),
+    #[error("{0}")]
+    Busy(String),
+    #[error("{0}")]
+    MasterDown(String),
+    #[error("{0}")]
+    Reply(String),
+}
+
+impl RedisError {
+    pub fn reason(&self) -> Reason {
+        match self {
+            RedisError::Unreachable(_) => Reason::Unreachable,
+            RedisError::Timeout(_) => Reason::Timeout,
+            RedisError::AuthFailed(_) => Reason::AuthFailed,
+            RedisError::Loading(_) => Reason::Loading,
+            RedisError::Busy(_) => Reason::Busy,
+            RedisError::MasterDown(_) => Reason::MasterDown,
+            RedisError::Reply(_) => Reason::Error,
+        }
+    }
+
+    /// Sorts a client error by what the operator needs to know, with the
+    /// password cut out of its text should a layer below ever echo it.
+    fn classify(error: &FredError, password: Option<&SecretString>) -> Self {
+        let mut message = error.details().trim().to_owned();
+        if let Some(secret) = password
+            .map(|p| p.expose_secret())
+            .filter(|p| !p.is_empty())
+        {
+            message = message.replace(secret, "[redacted]");
+        }
+        let code = message.split_whitespace().next().unwrap_or_default();
+        match (error.kind(), code) {
+            (ErrorKind::Auth, _) | (_, "NOAUTH" | "WRONGPASS") => Self::AuthFailed(message),
+            (_, "LOADING") => Self::Loading(message),
+            (_, "BUSY") => Self::Busy(message),
+            (_, "MASTERDOWN") => Self::MasterDown(message),
+            (ErrorKind::IO | ErrorKind::Canceled, _) => Self::Unreachable(message),
+            _ => Self::Reply(message),
+        }
+    }
+}
+
+/// What one successful check read.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub latency: Duration,
+    pub info: String,
+}
+
+struct Connection {
+    client: fred::clients::Client,
+    task: ConnectHandle,
+}
+
+impl Drop for Connection {
+    /// The connection task owns the socket: ending it closes the connection,
+    /// so a timed-out or broken connection never lingers.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub struct Redis {
+    settings: RedisSettings,
+    connection: Mutex<Option<Connection>>,
+}
+
+impl Redis {
+    pub fn new(settings: RedisSettings) -> Self {
+        Self {
+            settings,
+            connection: Mutex::new(None),
+        }
+    }
+
+    /// One PING and one INFO, within `redis.timeout` from start to end.
+    pub async fn check(&self) -> Result<Reply, RedisError> {
+        let timeout = self.settings.timeout;
+        let mut slot = self.connection.lock().await;
+        let result = match tokio::time::timeout(timeout, self.exchange(&mut slot)).await {
+            Ok(result) => result,
+            Err(_) => Err(RedisError::Timeout(timeout)),
+        };
+        if result.is_err() {
+            *slot = None;
+        }
+        result
+    }
+
+    async fn exchange(&self, slot: &mut Option<Connection>) -> Result<Reply, RedisError> {
+        if slot.as_ref().is_some_and(|c| !c.client.is_connected()) {
+            *slot = None;
+        }
+        if let Some(connection) = slot.as_ref() {
+            match ping_and_info(&connection.client).await {
+                // The server may have restarted since the last check: dial again
+                // at once rather than report a stale socket as a dead server.
+                Err(RedisError::Unreachable(_)) => *slot = None,
+                other => return other,
+            }
+        }
+        let connection = self.connect().await?;
+        let reply = ping_and_info(&connection.client).await;
+        *slot = Some(connection);
+        reply
+    }
+
+    async fn connect(&self) -> Result<Connection, RedisError> {
+        let password = current_password(&self.settings).map_err(|e| {
+            RedisError::AuthFailed(format!("cannot read redis.password_file: {}", e.kind()))
+        })?;
+        let client = self.client(password.as_ref())?;
+        let mut task = client.connect();
+        // Races the connect notification against the task itself, which ends
+        // with the error when the first connection fails.
+        let outcome = tokio::select! {
+            ready = client.wait_for_connect() => ready,
+            ended = &mut task => match ended {
+                Ok(Ok(())) => Err(FredError::new(ErrorKind::IO, "connection closed")),
+                Ok(Err(error)) => Err(error),
+                Err(join) => Err(FredError::new(ErrorKind::Unknown, join.to_string())),
+            },
+        };
+        let connection = Connection { client, task };
+        match outcome {
+            Ok(()) => Ok(connection),
+            Err(error) => Err(RedisError::classify(&error, password.as_ref())),
+        }
+    }
+
+    fn client(&self, password: Option<&SecretString>) -> Result<fred::clients::Client, RedisError> {
+        let url = &self.settings.url;
+        let timeout = self.settings.timeout;
+        let tls = if url.tls {
+            let connector = TlsConnector::default_rustls()
+                .map_err(|e| RedisError::Reply(format!("TLS setup failed: {}", e.details())))?;
+            Some(connector.into())
+        } else {
+            None
+        };
+        let config = Config {
+            server: ServerConfig::new_centralized(url.host.clone(), url.port),
+            username: url.username.clone(),
+            password: password.map(|p| p.expose_secret().to_owned()),
+            database: url.database,
+            fail_fast: true,
+            tls,
+            ..Config::default()
+        };
+        let connection = ConnectionConfig {
+            connection_timeout: timeout,
+            internal_command_timeout: timeout,
+            max_command_attempts: 1,
+            reconnect_on_auth_error: false,
+            ..ConnectionConfig::default()
+        };
+        let performance = PerformanceConfig {
+            default_command_timeout: timeout,
+            ..PerformanceConfig::default()
+        };
+        Ok(fred::clients::Client::new(
+            config,
+            Some(performance),
+            Some(connection),
+            None,
+        ))
+    }
+}
+
+async fn ping_and_info(client: &fred::clients::Client) -> Result<Reply, RedisError> {
+    let started = Instant::now();
+    client
+        .ping::<String>(None)
+        .await
+        .map_err(|e| RedisError::classify(&e, None))?;
+    let latency = started.elapsed();
+    // Plain INFO: several sections in one call is Redis 7 only.
+    let info: String = client
+        .info(None)
+        .await
+        .map_err(|e| RedisError::classify(&e, None))?;
+    Ok(Reply { latency, info })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(kind: ErrorKind, details: &str) -> RedisError {
+        RedisError::classify(&FredError::new(kind, details.to_owned()), None)
+    }
+
+    #[test]
+    fn error_replies_map_to_their_reasons() {
+        let cases = [
+            (
+                ErrorKind::Unknown,
+                "LOADING Redis is loading the dataset in memory",
+                Reason::Loading,
+            ),
+            (
+                ErrorKind::Unknown,
+                "BUSY Redis is busy running a script.",
+                Reason::Busy,
+            ),
+            (
+                ErrorKind::Unknown,
+                "MASTERDOWN Link with MASTER is down",
+                Reason::MasterDown,
+            ),
+            (
+                ErrorKind::Auth,
+                "WRONGPASS invalid username-password pair",
+                Reason::AuthFailed,
+            ),
+            (
+                ErrorKind::Unknown,
+                "NOAUTH Authentication required.",
+                Reason::AuthFailed,
+            ),
+            (
+                ErrorKind::IO,
+                "Connection refused (os error 111)",
+                Reason::Unreachable,
+            ),
+            (
+                ErrorKind::Unknown,
+                "NOPERM this user has no permissions",
+                Reason::Error,
+            ),
+        ];
+        for (kind, details, reason) in cases {
+            assert_eq!(classify(kind, details).reason(), reason, "{details}");
+        }
+    }
+
+    #[test]
+    fn the_password_is_cut_from_messages() {
+        let secret = SecretString::from("hunter2");
+        let error = FredError::new(ErrorKind::Unknown, "ERR something about hunter2");
+        let classified = RedisError::classify(&error, Some(&secret));
+        assert_eq!(classified.to_string(), "ERR something about [redacted]");
+    }
+}

@@ -1,0 +1,272 @@
+//! Turns one check's observations into each route's verdict and body.
+//!
+//! Bodies are rendered once per check, not once per probe: a probe only
+//! appends its `age_ms` (see [`Report::body`]).
+
+use std::cmp::Reverse;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Map, Value, json};
+
+use crate::checks::{CheckResult, Group, REGISTRY, Reason, Status, Window, ping};
+use crate::config::CheckSettings;
+use crate::info::Snapshot;
+use crate::redis::RedisError;
+
+/// The health routes; each runs `ping` plus its own groups of checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    // The order of EVERY below: a route's discriminant is its index there.
+    Redis,
+    Replica,
+    Primary,
+    All,
+}
+
+impl Route {
+    pub const EVERY: [Route; 4] = [Route::Redis, Route::Replica, Route::Primary, Route::All];
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Route::Redis => "/health/redis",
+            Route::Replica => "/health/replica",
+            Route::Primary => "/health/primary",
+            Route::All => "/health",
+        }
+    }
+
+    fn runs(self, group: Group) -> bool {
+        matches!(
+            (self, group),
+            (Route::Redis | Route::All, Group::Node)
+                | (Route::Replica | Route::All, Group::Replication)
+                | (Route::Primary, Group::Role)
+        )
+    }
+}
+
+/// What Redis told one check: its answers, or why there were none.
+pub struct Observation {
+    pub latency: Duration,
+    pub snapshot: Snapshot,
+}
+
+/// A route's verdict from one check.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub status: Status,
+    pub reason: Option<Reason>,
+    /// The body up to, not including, `,"age_ms":N}`.
+    head: String,
+}
+
+impl Report {
+    pub fn build(
+        route: Route,
+        outcome: &Result<Observation, RedisError>,
+        window: &Window,
+        settings: &CheckSettings,
+        checked_at: SystemTime,
+    ) -> Self {
+        let results: Vec<(&str, CheckResult)> =
+            match outcome {
+                Ok(observation) => {
+                    std::iter::once(("ping", ping::evaluate(observation.latency, settings)))
+                        .chain(REGISTRY.iter().filter(|check| route.runs(check.group)).map(
+                            |check| {
+                                (
+                                    check.name,
+                                    (check.evaluate)(&observation.snapshot, window, settings),
+                                )
+                            },
+                        ))
+                        .collect()
+                }
+                Err(error) => vec![("ping", ping::failed(error))],
+            };
+        let status = results
+            .iter()
+            .map(|(_, result)| result.status())
+            .max()
+            .unwrap_or(Status::Ok);
+        let mut reasons: Vec<Reason> = results
+            .iter()
+            .flat_map(|(_, result)| result.reasons.iter().copied())
+            .collect();
+        reasons.sort_by_key(|reason| Reverse(reason.status()));
+        let reason = reasons.first().copied();
+
+        let mut body = Map::new();
+        body.insert("status".into(), json!(status));
+        if let Some(reason) = reason {
+            body.insert("reason".into(), json!(reason));
+        }
+        body.insert("reasons".into(), json!(reasons));
+        if let Ok(Observation {
+            snapshot: Snapshot {
+                role: Some(role), ..
+            },
+            ..
+        }) = outcome
+        {
+            body.insert("role".into(), json!(role));
+        }
+        let checks: Map<String, Value> = results
+            .into_iter()
+            .map(|(name, result)| (name.to_owned(), check_body(result)))
+            .collect();
+        body.insert("checks".into(), Value::Object(checks));
+        if let Err(error) = outcome {
+            body.insert("error".into(), json!(error.to_string()));
+        }
+        body.insert(
+            "checked_at".into(),
+            json!(humantime::format_rfc3339_millis(checked_at).to_string()),
+        );
+        let mut head = Value::Object(body).to_string();
+        head.pop(); // the closing brace, put back after age_ms
+        Self {
+            status,
+            reason,
+            head,
+        }
+    }
+
+    /// The complete body for a probe answered `age` after the check.
+    pub fn body(&self, age: Duration) -> String {
+        format!("{},\"age_ms\":{}}}", self.head, age.as_millis())
+    }
+
+    /// ok and warn serve traffic; anything worse takes the node out.
+    pub fn healthy(&self) -> bool {
+        self.status <= Status::Warn
+    }
+}
+
+fn check_body(result: CheckResult) -> Value {
+    let mut body = Map::new();
+    body.insert("status".into(), json!(result.status()));
+    if let Some(reason) = result.reasons.first() {
+        body.insert("reason".into(), json!(reason));
+    }
+    body.extend(result.observed);
+    Value::Object(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture_snapshot() -> Snapshot {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/info-redis-7.0-primary.txt"
+        );
+        Snapshot::parse(&std::fs::read_to_string(path).unwrap_or_default())
+    }
+
+    fn parse(report: &Report) -> Value {
+        serde_json::from_str(&report.body(Duration::from_millis(12))).unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn body_starts_with_status_and_ends_with_age() {
+        let outcome = Ok(Observation {
+            latency: Duration::from_micros(200),
+            snapshot: Snapshot {
+                maxmemory: Some(1000),
+                used_memory: Some(100),
+                ..fixture_snapshot()
+            },
+        });
+        let report = Report::build(
+            Route::Redis,
+            &outcome,
+            &Window::default(),
+            &CheckSettings::default(),
+            SystemTime::UNIX_EPOCH,
+        );
+        let body = report.body(Duration::from_millis(12));
+        assert!(
+            body.starts_with(r#"{"status":"ok","reasons":[],"role":"master","checks":{"ping":"#),
+            "{body}"
+        );
+        assert!(
+            body.ends_with(r#","checked_at":"1970-01-01T00:00:00.000Z","age_ms":12}"#),
+            "{body}"
+        );
+        let json = parse(&report);
+        assert_eq!(json["checks"]["memory"]["ratio"], 0.1);
+        assert!(json["checks"].get("replication").is_none());
+        assert!(json["checks"].get("role").is_none());
+    }
+
+    #[test]
+    fn worst_check_decides_and_reasons_are_worst_first() {
+        let outcome = Ok(Observation {
+            latency: Duration::from_millis(150),
+            snapshot: Snapshot {
+                maxmemory: Some(1000),
+                used_memory: Some(990),
+                ..fixture_snapshot()
+            },
+        });
+        let report = Report::build(
+            Route::All,
+            &outcome,
+            &Window::default(),
+            &CheckSettings::default(),
+            SystemTime::now(),
+        );
+        assert_eq!(report.status, Status::Critical);
+        assert!(!report.healthy());
+        let json = parse(&report);
+        assert_eq!(json["reason"], "memory_pressure");
+        assert_eq!(json["reasons"], json!(["memory_pressure", "latency_high"]));
+        assert_eq!(json["checks"]["ping"]["reason"], "latency_high");
+        assert!(json["checks"].get("replication").is_some());
+    }
+
+    #[test]
+    fn an_error_gives_down_with_only_ping_and_the_cause() {
+        let outcome = Err(RedisError::Unreachable(
+            "Connection refused (os error 111)".into(),
+        ));
+        let report = Report::build(
+            Route::Primary,
+            &outcome,
+            &Window::default(),
+            &CheckSettings::default(),
+            SystemTime::now(),
+        );
+        let json = parse(&report);
+        assert_eq!(json["status"], "down");
+        assert_eq!(json["reason"], "unreachable");
+        assert_eq!(
+            json["checks"],
+            json!({"ping": {"status": "down", "reason": "unreachable"}})
+        );
+        assert_eq!(json["error"], "Connection refused (os error 111)");
+        assert!(json.get("role").is_none());
+    }
+
+    #[test]
+    fn primary_route_fails_on_a_replica() {
+        let outcome = Ok(Observation {
+            latency: Duration::from_micros(100),
+            snapshot: Snapshot {
+                role: Some(crate::info::Role::Replica),
+                ..Snapshot::default()
+            },
+        });
+        let report = Report::build(
+            Route::Primary,
+            &outcome,
+            &Window::default(),
+            &CheckSettings::default(),
+            SystemTime::now(),
+        );
+        assert_eq!(report.reason, Some(Reason::NotPrimary));
+        assert!(!report.healthy());
+    }
+}
