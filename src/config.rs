@@ -493,6 +493,18 @@ mod tests {
     use secrecy::ExposeSecret;
 
     #[test]
+    fn the_shipped_config_file_holds_exactly_the_defaults() {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml");
+        let from_file: Settings = Figment::from(Toml::file_exact(file))
+            .extract()
+            .expect("config/default.toml parses");
+        assert_eq!(
+            format!("{from_file:?}"),
+            format!("{:?}", Settings::default())
+        );
+    }
+
+    #[test]
     fn ratio_rejects_values_outside_zero_to_one() {
         assert!(Ratio::try_from(1.2).is_err());
         assert!(Ratio::try_from(-0.1).is_err());

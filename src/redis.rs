@@ -25,8 +25,8 @@ use crate::config::{RedisSettings, current_password};
 pub enum RedisError {
     #[error("{0}")]
     Unreachable(String),
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
+    #[error("no answer within redis.timeout")]
+    Timeout,
     #[error("{0}")]
     AuthFailed(String),
     #[error("{0}")]
@@ -43,7 +43,7 @@ impl RedisError {
     pub fn reason(&self) -> Reason {
         match self {
             RedisError::Unreachable(_) => Reason::Unreachable,
-            RedisError::Timeout(_) => Reason::Timeout,
+            RedisError::Timeout => Reason::Timeout,
             RedisError::AuthFailed(_) => Reason::AuthFailed,
             RedisError::Loading(_) => Reason::Loading,
             RedisError::Busy(_) => Reason::Busy,
@@ -68,6 +68,7 @@ impl RedisError {
             (_, "LOADING") => Self::Loading(message),
             (_, "BUSY") => Self::Busy(message),
             (_, "MASTERDOWN") => Self::MasterDown(message),
+            (ErrorKind::Timeout, _) => Self::Timeout,
             (ErrorKind::IO | ErrorKind::Canceled, _) => Self::Unreachable(message),
             _ => Self::Reply(message),
         }
@@ -113,7 +114,7 @@ impl Redis {
         let mut slot = self.connection.lock().await;
         let result = match tokio::time::timeout(timeout, self.exchange(&mut slot)).await {
             Ok(result) => result,
-            Err(_) => Err(RedisError::Timeout(timeout)),
+            Err(_) => Err(RedisError::Timeout),
         };
         if result.is_err() {
             *slot = None;

