@@ -16,6 +16,8 @@ use serde::Deserialize;
 
 /// Environment variable naming the config file (same as `--config`).
 pub const CONFIG_ENV: &str = "REDIS_HEALTH_CONFIG";
+/// Prefix of the environment variables that override config keys.
+const ENV_PREFIX: &str = "REDIS_HEALTH_";
 /// File read from the working directory when no file is named.
 pub const DEFAULT_CONFIG_FILE: &str = "config/default.toml";
 
@@ -401,11 +403,7 @@ impl Settings {
             }
             None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
         }
-        let figment = figment.merge(
-            Env::prefixed("REDIS_HEALTH_")
-                .ignore(&["config"])
-                .split("__"),
-        );
+        let figment = figment.merge(Env::prefixed(ENV_PREFIX).ignore(&["config"]).split("__"));
         let settings: Settings = figment.extract().map_err(from_figment)?;
         settings.validate()?;
         Ok(settings)
@@ -466,24 +464,30 @@ fn from_figment(error: figment::Error) -> ConfigError {
     let error = error.into_iter().next().unwrap_or_else(|| {
         figment::Error::from(figment::error::Kind::Message("unknown error".into()))
     });
-    let mut path = error.path.clone();
     let message = match &error.kind {
-        figment::error::Kind::UnknownField(field, _) => {
-            path.push(field.clone());
-            "unknown key".to_owned()
-        }
+        figment::error::Kind::UnknownField(..) => "unknown key".to_owned(),
         kind => kind.to_string(),
     };
-    let key = if path.is_empty() {
+    let key = if error.path.is_empty() {
         "config".to_owned()
     } else {
-        path.join(".")
+        error.path.join(".")
     };
-    let source = error
-        .metadata
-        .as_ref()
-        .map(|m| format!(" (from {})", m.name))
-        .unwrap_or_default();
+    let source = match &error.metadata {
+        Some(meta) if meta.name.contains("environment") => {
+            format!(
+                " (from {ENV_PREFIX}{})",
+                error.path.join("__").to_uppercase()
+            )
+        }
+        Some(meta) => format!(
+            " (from {})",
+            meta.source
+                .as_ref()
+                .map_or(meta.name.to_string(), |s| s.to_string())
+        ),
+        None => String::new(),
+    };
     ConfigError::new(&key, format!("{message}{source}"))
 }
 

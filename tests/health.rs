@@ -322,31 +322,91 @@ async fn loading_is_told_apart_from_a_dead_server() {
 }
 
 #[tokio::test]
-async fn env_thresholds_and_windows_are_honoured_by_the_binary() {
+async fn a_running_script_is_busy() {
+    let redis = TestRedis::with_args(&["--lua-time-limit", "50"]);
+    let mut config = settings(&redis.url());
+    config.checks.max_age = Duration::from_millis(10);
+    let app = spawn_app(config).await;
+    assert_eq!(app.get("/health/redis").await.status, 200);
+
+    let addr = redis.addr();
+    let script = std::thread::spawn(move || {
+        common::resp_pipeline(addr, &["EVAL", "while true do end", "0"], 1)
+    });
+    let answer = app
+        .wait_for("/health/redis", Duration::from_secs(3), |a| a.status == 503)
+        .await;
+    assert_eq!(answer.json["reason"], "busy", "{}", answer.text);
+    assert!(redis.cmd(&["SCRIPT", "KILL"]).starts_with("OK"));
+    let _ = script.join();
+    app.wait_for("/health/redis", Duration::from_secs(2), |a| a.status == 200)
+        .await;
+}
+
+#[tokio::test]
+async fn hit_rate_is_windowed_low_after_long_history_of_hits_then_clears() {
     let redis = TestRedis::with_args(&["--maxmemory", "100mb"]);
-    let port = common::free_port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_redis-health"))
-        .env("REDIS_HEALTH_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("REDIS_HEALTH_REDIS__URL", redis.url())
-        // Any use of memory is "high" at a warn ratio of 0.
-        .env("REDIS_HEALTH_CHECKS__MEMORY__WARN_RATIO", "0")
-        .env("REDIS_HEALTH_CHECKS__MEMORY__FAIL_RATIO", "0.9")
-        .current_dir(redis.dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start redis-health");
-    let url = format!("http://127.0.0.1:{port}/health/redis");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let body = loop {
-        if let Ok(response) = reqwest::get(&url).await {
-            break response.text().await.unwrap_or_default();
-        }
-        assert!(Instant::now() < deadline, "sidecar did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
-    assert_eq!(json["reason"], "memory_high", "{body}");
+    let window = Duration::from_secs(2);
+    let mut config = settings(&redis.url());
+    config.checks.max_age = Duration::from_millis(50);
+    config.checks.sample_interval = Duration::from_millis(100);
+    config.checks.hit_rate.window = window;
+    config.checks.hit_rate.min_lookups = 100;
+    let app = spawn_app(config).await;
+
+    // A first check gives the window its baseline; then a long history of hits...
+    assert_eq!(app.get("/health/redis").await.status, 200);
+    assert_eq!(redis.cmd(&["SET", "present", "1"]), "OK");
+    redis.pipeline(&["GET", "present"], 10_000);
+    let answer = app
+        .wait_for("/health/redis", Duration::from_secs(2), |a| {
+            a.json["checks"]["hit_rate"]["lookups"] == 10_000
+        })
+        .await;
+    assert_eq!(answer.json["checks"]["hit_rate"]["ratio"], 1.0);
+    // ...that leaves the window.
+    app.wait_for("/health/redis", window * 3, |a| {
+        a.json["checks"]["hit_rate"]["lookups"] == 0
+    })
+    .await;
+
+    // Lifetime ratio stays above 0.9 (10000 / 11000); the window sees only misses.
+    redis.pipeline(&["GET", "absent"], 1_000);
+    let answer = app
+        .wait_for("/health/redis", Duration::from_secs(2), |a| a.status == 503)
+        .await;
+    assert_eq!(answer.json["reason"], "low_hit_rate", "{}", answer.text);
+    assert_eq!(answer.json["status"], "degraded");
+    assert_eq!(answer.json["checks"]["hit_rate"]["ratio"], 0.0);
+    assert_eq!(answer.json["checks"]["hit_rate"]["lookups"], 1_000);
+
+    // With no lookups the misses leave the window and the check clears.
+    let answer = app
+        .wait_for("/health/redis", window * 3, |a| a.status == 200)
+        .await;
+    assert_eq!(answer.json["checks"]["hit_rate"]["status"], "ok");
+}
+
+#[tokio::test]
+async fn concurrent_probes_share_one_check() {
+    let redis = TestRedis::with_args(&["--maxmemory", "100mb"]);
+    let mut config = settings(&redis.url());
+    config.checks.max_age = Duration::from_millis(300);
+    config.checks.sample_interval = Duration::from_secs(600);
+    let app = spawn_app(config).await;
+    assert_eq!(app.get("/health/redis").await.status, 200);
+    tokio::time::sleep(Duration::from_millis(350)).await; // let that check expire
+
+    let before = redis.calls(&["ping", "info"]);
+    let mut probes = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let app = app.clone();
+        probes.spawn(async move { app.get("/health/redis").await.status });
+    }
+    let statuses = probes.join_all().await;
+    assert_eq!(statuses, vec![200; 50]);
+    let after = redis.calls(&["ping", "info"]);
+    assert_eq!(after[0] - before[0], 1, "one PING for 50 probes");
+    // One INFO for the check, plus the INFO commandstats read before.
+    assert_eq!(after[1] - before[1], 2, "one INFO for 50 probes");
 }

@@ -140,6 +140,7 @@ impl TestRedis {
                 "no",
             ])
             .args(["--dir", &dir, "--logfile", "redis.log"])
+            .args(["--repl-diskless-sync-delay", "0"])
             .args(self.server.debug_args())
             .args(&self.extra)
             .args(once)
@@ -207,15 +208,21 @@ impl TestRedis {
             .map(|v| v.trim().to_owned())
     }
 
-    /// Total calls of one command as Redis counted them (INFO commandstats).
-    pub fn calls(&self, command: &str) -> u64 {
+    /// Total calls of each command as Redis counted them, from one
+    /// `INFO commandstats` (which itself counts as an INFO in the next read).
+    pub fn calls(&self, commands: &[&str]) -> Vec<u64> {
         let stats = self.cmd(&["INFO", "commandstats"]);
-        stats
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
+        commands
+            .iter()
+            .map(|command| {
+                stats
+                    .lines()
+                    .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
+                    .and_then(|rest| rest.split(',').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0)
+            })
+            .collect()
     }
 }
 
@@ -280,6 +287,7 @@ pub fn settings(url: &str) -> Settings {
     settings
 }
 
+#[derive(Clone)]
 pub struct TestApp {
     pub addr: SocketAddr,
     http: reqwest::Client,
@@ -368,4 +376,80 @@ impl TestApp {
 /// True when the answer is a 503 with this reason.
 pub fn is_down_with(answer: &Answer, reason: &str) -> bool {
     answer.status == 503 && answer.json["reason"] == reason
+}
+
+/// The redis-health binary as a child process on a free port, killed on drop.
+pub struct TestBinary {
+    pub port: u16,
+    child: Child,
+    stderr_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestBinary {
+    /// Starts `redis-health` with these environment variables (in an empty
+    /// working directory) and waits until /livez answers.
+    pub async fn start(envs: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let stderr_path = dir.path().join("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_redis-health"))
+            .env("REDIS_HEALTH_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .envs(envs.iter().copied())
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start redis-health");
+        let binary = Self {
+            port,
+            child,
+            stderr_path,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reqwest::get(binary.url("/livez")).await.is_err() {
+            assert!(Instant::now() < deadline, "redis-health did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        binary
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(self.url(path)).await.expect("HTTP request");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// Stops the process and returns everything it logged.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for TestBinary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary to completion with these arguments and variables.
+pub fn run_binary(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    Command::new(env!("CARGO_BIN_EXE_redis-health"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run redis-health")
 }

@@ -1,0 +1,182 @@
+//! The binary: configuration layers, bad config, logs.
+
+mod common;
+
+use common::{TestBinary, TestRedis, run_binary};
+
+/// Asserts a config error: exit code 2 and one stderr line naming the key.
+fn assert_config_error(args: &[&str], envs: &[(&str, &str)], key: &str) {
+    let output = run_binary(args, envs);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{envs:?}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(&format!("invalid config: {key}:")),
+        "{envs:?} should name {key}: {stderr}"
+    );
+}
+
+#[test]
+fn a_value_of_the_wrong_type_exits_2() {
+    assert_config_error(
+        &[],
+        &[("REDIS_HEALTH_CHECKS__HIT_RATE__MIN_LOOKUPS", "many")],
+        "checks.hit_rate.min_lookups",
+    );
+    assert_config_error(
+        &[],
+        &[("REDIS_HEALTH_REDIS__TIMEOUT", "soon")],
+        "redis.timeout",
+    );
+    assert_config_error(
+        &[],
+        &[("REDIS_HEALTH_SERVER__LISTEN", "nowhere")],
+        "server.listen",
+    );
+}
+
+#[test]
+fn a_ratio_outside_zero_to_one_exits_2() {
+    assert_config_error(
+        &[],
+        &[("REDIS_HEALTH_CHECKS__MEMORY__FAIL_RATIO", "1.5")],
+        "checks.memory.fail_ratio",
+    );
+    assert_config_error(
+        &[],
+        &[("REDIS_HEALTH_CHECKS__CLIENTS__WARN_RATIO", "-0.1")],
+        "checks.clients.warn_ratio",
+    );
+}
+
+#[test]
+fn contradictory_thresholds_exit_2() {
+    assert_config_error(
+        &[],
+        &[
+            ("REDIS_HEALTH_CHECKS__MEMORY__WARN_RATIO", "0.9"),
+            ("REDIS_HEALTH_CHECKS__MEMORY__FAIL_RATIO", "0.8"),
+        ],
+        "checks.memory.warn_ratio",
+    );
+    assert_config_error(
+        &[],
+        &[("REDIS_HEALTH_CHECKS__HIT_RATE__WARN_BELOW", "0.5")],
+        "checks.hit_rate.warn_below",
+    );
+}
+
+#[test]
+fn a_url_that_is_not_redis_exits_2_without_echoing_the_password() {
+    let output = run_binary(
+        &[],
+        &[("REDIS_HEALTH_REDIS__URL", "http://u:hunter2@localhost")],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("invalid config: redis.url:"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_key_exits_2_from_env_and_from_file() {
+    assert_config_error(
+        &[],
+        &[("REDIS_HEALTH_CHECKS__MEMORY__WARN_RATE", "0.5")],
+        "checks.memory.warn_rate",
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("health.toml");
+    std::fs::write(&file, "[redis]\ntimeout = \"1s\"\nhots = \"x\"\n").expect("write config");
+    let path = file.to_string_lossy().into_owned();
+    assert_config_error(&["serve", "--config", &path], &[], "redis.hots");
+    assert_config_error(&[], &[("REDIS_HEALTH_CONFIG", &path)], "redis.hots");
+}
+
+#[test]
+fn an_unreadable_password_file_or_config_file_exits_2() {
+    assert_config_error(
+        &[],
+        &[("REDIS_HEALTH_REDIS__PASSWORD_FILE", "/nonexistent/pw")],
+        "redis.password_file",
+    );
+    assert_config_error(&["--config", "/nonexistent/health.toml"], &[], "--config");
+}
+
+#[test]
+fn version_and_help() {
+    let version = run_binary(&["--version"], &[]);
+    assert_eq!(version.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("redis-health "));
+    let help = run_binary(&["--help"], &[]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("serve"));
+}
+
+#[tokio::test]
+async fn file_then_env_layers_are_honoured() {
+    let redis = TestRedis::with_args(&["--maxmemory", "100mb"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("health.toml");
+    // The file sets a warn ratio every node exceeds; the env then lifts fail_ratio.
+    std::fs::write(
+        &file,
+        "[checks.memory]\nwarn_ratio = 0.0\nfail_ratio = 0.5\n",
+    )
+    .expect("write");
+    let path = file.to_string_lossy().into_owned();
+    let url = redis.url();
+    let binary = TestBinary::start(&[
+        ("REDIS_HEALTH_CONFIG", &path),
+        ("REDIS_HEALTH_REDIS__URL", &url),
+        ("REDIS_HEALTH_CHECKS__MEMORY__FAIL_RATIO", "0.9"),
+    ])
+    .await;
+    let (status, body) = binary.get("/health/redis").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.starts_with(r#"{"status":"warn","reason":"memory_high""#),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn no_password_in_bodies_or_trace_logs() {
+    const PASSWORD: &str = "correct-horse-battery-staple";
+    const WRONG: &str = "wrong-horse-battery-staple";
+    let redis = TestRedis::with_args(&["--requirepass", PASSWORD, "--maxmemory", "100mb"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, format!("{WRONG}\n")).expect("write password");
+    let wrong_url = format!("redis://:{WRONG}@127.0.0.1:{}", redis.port);
+    let right_url = format!("redis://:{PASSWORD}@127.0.0.1:{}", redis.port);
+    let file = password_file.to_string_lossy().into_owned();
+    let plain_url = redis.url();
+
+    for (envs, expected) in [
+        (vec![("REDIS_HEALTH_REDIS__URL", wrong_url.as_str())], 503),
+        (vec![("REDIS_HEALTH_REDIS__URL", right_url.as_str())], 200),
+        (
+            vec![
+                ("REDIS_HEALTH_REDIS__URL", plain_url.as_str()),
+                ("REDIS_HEALTH_REDIS__PASSWORD_FILE", file.as_str()),
+            ],
+            503,
+        ),
+    ] {
+        let mut envs = envs;
+        envs.push(("RUST_LOG", "trace"));
+        let binary = TestBinary::start(&envs).await;
+        let (status, body) = binary.get("/health/redis").await;
+        let logs = binary.stop();
+        assert_eq!(status, expected, "{body}");
+        if expected == 503 {
+            assert!(body.contains(r#""reason":"auth_failed""#), "{body}");
+        }
+        assert!(!logs.is_empty(), "trace logging produced output");
+        for secret in [PASSWORD, WRONG] {
+            assert!(!body.contains(secret), "password in body: {body}");
+            assert!(!logs.contains(secret), "password in logs:\n{logs}");
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Replication judged for the node's own role, against a real primary and replica.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, TestRedis, is_down_with, settings, spawn_app};
+use redis_health::config::Settings;
+
+pub fn fast(url: &str) -> Settings {
+    let mut config = settings(url);
+    config.checks.max_age = Duration::from_millis(50);
+    config
+}
+
+fn replica_of(server: Server, primary: &TestRedis, extra: &[&str]) -> TestRedis {
+    let port = primary.port.to_string();
+    let mut args = vec!["--replicaof", "127.0.0.1", port.as_str()];
+    args.extend_from_slice(extra);
+    TestRedis::start_with(server, &args)
+}
+
+#[tokio::test]
+async fn replica_is_healthy_then_disconnected_then_promoted() {
+    let mut primary = TestRedis::start();
+    let replica = replica_of(Server::Redis7, &primary, &[]);
+    let app = spawn_app(fast(&replica.url())).await;
+
+    let answer = app
+        .wait_for("/health/replica", Duration::from_secs(10), |a| {
+            a.status == 200
+        })
+        .await;
+    assert_eq!(answer.json["role"], "replica");
+    assert_eq!(
+        answer.json["checks"]["replication"]["master_link_status"],
+        "up"
+    );
+
+    let answer = app.get("/health/primary").await;
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert_eq!(answer.json["reason"], "not_primary");
+    assert_eq!(answer.json["status"], "degraded");
+
+    primary.kill();
+    let answer = app
+        .wait_for("/health/replica", Duration::from_secs(5), |a| {
+            a.status == 503
+        })
+        .await;
+    assert_eq!(
+        answer.json["reason"], "replica_disconnected",
+        "{}",
+        answer.text
+    );
+
+    // Failover: the replica is promoted and /health/primary follows.
+    assert_eq!(replica.cmd(&["REPLICAOF", "NO", "ONE"]), "OK");
+    let answer = app
+        .wait_for("/health/primary", Duration::from_secs(2), |a| {
+            a.status == 200
+        })
+        .await;
+    assert_eq!(answer.json["role"], "master");
+    assert_eq!(app.get("/health/replica").await.status, 200);
+}
+
+#[tokio::test]
+async fn primary_with_too_few_replicas_until_one_joins() {
+    let primary = TestRedis::start();
+    let mut config = fast(&primary.url());
+    config.checks.replication.min_replicas = 1;
+    let app = spawn_app(config).await;
+
+    let answer = app.get("/health/replica").await;
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert_eq!(answer.json["reason"], "too_few_replicas");
+    assert_eq!(answer.json["checks"]["replication"]["replicas_online"], 0);
+    // /health/redis does not judge replication.
+    assert_eq!(app.get("/health/redis").await.status, 200);
+
+    let _replica = replica_of(Server::Redis7, &primary, &[]);
+    let answer = app
+        .wait_for("/health/replica", Duration::from_secs(10), |a| {
+            a.status == 200
+        })
+        .await;
+    assert_eq!(answer.json["checks"]["replication"]["replicas_online"], 1);
+    assert!(
+        !answer.text.contains("127.0.0.1"),
+        "no replica address: {}",
+        answer.text
+    );
+}
+
+#[tokio::test]
+async fn replica_refusing_stale_reads_is_master_down() {
+    let mut primary = TestRedis::start();
+    let replica = replica_of(
+        Server::Redis7,
+        &primary,
+        &["--replica-serve-stale-data", "no"],
+    );
+    let app = spawn_app(fast(&replica.url())).await;
+    app.wait_for("/health/replica", Duration::from_secs(10), |a| {
+        a.status == 200
+    })
+    .await;
+
+    primary.kill();
+    let answer = app
+        .wait_for("/health/redis", Duration::from_secs(5), |a| {
+            is_down_with(a, "master_down")
+        })
+        .await;
+    assert_eq!(answer.json["status"], "down");
+    assert!(
+        answer.json["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("MASTERDOWN"))
+    );
+}

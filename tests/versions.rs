@@ -1,0 +1,87 @@
+//! The core scenarios against every server build this machine can install:
+//! Redis 7.0 (Debian), Redis 6.2 and Valkey 9 (PyPI wheels; see
+//! `.ci/install-test-servers`).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, TestRedis, settings, spawn_app};
+
+async fn core_scenarios(server: Server) {
+    // Healthy.
+    let primary = TestRedis::start_with(server, &["--maxmemory", "100mb"]);
+    let mut config = settings(&primary.url());
+    config.checks.max_age = Duration::from_millis(50);
+    let app = spawn_app(config).await;
+    let answer = app.get("/health/redis").await;
+    assert_eq!(answer.status, 200, "{server:?}: {}", answer.text);
+    assert!(
+        answer.text.starts_with(r#"{"status":"ok""#),
+        "{server:?}: {}",
+        answer.text
+    );
+    assert_eq!(answer.json["role"], "master");
+    assert_eq!(app.get("/health/primary").await.status, 200);
+
+    // A replica: link up, and not the primary.
+    let port = primary.port.to_string();
+    let replica = TestRedis::start_with(server, &["--replicaof", "127.0.0.1", &port]);
+    let mut config = settings(&replica.url());
+    config.checks.max_age = Duration::from_millis(50);
+    let replica_app = spawn_app(config).await;
+    let answer = replica_app
+        .wait_for("/health/replica", Duration::from_secs(10), |a| {
+            a.status == 200
+        })
+        .await;
+    assert_eq!(
+        answer.json["checks"]["replication"]["master_link_status"], "up",
+        "{server:?}"
+    );
+    let answer = replica_app.get("/health/primary").await;
+    assert_eq!(
+        (answer.status, &answer.json["reason"]),
+        (503, &"not_primary".into()),
+        "{server:?}"
+    );
+
+    // Memory pressure under noeviction.
+    assert_eq!(
+        primary.cmd(&["DEBUG", "POPULATE", "20000", "key", "100"]),
+        "OK",
+        "{server:?}"
+    );
+    let used: u64 = primary
+        .info_field("used_memory")
+        .and_then(|v| v.parse().ok())
+        .expect("used_memory");
+    let max = ((used as f64) / 0.985) as u64;
+    assert_eq!(
+        primary.cmd(&["CONFIG", "SET", "maxmemory", &max.to_string()]),
+        "OK"
+    );
+    let answer = app
+        .wait_for("/health/redis", Duration::from_secs(2), |a| a.status == 503)
+        .await;
+    assert_eq!(
+        answer.json["reason"], "memory_pressure",
+        "{server:?}: {}",
+        answer.text
+    );
+}
+
+#[tokio::test]
+async fn redis_7_0() {
+    core_scenarios(Server::Redis7).await;
+}
+
+#[tokio::test]
+async fn redis_6_2() {
+    core_scenarios(Server::Redis62).await;
+}
+
+#[tokio::test]
+async fn valkey_9() {
+    core_scenarios(Server::Valkey).await;
+}
