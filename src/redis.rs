@@ -10,8 +10,8 @@
 use std::time::{Duration, Instant};
 
 use fred::prelude::{
-    ClientLike, Config, ConnectionConfig, Error as FredError, ErrorKind, PerformanceConfig,
-    ServerConfig, TlsConnector,
+    ClientLike, Config, ConnectionConfig, Error as FredError, ErrorKind, Options,
+    PerformanceConfig, ServerConfig, TlsConnector,
 };
 use fred::types::ConnectHandle;
 use secrecy::{ExposeSecret, SecretString};
@@ -123,7 +123,10 @@ impl Redis {
     }
 
     async fn exchange(&self, slot: &mut Option<Connection>) -> Result<Reply, RedisError> {
-        if slot.as_ref().is_some_and(|c| !c.client.is_connected()) {
+        if slot
+            .as_ref()
+            .is_some_and(|c| c.task.is_finished() || !c.client.is_connected())
+        {
             *slot = None;
         }
         if let Some(connection) = slot.as_ref() {
@@ -203,6 +206,13 @@ impl Redis {
 }
 
 async fn ping_and_info(client: &fred::clients::Client) -> Result<Reply, RedisError> {
+    // Fail at once, rather than wait in fred's queue, when the connection
+    // is already known to be gone: the caller then dials again.
+    let client = client.with_options(&Options {
+        fail_fast: true,
+        max_attempts: Some(1),
+        ..Options::default()
+    });
     let started = Instant::now();
     client
         .ping::<String>(None)

@@ -180,3 +180,48 @@ async fn no_password_in_bodies_or_trace_logs() {
         }
     }
 }
+
+#[tokio::test]
+async fn json_logs_say_once_when_a_route_changes_status() {
+    let mut redis = TestRedis::with_args(&["--maxmemory", "100mb"]);
+    let url = redis.url();
+    let binary = TestBinary::start(&[
+        ("REDIS_HEALTH_REDIS__URL", &url),
+        ("REDIS_HEALTH_LOG__FORMAT", "json"),
+        ("REDIS_HEALTH_CHECKS__MAX_AGE", "10ms"),
+    ])
+    .await;
+    for _ in 0..5 {
+        assert_eq!(binary.get("/health/redis").await.0, 200);
+    }
+    redis.kill();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while binary.get("/health/redis").await.0 != 503 {
+        assert!(std::time::Instant::now() < deadline, "never went down");
+    }
+    for _ in 0..5 {
+        assert_eq!(binary.get("/health/redis").await.0, 503);
+    }
+    let logs = binary.stop();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let changes: Vec<(String, String)> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "health status changed")
+        .filter(|l| l["fields"]["route"] == "/health/redis")
+        .map(|l| {
+            let field = |k: &str| l["fields"][k].as_str().unwrap_or_default().to_owned();
+            (field("to"), field("reason"))
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            ("ok".to_owned(), String::new()),
+            ("down".to_owned(), "unreachable".to_owned())
+        ],
+        "{logs}"
+    );
+}
