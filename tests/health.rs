@@ -201,20 +201,8 @@ async fn sidecar_starts_while_redis_is_down_and_recovers_by_itself() {
 #[tokio::test]
 async fn memory_pressure_under_noeviction_only_memory_high_under_allkeys_lru() {
     let redis = TestRedis::start();
-    assert_eq!(
-        redis.cmd(&["DEBUG", "POPULATE", "20000", "key", "100"]),
-        "OK"
-    );
-    let used: u64 = redis
-        .info_field("used_memory")
-        .and_then(|v| v.parse().ok())
-        .expect("used_memory");
-    // Just above used_memory: a ratio near 0.99, above fail_ratio.
-    let max = (used as f64 / 0.985) as u64;
-    assert_eq!(
-        redis.cmd(&["CONFIG", "SET", "maxmemory", &max.to_string()]),
-        "OK"
-    );
+    // Just above used_memory: a ratio above fail_ratio.
+    redis.fill_to_ratio(0.985);
     let mut config = settings(&redis.url());
     config.checks.max_age = Duration::from_millis(10);
     let app = spawn_app(config).await;
@@ -245,19 +233,7 @@ async fn memory_pressure_under_noeviction_only_memory_high_under_allkeys_lru() {
 #[tokio::test]
 async fn memory_high_warns_but_serves() {
     let redis = TestRedis::start();
-    assert_eq!(
-        redis.cmd(&["DEBUG", "POPULATE", "20000", "key", "100"]),
-        "OK"
-    );
-    let used: u64 = redis
-        .info_field("used_memory")
-        .and_then(|v| v.parse().ok())
-        .expect("used_memory");
-    let max = (used as f64 / 0.87) as u64;
-    assert_eq!(
-        redis.cmd(&["CONFIG", "SET", "maxmemory", &max.to_string()]),
-        "OK"
-    );
+    redis.fill_to_ratio(0.87);
     let app = spawn_app(settings(&redis.url())).await;
 
     let answer = app.get("/health/redis").await;

@@ -47,20 +47,7 @@ async fn core_scenarios(server: Server) {
     );
 
     // Memory pressure under noeviction.
-    assert_eq!(
-        primary.cmd(&["DEBUG", "POPULATE", "20000", "key", "100"]),
-        "OK",
-        "{server:?}"
-    );
-    let used: u64 = primary
-        .info_field("used_memory")
-        .and_then(|v| v.parse().ok())
-        .expect("used_memory");
-    let max = ((used as f64) / 0.985) as u64;
-    assert_eq!(
-        primary.cmd(&["CONFIG", "SET", "maxmemory", &max.to_string()]),
-        "OK"
-    );
+    primary.fill_to_ratio(0.985);
     let answer = app
         .wait_for("/health/redis", Duration::from_secs(2), |a| a.status == 503)
         .await;

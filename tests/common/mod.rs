@@ -208,6 +208,24 @@ impl TestRedis {
             .map(|v| v.trim().to_owned())
     }
 
+    /// Fills the server with keys, then sets maxmemory so that
+    /// used_memory / maxmemory is about `ratio` (DEBUG POPULATE, CONFIG SET).
+    pub fn fill_to_ratio(&self, ratio: f64) {
+        assert_eq!(
+            self.cmd(&["DEBUG", "POPULATE", "20000", "key", "100"]),
+            "OK"
+        );
+        let used: u64 = self
+            .info_field("used_memory")
+            .and_then(|v| v.parse().ok())
+            .expect("used_memory");
+        let max = ((used as f64) / ratio) as u64;
+        assert_eq!(
+            self.cmd(&["CONFIG", "SET", "maxmemory", &max.to_string()]),
+            "OK"
+        );
+    }
+
     /// Total calls of each command as Redis counted them, from one
     /// `INFO commandstats` (which itself counts as an INFO in the next read).
     pub fn calls(&self, commands: &[&str]) -> Vec<u64> {
