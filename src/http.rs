@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -32,7 +33,7 @@ pub fn router(prober: Arc<Prober>) -> Router {
         )
         .route(
             "/livez",
-            get(|| async { json(StatusCode::OK, r#"{"status":"ok"}"#.to_owned()) }),
+            get(|| async { json(StatusCode::OK, r#"{"status":"ok"}"#) }),
         )
         .fallback(|| async { HttpError::NotFound })
         .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
@@ -40,26 +41,25 @@ pub fn router(prober: Arc<Prober>) -> Router {
 }
 
 async fn health(State(prober): State<Arc<Prober>>, route: Route) -> Response {
-    let round = prober.current().await;
-    let report = round.report(route);
-    let code = if report.healthy() {
+    let answer = prober.answer(route).await;
+    let code = if answer.healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    json(code, report.body(round.at.elapsed()))
+    json(code, answer.body)
 }
 
-fn json(code: StatusCode, body: String) -> Response {
-    (
-        code,
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response()
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+
+fn json(code: StatusCode, body: impl Into<Body>) -> Response {
+    let mut response = Response::new(body.into());
+    *response.status_mut() = code;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, APPLICATION_JSON);
+    headers.insert(header::CACHE_CONTROL, NO_STORE);
+    response
 }
 
 /// Requests the sidecar refuses, each answered with a JSON body.

@@ -2,9 +2,10 @@
 //! `checks.max_age` at most, plus one per `checks.sample_interval` from the
 //! background sampler so the windows fill even with no probes.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use arc_swap::ArcSwapOption;
 use tokio::sync::Mutex;
 
 use crate::checks::Status;
@@ -23,9 +24,19 @@ pub struct Round {
 }
 
 impl Round {
-    pub fn report(&self, route: Route) -> &Report {
-        &self.reports[route as usize]
+    fn answer(&self, route: Route) -> Answer {
+        let report = &self.reports[route as usize];
+        Answer {
+            healthy: report.healthy(),
+            body: report.body(self.at.elapsed()),
+        }
     }
+}
+
+/// What the HTTP layer sends for one probe.
+pub struct Answer {
+    pub healthy: bool,
+    pub body: Vec<u8>,
 }
 
 /// State only the check in flight touches.
@@ -37,7 +48,8 @@ struct Refresh {
 pub struct Prober {
     settings: Arc<Settings>,
     redis: Redis,
-    latest: RwLock<Option<Arc<Round>>>,
+    /// Read by every probe without a lock, so probes never queue behind each other.
+    latest: ArcSwapOption<Round>,
     /// Held while a check runs, so concurrent probes share the one in flight.
     refresh: Mutex<Refresh>,
 }
@@ -49,7 +61,7 @@ impl Prober {
         Self {
             settings,
             redis,
-            latest: RwLock::new(None),
+            latest: ArcSwapOption::empty(),
             refresh: Mutex::new(Refresh {
                 history,
                 last_status: Vec::new(),
@@ -57,9 +69,17 @@ impl Prober {
         }
     }
 
-    /// The verdicts for a probe: cached while younger than `checks.max_age`.
-    pub async fn current(&self) -> Arc<Round> {
-        self.fresher_than(self.settings.checks.max_age).await
+    /// A probe's answer for `route`, from a check younger than
+    /// `checks.max_age`. The usual case takes no lock, no Redis I/O and no
+    /// serialisation: it copies the body rendered when the check ran.
+    pub async fn answer(&self, route: Route) -> Answer {
+        let max_age = self.settings.checks.max_age;
+        if let Some(round) = &*self.latest.load()
+            && round.at.elapsed() < max_age
+        {
+            return round.answer(route);
+        }
+        self.fresher_than(max_age).await.answer(route)
     }
 
     /// Runs the sampler until the process ends.
@@ -74,14 +94,9 @@ impl Prober {
     }
 
     fn cached(&self, max_age: Duration) -> Option<Arc<Round>> {
-        let latest = self
-            .latest
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        latest
-            .as_ref()
+        self.latest
+            .load_full()
             .filter(|round| round.at.elapsed() < max_age)
-            .cloned()
     }
 
     async fn fresher_than(&self, max_age: Duration) -> Arc<Round> {
@@ -94,10 +109,7 @@ impl Prober {
             return round;
         }
         let round = Arc::new(self.check(&mut refresh).await);
-        *self
-            .latest
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(round.clone());
+        self.latest.store(Some(round.clone()));
         round
     }
 
