@@ -390,3 +390,47 @@ async fn concurrent_probes_share_one_check() {
     // One INFO for the check, plus the INFO commandstats read before.
     assert_eq!(after[1] - before[1], 2, "one INFO for 50 probes");
 }
+
+#[tokio::test]
+async fn a_frozen_server_costs_each_probe_at_most_the_timeout_and_no_connections() {
+    let redis = TestRedis::start();
+    let mut config = settings(&redis.url());
+    config.redis.timeout = Duration::from_millis(300);
+    config.checks.max_age = Duration::from_millis(100);
+    let app = spawn_app(config).await;
+    assert_eq!(app.get("/health/redis").await.status, 200);
+    assert_eq!(common::connections_to(redis.port), 1);
+
+    redis.signal("STOP");
+    tokio::time::sleep(Duration::from_millis(100)).await; // max_age: the cached ok expires
+    let mut probes = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let app = app.clone();
+        probes.spawn(async move { app.get("/health/redis").await });
+    }
+    let answers = probes.join_all().await;
+    let held = common::connections_to(redis.port);
+    redis.signal("CONT");
+
+    for answer in &answers {
+        assert!(is_down_with(answer, "timeout"), "{}", answer.text);
+        assert!(
+            answer.elapsed < Duration::from_millis(300 + 250),
+            "answered after {:?}",
+            answer.elapsed
+        );
+    }
+    assert!(
+        held <= 1,
+        "the sidecar held {held} connections to a frozen Redis"
+    );
+    let resumed = Instant::now();
+    app.wait_for("/health/redis", Duration::from_secs(3), |a| a.status == 200)
+        .await;
+    assert!(
+        resumed.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        resumed.elapsed()
+    );
+    assert_eq!(common::connections_to(redis.port), 1);
+}

@@ -471,3 +471,39 @@ pub fn run_binary(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output 
         .output()
         .expect("run redis-health")
 }
+
+/// Established TCP connections this test process holds to `port` (the
+/// in-process sidecar's connections to its Redis), from /proc.
+pub fn connections_to(port: u16) -> usize {
+    let inodes: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .filter_map(|target| {
+                    let target = target.to_string_lossy().into_owned();
+                    target
+                        .strip_prefix("socket:[")
+                        .and_then(|rest| rest.strip_suffix(']'))
+                        .map(str::to_owned)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .flat_map(|text| text.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
+        .filter(|row| {
+            let fields: Vec<&str> = row.split_whitespace().collect();
+            let remote_port = fields
+                .get(2)
+                .and_then(|addr| addr.rsplit(':').next())
+                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
+            fields.get(3) == Some(&"01")
+                && remote_port == Some(port)
+                && fields
+                    .get(9)
+                    .is_some_and(|inode| inodes.iter().any(|i| i == inode))
+        })
+        .count()
+}

@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""redis-health against the bare-axum ceiling, measured side by side in one run.
+
+Builds both in release, starts its own redis-server on a free port, the
+sidecar (default settings) and the baseline (examples/bare.rs: a bare axum
+handler returning a fixed 140-byte JSON body), then drives both with wrk and
+prints one table. Saturation runs alternate between the two targets for
+several rounds and report medians, since a 2-core machine is noisy.
+
+    bench/bench.py                      # about 3 minutes on 2 cores
+    BENCH_DURATION=4 BENCH_ROUNDS=1 bench/bench.py   # quick look
+
+Needs redis-server and wrk (installed with apt-get when missing).
+"""
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DURATION = int(os.environ.get("BENCH_DURATION", "8"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+WRK = ["-t2", "-c32", f"-d{DURATION}s"]
+HUNG_PROBES = 300
+TIMEOUT_MS = 500  # the sidecar's default redis.timeout
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure(tool, package):
+    if shutil.which(tool):
+        return
+    print(f"installing {package} ...", file=sys.stderr)
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True,
+                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+def get(port, path="/health/redis", timeout=5.0):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def wait_for_status(port, status, limit=10.0):
+    """Seconds until GET /health/redis answers `status`."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        try:
+            if get(port, timeout=1.0)[0] == status:
+                return time.monotonic() - started
+        except OSError:
+            pass
+        time.sleep(0.002)
+    raise SystemExit(f"port {port} did not answer {status} within {limit}s")
+
+
+def redis_command(port, *args):
+    request = f"*{len(args)}\r\n" + "".join(f"${len(a)}\r\n{a}\r\n" for a in args)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(request.encode())
+        reply = s.makefile("rb")
+        line = reply.readline()
+        if line.startswith(b"$"):
+            return reply.read(int(line[1:]) + 2)[:-2].decode(errors="replace")
+        return line[1:].strip().decode(errors="replace")
+
+
+def redis_calls(port):
+    """Total commands Redis has executed (INFO commandstats, all commands)."""
+    stats = redis_command(port, "INFO", "commandstats")
+    return sum(int(line.split("calls=")[1].split(",")[0])
+               for line in stats.splitlines() if line.startswith("cmdstat_"))
+
+
+def to_ms(text):
+    for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if text.endswith(unit):
+            return float(text[:-len(unit)]) * factor
+    return float(text)
+
+
+def wrk(port, args, script=None):
+    command = ["wrk", *args, "--latency"]
+    if script:
+        command += ["-s", script]
+    out = subprocess.run(command + [f"http://127.0.0.1:{port}/health/redis"],
+                         check=True, capture_output=True, text=True).stdout
+    result = {}
+    for line in out.splitlines():
+        words = line.split()
+        if line.startswith("Requests/sec:"):
+            result["rps"] = float(words[1])
+        elif len(words) == 2 and words[0] in ("50%", "99%"):
+            result[words[0]] = to_ms(words[1])
+        elif "requests in" in line:
+            result["requests"] = int(words[0])
+        elif "Non-2xx" in line:
+            result["non2xx"] = int(words[-1])
+    return result
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def redis_connections(pid, redis_port):
+    """Established TCP connections the process holds to the Redis port."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}") as rows:
+                next(rows)
+                for row in rows:
+                    fields = row.split()
+                    remote_port = int(fields[2].split(":")[1], 16)
+                    if fields[3] == "01" and remote_port == redis_port and fields[9] in inodes:
+                        count += 1
+        except FileNotFoundError:
+            pass
+    return count
+
+
+def hung_redis(sidecar, sidecar_port, redis, redis_port):
+    """SIGSTOP Redis, fire HUNG_PROBES probes at once, then SIGCONT."""
+    before = redis_connections(sidecar.pid, redis_port)
+    redis.send_signal(signal.SIGSTOP)
+    time.sleep(1.2)  # let the cached verdict (checks.max_age = 1s) expire
+    results = []
+    lock = threading.Lock()
+    start = threading.Barrier(HUNG_PROBES)
+
+    def probe():
+        start.wait()
+        t0 = time.monotonic()
+        try:
+            status, body = get(sidecar_port, timeout=10)
+            reason = b'"reason":"timeout"' in body
+        except OSError:
+            status, reason = 0, False
+        with lock:
+            results.append((status, reason, (time.monotonic() - t0) * 1000))
+
+    threads = [threading.Thread(target=probe) for _ in range(HUNG_PROBES)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    during = redis_connections(sidecar.pid, redis_port)
+    redis.send_signal(signal.SIGCONT)
+    recovered = wait_for_status(sidecar_port, 200)
+    timeouts = sum(1 for status, reason, _ in results if status == 503 and reason)
+    slowest = max(ms for _, _, ms in results)
+    return {"timeouts": timeouts, "slowest_ms": slowest, "before": before,
+            "during": during, "after": redis_connections(sidecar.pid, redis_port),
+            "recovered_ms": recovered * 1000}
+
+
+def main():
+    ensure("redis-server", "redis-server")
+    ensure("wrk", "wrk")
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "redis-health",
+                    "--example", "bare"], cwd=ROOT, check=True)
+    sidecar_bin = os.path.join(ROOT, "target/release/redis-health")
+    bare_bin = os.path.join(ROOT, "target/release/examples/bare")
+    workdir = tempfile.mkdtemp(prefix="redis-health-bench-")
+    redis_port, sidecar_port, bare_port = free_port(), free_port(), free_port()
+    processes = []
+
+    def spawn(command, **kwargs):
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, cwd=workdir, **kwargs)
+        processes.append(process)
+        return process
+
+    try:
+        redis = spawn(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+                       "--save", "", "--appendonly", "no", "--dir", workdir,
+                       "--maxmemory", "256mb"])
+        for _ in range(500):
+            try:
+                socket.create_connection(("127.0.0.1", redis_port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.01)
+        version = redis_command(redis_port, "INFO", "server")
+        version = next(l.split(":")[1] for l in version.splitlines() if l.startswith("redis_version"))
+
+        started = time.monotonic()
+        sidecar = spawn([sidecar_bin], env={
+            **os.environ,
+            "REDIS_HEALTH_SERVER__LISTEN": f"127.0.0.1:{sidecar_port}",
+            "REDIS_HEALTH_REDIS__URL": f"redis://127.0.0.1:{redis_port}",
+            "RUST_LOG": "warn",
+        })
+        wait_for_status(sidecar_port, 200)
+        startup_ms = (time.monotonic() - started) * 1000
+        bare = spawn([bare_bin, f"127.0.0.1:{bare_port}"])
+        wait_for_status(bare_port, 200)
+
+        for port in (bare_port, sidecar_port):  # warm up
+            wrk(port, ["-t2", "-c32", "-d2s"])
+
+        runs = {"bare": [], "sidecar": []}
+        commands = requests = 0
+        for _ in range(ROUNDS):
+            runs["bare"].append(wrk(bare_port, WRK))
+            before = redis_calls(redis_port)
+            run = wrk(sidecar_port, WRK)
+            commands += redis_calls(redis_port) - before - 1  # less our own INFO
+            requests += run["requests"]
+            runs["sidecar"].append(run)
+
+        delay = os.path.join(workdir, "delay.lua")
+        with open(delay, "w") as script:
+            # 10 connections, each waiting 10 ms between requests: ~1,000 probes/s.
+            script.write("function delay()\n  return 10\nend\n")
+        fixed = {name: wrk(port, ["-t1", "-c10", f"-d{DURATION}s"], delay)
+                 for name, port in (("bare", bare_port), ("sidecar", sidecar_port))}
+
+        for port in (bare_port, sidecar_port):
+            wrk(port, ["-t2", "-c256", f"-d{max(DURATION // 2, 3)}s"])
+        rss = {"bare": peak_rss_mb(bare.pid), "sidecar": peak_rss_mb(sidecar.pid)}
+
+        stripped = os.path.join(workdir, "redis-health")
+        shutil.copy(sidecar_bin, stripped)
+        subprocess.run(["strip", stripped], check=True)
+        size_mb = os.path.getsize(stripped) / 1e6
+
+        hung = hung_redis(sidecar, sidecar_port, redis, redis_port)
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGCONT)
+            process.kill()
+            process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    def median(name, key):
+        return statistics.median(run[key] for run in runs[name])
+
+    rps_ratio = median("sidecar", "rps") / median("bare", "rps")
+    per_probe = commands / max(requests, 1)
+    print(f"\nredis-health benchmark: wrk {' '.join(WRK)}, {ROUNDS} interleaved rounds (medians), "
+          f"Redis {version} on loopback, {os.cpu_count()} cores\n")
+    rows = [
+        ("requests/s", f"{median('bare', 'rps'):,.0f}", f"{median('sidecar', 'rps'):,.0f}",
+         f"{rps_ratio:.2f}"),
+        ("p50 latency (ms)", f"{median('bare', '50%'):.3f}", f"{median('sidecar', '50%'):.3f}", ""),
+        ("p99 latency (ms)", f"{median('bare', '99%'):.3f}", f"{median('sidecar', '99%'):.3f}", ""),
+        ("at ~1,000 probes/s: rate", f"{fixed['bare']['rps']:,.0f}", f"{fixed['sidecar']['rps']:,.0f}", ""),
+        ("at ~1,000 probes/s: p99 (ms)", f"{fixed['bare']['99%']:.3f}",
+         f"{fixed['sidecar']['99%']:.3f}", ""),
+        ("Redis commands per probe", "0", f"{per_probe:.6f}", f"{commands} cmds / {requests:,} probes"),
+        ("peak RSS after 256 connections (MB)", f"{rss['bare']:.1f}", f"{rss['sidecar']:.1f}", ""),
+        ("binary, release stripped (MB)", "", f"{size_mb:.1f}", ""),
+        ("start to first 200 (ms)", "", f"{startup_ms:.0f}", ""),
+    ]
+    print(f"| {'measure':<38} | {'bare axum':>12} | {'redis-health':>12} | ratio / note")
+    print(f"|{'-' * 40}|{'-' * 14}|{'-' * 14}|{'-' * 14}")
+    for label, bare_value, sidecar_value, note in rows:
+        print(f"| {label:<38} | {bare_value:>12} | {sidecar_value:>12} | {note}")
+
+    print(f"\nRedis frozen (SIGSTOP), {HUNG_PROBES} probes at once: "
+          f"{hung['timeouts']}/{HUNG_PROBES} answered 503 timeout, slowest {hung['slowest_ms']:.0f} ms "
+          f"(redis.timeout {TIMEOUT_MS} ms); sidecar->Redis connections before/during/after: "
+          f"{hung['before']}/{hung['during']}/{hung['after']}; "
+          f"200 again {hung['recovered_ms']:.0f} ms after SIGCONT")
+
+    checks = [
+        ("requests/s >= 85% of bare axum", rps_ratio >= 0.85),
+        ("Redis commands per probe <= 0.001", per_probe <= 0.001),
+        ("p99 at ~1,000 probes/s < 2 ms", fixed["sidecar"]["99%"] < 2.0),
+        ("peak RSS < 20 MB", rss["sidecar"] < 20),
+        ("every hung probe 503 timeout within the bound",
+         hung["timeouts"] == HUNG_PROBES and hung["slowest_ms"] < TIMEOUT_MS + 250),
+        ("no extra Redis connections while hung", hung["during"] <= max(hung["before"], 1)),
+        ("back to 200 within ~1 s of SIGCONT", hung["recovered_ms"] < 1500),
+    ]
+    print()
+    for label, ok in checks:
+        print(f"{'PASS' if ok else 'FAIL'}  {label}")
+    return 0 if all(ok for _, ok in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
