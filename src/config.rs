@@ -14,6 +14,8 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::checks::Status;
+
 /// Environment variable naming the config file (same as `--config`).
 pub const CONFIG_ENV: &str = "REDIS_HEALTH_CONFIG";
 /// Prefix of the environment variables that override config keys.
@@ -45,6 +47,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub redis: RedisSettings,
     pub checks: CheckSettings,
+    pub routes: RouteSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -240,6 +243,65 @@ impl TryFrom<f64> for Factor {
     }
 }
 
+/// The lowest status at which a route answers 503. Never `ok`: a route that
+/// fails when healthy would take every node out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct FailAt(Status);
+
+impl FailAt {
+    pub fn get(self) -> Status {
+        self.0
+    }
+}
+
+impl Default for FailAt {
+    fn default() -> Self {
+        Self(Status::Degraded)
+    }
+}
+
+impl std::str::FromStr for FailAt {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "warn" => Ok(Self(Status::Warn)),
+            "degraded" => Ok(Self(Status::Degraded)),
+            "critical" => Ok(Self(Status::Critical)),
+            "down" => Ok(Self(Status::Down)),
+            other => Err(format!(
+                "{other:?} is not one of warn, degraded, critical, down"
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for FailAt {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+/// Per-route settings: which status fails each route (`/health/alive` has
+/// one fixed rule and no settings).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouteSettings {
+    pub redis: RouteFailure,
+    pub replica: RouteFailure,
+    pub primary: RouteFailure,
+    pub all: RouteFailure,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouteFailure {
+    pub fail_at: FailAt,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CheckSettings {
@@ -255,6 +317,11 @@ pub struct CheckSettings {
     pub fragmentation: FragmentationThresholds,
     pub clients: ClientThresholds,
     pub replication: ReplicationThresholds,
+    pub persistence: PersistenceThresholds,
+    pub evictions: Toggle,
+    pub connections: Toggle,
+    pub role: Toggle,
+    pub slowlog: SlowlogThresholds,
 }
 
 impl Default for CheckSettings {
@@ -268,6 +335,11 @@ impl Default for CheckSettings {
             fragmentation: FragmentationThresholds::default(),
             clients: ClientThresholds::default(),
             replication: ReplicationThresholds::default(),
+            persistence: PersistenceThresholds::default(),
+            evictions: Toggle::default(),
+            connections: Toggle::default(),
+            role: Toggle::default(),
+            slowlog: SlowlogThresholds::default(),
         }
     }
 }
@@ -275,6 +347,7 @@ impl Default for CheckSettings {
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MemoryThresholds {
+    pub enabled: bool,
     pub warn_ratio: Ratio,
     pub fail_ratio: Ratio,
     pub warn_no_maxmemory: bool,
@@ -285,6 +358,7 @@ pub struct MemoryThresholds {
 impl Default for MemoryThresholds {
     fn default() -> Self {
         Self {
+            enabled: true,
             warn_ratio: Ratio(0.80),
             fail_ratio: Ratio(0.95),
             warn_no_maxmemory: true,
@@ -311,6 +385,7 @@ impl Default for LatencyThresholds {
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HitRateThresholds {
+    pub enabled: bool,
     #[serde(with = "humantime_serde")]
     pub window: Duration,
     pub min_lookups: u64,
@@ -321,6 +396,7 @@ pub struct HitRateThresholds {
 impl Default for HitRateThresholds {
     fn default() -> Self {
         Self {
+            enabled: true,
             window: Duration::from_secs(300),
             min_lookups: 1000,
             warn_below: Ratio(0.90),
@@ -332,6 +408,7 @@ impl Default for HitRateThresholds {
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FragmentationThresholds {
+    pub enabled: bool,
     pub warn_above: Factor,
     pub min_used_bytes: u64,
 }
@@ -339,6 +416,7 @@ pub struct FragmentationThresholds {
 impl Default for FragmentationThresholds {
     fn default() -> Self {
         Self {
+            enabled: true,
             warn_above: Factor(1.5),
             min_used_bytes: 64 * 1024 * 1024,
         }
@@ -348,6 +426,7 @@ impl Default for FragmentationThresholds {
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClientThresholds {
+    pub enabled: bool,
     pub warn_ratio: Ratio,
     pub blocked_warn_above: u64,
 }
@@ -355,6 +434,7 @@ pub struct ClientThresholds {
 impl Default for ClientThresholds {
     fn default() -> Self {
         Self {
+            enabled: true,
             warn_ratio: Ratio(0.80),
             blocked_warn_above: 10,
         }
@@ -364,6 +444,7 @@ impl Default for ClientThresholds {
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplicationThresholds {
+    pub enabled: bool,
     #[serde(with = "humantime_serde")]
     pub max_last_io: Duration,
     pub min_replicas: u32,
@@ -374,10 +455,69 @@ pub struct ReplicationThresholds {
 impl Default for ReplicationThresholds {
     fn default() -> Self {
         Self {
+            enabled: true,
             max_last_io: Duration::from_secs(10),
             min_replicas: 0,
             max_replica_lag: Duration::from_secs(10),
         }
+    }
+}
+
+/// A check with nothing to tune but whether it runs.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Toggle {
+    pub enabled: bool,
+}
+
+impl Default for Toggle {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersistenceThresholds {
+    pub enabled: bool,
+    /// Warn (rdb_stale) when the last successful save is older than this
+    /// while there are unsaved changes; 0 turns it off, as pure caches never save.
+    #[serde(with = "humantime_serde")]
+    pub max_rdb_age: Duration,
+}
+
+impl Default for PersistenceThresholds {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_rdb_age: Duration::ZERO,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlowlogThresholds {
+    pub enabled: bool,
+    /// Warn (slow_commands) when more slow-log entries than this were added
+    /// within the window; 0 turns the check off, as it costs a SLOWLOG GET
+    /// per check and the `+slowlog|get` ACL permission.
+    pub warn_above: u64,
+}
+
+impl Default for SlowlogThresholds {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            warn_above: 0,
+        }
+    }
+}
+
+impl SlowlogThresholds {
+    /// Whether checks read the slow log at all.
+    pub fn active(&self) -> bool {
+        self.enabled && self.warn_above > 0
     }
 }
 

@@ -17,6 +17,8 @@ struct Counters {
     misses: u64,
     evicted: u64,
     rejected: u64,
+    /// Slow-log entries ever written: the newest entry's id + 1.
+    slow: u64,
 }
 
 impl Counters {
@@ -26,6 +28,7 @@ impl Counters {
             misses: snap.keyspace_misses?,
             evicted: snap.evicted_keys.unwrap_or(0),
             rejected: snap.rejected_connections.unwrap_or(0),
+            slow: snap.slowlog_last_id.map_or(0, |id| id + 1),
         })
     }
 
@@ -34,6 +37,7 @@ impl Counters {
             || self.misses < earlier.misses
             || self.evicted < earlier.evicted
             || self.rejected < earlier.rejected
+            || self.slow < earlier.slow
     }
 }
 
@@ -65,15 +69,19 @@ impl History {
     /// A restart (new run_id) or a counter that went down (CONFIG RESETSTAT)
     /// starts the window afresh rather than giving a negative or bogus ratio.
     pub fn record(&mut self, at: Instant, snap: &Snapshot) -> Window {
-        let Some(counters) = Counters::read(snap) else {
+        let Some(mut counters) = Counters::read(snap) else {
             return Window::default();
         };
-        let restarted = self
-            .samples
-            .back()
-            .is_some_and(|last| last.run_id != snap.run_id || counters.any_below(&last.counters));
-        if restarted {
-            self.samples.clear();
+        if let Some(last) = self.samples.back() {
+            let same_run = last.run_id == snap.run_id;
+            // An empty slow log (SLOWLOG RESET) shows no id; entry ids keep
+            // counting on, so the last known count still holds.
+            if same_run && snap.slowlog_last_id.is_none() {
+                counters.slow = last.counters.slow;
+            }
+            if !same_run || counters.any_below(&last.counters) {
+                self.samples.clear();
+            }
         }
         while self
             .samples
@@ -89,6 +97,7 @@ impl History {
                 misses: counters.misses - base.counters.misses,
                 evicted: counters.evicted - base.counters.evicted,
                 rejected: counters.rejected - base.counters.rejected,
+                slow: counters.slow - base.counters.slow,
             },
             None => Window::default(),
         };
@@ -169,6 +178,22 @@ mod tests {
         history.record(start, &snap("a", 10, 10));
         let window = history.record(start + Duration::from_secs(1), &snap("b", 50, 50));
         assert_eq!(window, Window::default());
+    }
+
+    #[test]
+    fn slow_log_growth_is_counted_by_entry_id_across_a_reset() {
+        let start = Instant::now();
+        let mut history = History::new(Duration::from_secs(300));
+        let with_slow = |id: Option<u64>| Snapshot {
+            slowlog_last_id: id,
+            ..snap("a", 0, 0)
+        };
+        history.record(start, &with_slow(Some(9)));
+        // SLOWLOG RESET empties the log, but ids go on from 10.
+        let window = history.record(start + Duration::from_secs(1), &with_slow(None));
+        assert_eq!(window.slow, 0);
+        let window = history.record(start + Duration::from_secs(2), &with_slow(Some(12)));
+        assert_eq!(window.slow, 3);
     }
 
     #[test]

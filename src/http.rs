@@ -5,32 +5,24 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::config::FailAt;
 use crate::probe::Prober;
 use crate::report::Route;
 
 pub fn router(prober: Arc<Prober>) -> Router {
-    Router::new()
-        .route(
-            Route::Redis.path(),
-            get(|s: State<Arc<Prober>>| health(s, Route::Redis)),
-        )
-        .route(
-            Route::Replica.path(),
-            get(|s: State<Arc<Prober>>| health(s, Route::Replica)),
-        )
-        .route(
-            Route::Primary.path(),
-            get(|s: State<Arc<Prober>>| health(s, Route::Primary)),
-        )
-        .route(
-            Route::All.path(),
-            get(|s: State<Arc<Prober>>| health(s, Route::All)),
-        )
+    Route::EVERY
+        .into_iter()
+        .fold(Router::new(), |router, route| {
+            router.route(
+                route.path(),
+                get(move |s: State<Arc<Prober>>, q: RawQuery| health(s, q, route)),
+            )
+        })
         .route(
             "/livez",
             get(|| async { json(StatusCode::OK, r#"{"status":"ok"}"#) }),
@@ -40,14 +32,32 @@ pub fn router(prober: Arc<Prober>) -> Router {
         .with_state(prober)
 }
 
-async fn health(State(prober): State<Arc<Prober>>, route: Route) -> Response {
-    let answer = prober.answer(route).await;
+async fn health(
+    State(prober): State<Arc<Prober>>,
+    RawQuery(query): RawQuery,
+    route: Route,
+) -> Result<Response, HttpError> {
+    let fail_at = match query {
+        Some(query) => requested_fail_at(&query)?,
+        None => None,
+    };
+    let answer = prober.answer(route, fail_at).await;
     let code = if answer.healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    json(code, answer.body)
+    Ok(json(code, answer.body))
+}
+
+/// `?fail_at=` for callers that cannot change the config; other
+/// parameters are ignored (cache-busters and the like).
+fn requested_fail_at(query: &str) -> Result<Option<FailAt>, HttpError> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(key, _)| key == "fail_at")
+        .last()
+        .map(|(_, value)| value.parse().map_err(HttpError::BadQuery))
+        .transpose()
 }
 
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -69,6 +79,8 @@ pub enum HttpError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("fail_at: {0}")]
+    BadQuery(String),
 }
 
 impl IntoResponse for HttpError {
@@ -76,6 +88,7 @@ impl IntoResponse for HttpError {
         let code = match self {
             HttpError::NotFound => StatusCode::NOT_FOUND,
             HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            HttpError::BadQuery(_) => StatusCode::BAD_REQUEST,
         };
         let body = serde_json::json!({ "status": "error", "error": self.to_string() });
         json(code, body.to_string())

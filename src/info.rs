@@ -39,6 +39,13 @@ pub struct Snapshot {
     pub rdb_last_bgsave_ok: Option<bool>,
     pub aof_last_bgrewrite_ok: Option<bool>,
     pub aof_last_write_ok: Option<bool>,
+    /// Redis's own clock, so save ages are judged on the clock that stamped them.
+    pub server_time_s: Option<u64>,
+    pub rdb_last_save_time: Option<u64>,
+    pub rdb_changes_since_last_save: Option<u64>,
+    /// Id of the newest slow-log entry; not in INFO, read by SLOWLOG GET 1
+    /// only when the slowlog check runs.
+    pub slowlog_last_id: Option<u64>,
     pub master_link_up: Option<bool>,
     pub master_sync_in_progress: Option<bool>,
     pub master_last_io_seconds_ago: Option<i64>,
@@ -88,6 +95,10 @@ impl Snapshot {
             rdb_last_bgsave_ok: status_ok("rdb_last_bgsave_status"),
             aof_last_bgrewrite_ok: status_ok("aof_last_bgrewrite_status"),
             aof_last_write_ok: status_ok("aof_last_write_status"),
+            server_time_s: num("server_time_usec").map(|us| us / 1_000_000),
+            rdb_last_save_time: num("rdb_last_save_time"),
+            rdb_changes_since_last_save: num("rdb_changes_since_last_save"),
+            slowlog_last_id: None,
             master_link_up: fields.get("master_link_status").map(|v| *v == "up"),
             master_sync_in_progress: fields.get("master_sync_in_progress").map(|v| *v == "1"),
             master_last_io_seconds_ago: fields
@@ -95,6 +106,12 @@ impl Snapshot {
                 .and_then(|v| v.parse::<i64>().ok()),
             replicas: replicas.into_iter().map(|(_, r)| r).collect(),
         }
+    }
+
+    /// How long ago the last successful RDB save was, by Redis's clock.
+    pub fn rdb_last_save_age(&self) -> Option<std::time::Duration> {
+        let age = self.server_time_s?.checked_sub(self.rdb_last_save_time?)?;
+        Some(std::time::Duration::from_secs(age))
     }
 }
 

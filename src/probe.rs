@@ -9,7 +9,7 @@ use arc_swap::ArcSwapOption;
 use tokio::sync::Mutex;
 
 use crate::checks::Status;
-use crate::config::Settings;
+use crate::config::{FailAt, Settings};
 use crate::history::History;
 use crate::info::Snapshot;
 use crate::redis::Redis;
@@ -24,10 +24,10 @@ pub struct Round {
 }
 
 impl Round {
-    fn answer(&self, route: Route) -> Answer {
+    fn answer(&self, route: Route, fail_at: FailAt) -> Answer {
         let report = &self.reports[route as usize];
         Answer {
-            healthy: report.healthy(),
+            healthy: !route.fails(report, fail_at),
             body: report.body(self.at.elapsed()),
         }
     }
@@ -56,7 +56,7 @@ pub struct Prober {
 
 impl Prober {
     pub fn new(settings: Arc<Settings>) -> Self {
-        let redis = Redis::new(settings.redis.clone());
+        let redis = Redis::new(settings.redis.clone(), settings.checks.slowlog.active());
         let history = History::new(settings.checks.hit_rate.window);
         Self {
             settings,
@@ -70,16 +70,18 @@ impl Prober {
     }
 
     /// A probe's answer for `route`, from a check younger than
-    /// `checks.max_age`. The usual case takes no lock, no Redis I/O and no
-    /// serialisation: it copies the body rendered when the check ran.
-    pub async fn answer(&self, route: Route) -> Answer {
+    /// `checks.max_age`, failing at `fail_at` (the caller's) or else at the
+    /// route's configured level. The usual case takes no lock, no Redis I/O
+    /// and no serialisation: it copies the body rendered when the check ran.
+    pub async fn answer(&self, route: Route, fail_at: Option<FailAt>) -> Answer {
+        let fail_at = fail_at.unwrap_or_else(|| route.fail_at(&self.settings.routes));
         let max_age = self.settings.checks.max_age;
         if let Some(round) = &*self.latest.load()
             && round.at.elapsed() < max_age
         {
-            return round.answer(route);
+            return round.answer(route, fail_at);
         }
-        self.fresher_than(max_age).await.answer(route)
+        self.fresher_than(max_age).await.answer(route, fail_at)
     }
 
     /// Runs the sampler until the process ends.
@@ -116,7 +118,10 @@ impl Prober {
     async fn check(&self, refresh: &mut Refresh) -> Round {
         let outcome = self.redis.check().await.map(|reply| Observation {
             latency: reply.latency,
-            snapshot: Snapshot::parse(&reply.info),
+            snapshot: Snapshot {
+                slowlog_last_id: reply.slowlog_last_id,
+                ..Snapshot::parse(&reply.info)
+            },
         });
         let at = Instant::now();
         let window = match &outcome {
@@ -127,13 +132,13 @@ impl Prober {
         let reports = Route::EVERY.map(|route| {
             Report::build(route, &outcome, &window, &self.settings.checks, checked_at)
         });
-        log_changes(&mut refresh.last_status, &reports);
+        log_changes(&mut refresh.last_status, &reports, &self.settings);
         Round { at, reports }
     }
 }
 
 /// One log line when a route's status changes, never one per probe.
-fn log_changes(last: &mut Vec<(Route, Status)>, reports: &[Report]) {
+fn log_changes(last: &mut Vec<(Route, Status)>, reports: &[Report], settings: &Settings) {
     let before = std::mem::take(last);
     for (route, report) in Route::EVERY.into_iter().zip(reports) {
         let previous = before.iter().find(|(r, _)| *r == route).map(|(_, s)| *s);
@@ -142,7 +147,7 @@ fn log_changes(last: &mut Vec<(Route, Status)>, reports: &[Report]) {
             let from = previous.map_or("none", Status::as_str);
             let to = report.status.as_str();
             let reason = report.reason.map(|r| r.as_str()).unwrap_or_default();
-            if report.healthy() {
+            if !route.fails(report, route.fail_at(&settings.routes)) {
                 tracing::info!(route = path, from, to, reason, "health status changed");
             } else {
                 tracing::warn!(route = path, from, to, reason, "health status changed");

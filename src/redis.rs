@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use fred::prelude::{
     ClientLike, Config, ConnectionConfig, Error as FredError, ErrorKind, Options,
-    PerformanceConfig, ServerConfig, TlsConnector,
+    PerformanceConfig, ServerConfig, SlowlogInterface, TlsConnector, Value,
 };
 use fred::types::ConnectHandle;
 use secrecy::{ExposeSecret, SecretString};
@@ -80,6 +80,8 @@ impl RedisError {
 pub struct Reply {
     pub latency: Duration,
     pub info: String,
+    /// Id of the newest slow-log entry, when asked for and the log is not empty.
+    pub slowlog_last_id: Option<u64>,
 }
 
 struct Connection {
@@ -97,18 +99,22 @@ impl Drop for Connection {
 
 pub struct Redis {
     settings: RedisSettings,
+    /// Whether a check also reads the slow log (only when its check runs).
+    read_slowlog: bool,
     connection: Mutex<Option<Connection>>,
 }
 
 impl Redis {
-    pub fn new(settings: RedisSettings) -> Self {
+    pub fn new(settings: RedisSettings, read_slowlog: bool) -> Self {
         Self {
             settings,
+            read_slowlog,
             connection: Mutex::new(None),
         }
     }
 
-    /// One PING and one INFO, within `redis.timeout` from start to end.
+    /// One PING and one INFO (and SLOWLOG GET 1 when the slowlog check runs),
+    /// within `redis.timeout` from start to end.
     pub async fn check(&self) -> Result<Reply, RedisError> {
         let timeout = self.settings.timeout;
         let mut slot = self.connection.lock().await;
@@ -130,7 +136,7 @@ impl Redis {
             *slot = None;
         }
         if let Some(connection) = slot.as_ref() {
-            match ping_and_info(&connection.client).await {
+            match self.ask(&connection.client).await {
                 // The server may have restarted since the last check: dial again
                 // at once rather than report a stale socket as a dead server.
                 Err(RedisError::Unreachable(_)) => *slot = None,
@@ -138,7 +144,7 @@ impl Redis {
             }
         }
         let connection = self.connect().await?;
-        let reply = ping_and_info(&connection.client).await;
+        let reply = self.ask(&connection.client).await;
         *slot = Some(connection);
         reply
     }
@@ -203,16 +209,42 @@ impl Redis {
             None,
         ))
     }
+
+    async fn ask(&self, client: &fred::clients::Client) -> Result<Reply, RedisError> {
+        let mut reply = ping_and_info(client).await?;
+        if self.read_slowlog {
+            reply.slowlog_last_id = newest_slowlog_id(client).await?;
+        }
+        Ok(reply)
+    }
 }
 
-async fn ping_and_info(client: &fred::clients::Client) -> Result<Reply, RedisError> {
-    // Fail at once, rather than wait in fred's queue, when the connection
-    // is already known to be gone: the caller then dials again.
-    let client = client.with_options(&Options {
+/// Fails at once, rather than wait in fred's queue, when the connection is
+/// already known to be gone: the caller then dials again.
+fn fail_fast(client: &fred::clients::Client) -> fred::clients::WithOptions<fred::clients::Client> {
+    client.with_options(&Options {
         fail_fast: true,
         max_attempts: Some(1),
         ..Options::default()
-    });
+    })
+}
+
+async fn newest_slowlog_id(client: &fred::clients::Client) -> Result<Option<u64>, RedisError> {
+    let entries: Value = fail_fast(client)
+        .slowlog_get(Some(1))
+        .await
+        .map_err(|e| RedisError::classify(&e, None))?;
+    let Value::Array(entries) = entries else {
+        return Ok(None);
+    };
+    Ok(match entries.first() {
+        Some(Value::Array(entry)) => entry.first().and_then(Value::as_u64),
+        _ => None,
+    })
+}
+
+async fn ping_and_info(client: &fred::clients::Client) -> Result<Reply, RedisError> {
+    let client = fail_fast(client);
     let started = Instant::now();
     client
         .ping::<String>(None)
@@ -224,7 +256,11 @@ async fn ping_and_info(client: &fred::clients::Client) -> Result<Reply, RedisErr
         .info(None)
         .await
         .map_err(|e| RedisError::classify(&e, None))?;
-    Ok(Reply { latency, info })
+    Ok(Reply {
+        latency,
+        info,
+        slowlog_last_id: None,
+    })
 }
 
 #[cfg(test)]

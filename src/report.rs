@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value, json};
 
 use crate::checks::{CheckResult, Group, REGISTRY, Reason, Status, Window, ping};
-use crate::config::CheckSettings;
+use crate::config::{CheckSettings, FailAt, RouteSettings};
 use crate::info::Snapshot;
 use crate::redis::RedisError;
 
@@ -21,10 +21,19 @@ pub enum Route {
     Replica,
     Primary,
     All,
+    /// Liveness of the Redis process: `ping` only, failed only when Redis
+    /// does not answer at all.
+    Alive,
 }
 
 impl Route {
-    pub const EVERY: [Route; 4] = [Route::Redis, Route::Replica, Route::Primary, Route::All];
+    pub const EVERY: [Route; 5] = [
+        Route::Redis,
+        Route::Replica,
+        Route::Primary,
+        Route::All,
+        Route::Alive,
+    ];
 
     pub fn path(self) -> &'static str {
         match self {
@@ -32,6 +41,29 @@ impl Route {
             Route::Replica => "/health/replica",
             Route::Primary => "/health/primary",
             Route::All => "/health",
+            Route::Alive => "/health/alive",
+        }
+    }
+
+    /// `routes.<route>.fail_at`. `/health/alive` has no such setting: its
+    /// rule is fixed (see [`Route::fails`]).
+    pub fn fail_at(self, routes: &RouteSettings) -> FailAt {
+        match self {
+            Route::Redis => routes.redis.fail_at,
+            Route::Replica => routes.replica.fail_at,
+            Route::Primary => routes.primary.fail_at,
+            Route::All => routes.all.fail_at,
+            Route::Alive => FailAt::default(),
+        }
+    }
+
+    /// Whether `report` answers 503. For `/health/alive`, a process that
+    /// answered PING with anything (LOADING, MASTERDOWN, BUSY, an auth
+    /// error) is alive: restarting it would only start its load over.
+    pub fn fails(self, report: &Report, fail_at: FailAt) -> bool {
+        match self {
+            Route::Alive => matches!(report.reason, Some(Reason::Unreachable | Reason::Timeout)),
+            _ => report.status >= fail_at.get(),
         }
     }
 
@@ -68,22 +100,24 @@ impl Report {
         settings: &CheckSettings,
         checked_at: SystemTime,
     ) -> Self {
-        let results: Vec<(&str, CheckResult)> =
-            match outcome {
-                Ok(observation) => {
-                    std::iter::once(("ping", ping::evaluate(observation.latency, settings)))
-                        .chain(REGISTRY.iter().filter(|check| route.runs(check.group)).map(
-                            |check| {
+        let results: Vec<(&str, CheckResult)> = match outcome {
+            Ok(observation) => {
+                std::iter::once(("ping", ping::evaluate(observation.latency, settings)))
+                    .chain(
+                        REGISTRY
+                            .iter()
+                            .filter(|check| route.runs(check.group) && (check.enabled)(settings))
+                            .map(|check| {
                                 (
                                     check.name,
                                     (check.evaluate)(&observation.snapshot, window, settings),
                                 )
-                            },
-                        ))
-                        .collect()
-                }
-                Err(error) => vec![("ping", ping::failed(error))],
-            };
+                            }),
+                    )
+                    .collect()
+            }
+            Err(error) => vec![("ping", ping::failed(error))],
+        };
         let status = results
             .iter()
             .map(|(_, result)| result.status())
@@ -146,11 +180,6 @@ impl Report {
         body.extend_from_slice(age.as_bytes());
         body.push(b'}');
         body
-    }
-
-    /// ok and warn serve traffic; anything worse takes the node out.
-    pub fn healthy(&self) -> bool {
-        self.status <= Status::Warn
     }
 }
 
@@ -230,7 +259,7 @@ mod tests {
             SystemTime::now(),
         );
         assert_eq!(report.status, Status::Critical);
-        assert!(!report.healthy());
+        assert!(Route::All.fails(&report, FailAt::default()));
         let json = parse(&report);
         assert_eq!(json["reason"], "memory_pressure");
         assert_eq!(json["reasons"], json!(["memory_pressure", "latency_high"]));
@@ -278,6 +307,6 @@ mod tests {
             SystemTime::now(),
         );
         assert_eq!(report.reason, Some(Reason::NotPrimary));
-        assert!(!report.healthy());
+        assert!(Route::Primary.fails(&report, FailAt::default()));
     }
 }

@@ -281,16 +281,7 @@ async fn persistence_failure_is_critical() {
 #[tokio::test]
 async fn loading_is_told_apart_from_a_dead_server() {
     let mut redis = TestRedis::start();
-    assert_eq!(redis.cmd(&["DEBUG", "POPULATE", "300000", "k", "50"]), "OK");
-    assert_eq!(redis.cmd(&["SAVE"]), "OK");
-    redis.restart(&[
-        "--dbfilename",
-        "dump.rdb",
-        "--key-load-delay",
-        "30",
-        "--loading-process-events-interval-bytes",
-        "8192",
-    ]);
+    redis.restart_loading();
     let app = spawn_app(settings(&redis.url())).await;
     let answer = app.get("/health/redis").await;
     assert!(is_down_with(&answer, "loading"), "{}", answer.text);

@@ -119,4 +119,8 @@ async fn replica_refusing_stale_reads_is_master_down() {
             .as_str()
             .is_some_and(|e| e.starts_with("MASTERDOWN"))
     );
+    // Alive all the same: restarting a replica whose primary is gone helps nobody.
+    let alive = app.get("/health/alive").await;
+    assert_eq!(alive.status, 200, "{}", alive.text);
+    assert_eq!(alive.json["reason"], "master_down");
 }

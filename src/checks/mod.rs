@@ -14,6 +14,7 @@ mod persistence;
 pub mod ping;
 mod replication;
 mod role;
+mod slowlog;
 
 use std::time::Duration;
 
@@ -79,6 +80,8 @@ pub enum Reason {
     BlockedClients,
     Evicting,
     RejectedConnections,
+    SlowCommands,
+    RdbStale,
 }
 
 impl Reason {
@@ -98,7 +101,9 @@ impl Reason {
             LowHitRate | ReplicaDisconnected | ReplicaSyncing | ReplicaStale | TooFewReplicas
             | ReplicaLagging | NotPrimary => Status::Degraded,
             MemoryHigh | LatencyHigh | NoMaxmemory | HitRateLow | Fragmentation | ClientsHigh
-            | BlockedClients | Evicting | RejectedConnections => Status::Warn,
+            | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale => {
+                Status::Warn
+            }
         }
     }
 }
@@ -143,6 +148,8 @@ pub struct Window {
     pub misses: u64,
     pub evicted: u64,
     pub rejected: u64,
+    /// Entries added to the slow log.
+    pub slow: u64,
 }
 
 /// Which routes a check answers for.
@@ -162,6 +169,8 @@ pub struct Check {
     pub name: &'static str,
     pub group: Group,
     pub evaluate: Evaluate,
+    /// `checks.<name>.enabled`: a disabled check is left out of every route.
+    pub enabled: fn(&CheckSettings) -> bool,
 }
 
 /// Every check but `ping`, which every route runs first (see [`ping`]).
@@ -170,46 +179,61 @@ pub const REGISTRY: &[Check] = &[
         name: "memory",
         group: Group::Node,
         evaluate: memory::evaluate,
+        enabled: |s| s.memory.enabled,
     },
     Check {
         name: "hit_rate",
         group: Group::Node,
         evaluate: hit_rate::evaluate,
+        enabled: |s| s.hit_rate.enabled,
     },
     Check {
         name: "persistence",
         group: Group::Node,
         evaluate: persistence::evaluate,
+        enabled: |s| s.persistence.enabled,
     },
     Check {
         name: "fragmentation",
         group: Group::Node,
         evaluate: fragmentation::evaluate,
+        enabled: |s| s.fragmentation.enabled,
     },
     Check {
         name: "clients",
         group: Group::Node,
         evaluate: clients::evaluate,
+        enabled: |s| s.clients.enabled,
     },
     Check {
         name: "evictions",
         group: Group::Node,
         evaluate: evictions::evaluate,
+        enabled: |s| s.evictions.enabled,
     },
     Check {
         name: "connections",
         group: Group::Node,
         evaluate: connections::evaluate,
+        enabled: |s| s.connections.enabled,
+    },
+    Check {
+        name: "slowlog",
+        group: Group::Node,
+        evaluate: slowlog::evaluate,
+        enabled: |s| s.slowlog.active(),
     },
     Check {
         name: "replication",
         group: Group::Replication,
         evaluate: replication::evaluate,
+        enabled: |s| s.replication.enabled,
     },
     Check {
         name: "role",
         group: Group::Role,
         evaluate: role::evaluate,
+        enabled: |s| s.role.enabled,
     },
 ];
 

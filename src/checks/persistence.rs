@@ -1,11 +1,12 @@
 //! `persistence`: the last RDB save, AOF rewrite and AOF write. When one
-//! failed Redis may refuse writes with MISCONF.
+//! failed Redis may refuse writes with MISCONF. Optionally, unsaved changes
+//! older than `max_rdb_age` (rdb_stale): a restart now would lose them.
 
 use super::{CheckResult, Reason, Window};
 use crate::config::CheckSettings;
 use crate::info::Snapshot;
 
-pub fn evaluate(snap: &Snapshot, _window: &Window, _settings: &CheckSettings) -> CheckResult {
+pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> CheckResult {
     let statuses = [
         ("rdb_last_bgsave_status", snap.rdb_last_bgsave_ok),
         ("aof_last_bgrewrite_status", snap.aof_last_bgrewrite_ok),
@@ -18,7 +19,15 @@ pub fn evaluate(snap: &Snapshot, _window: &Window, _settings: &CheckSettings) ->
         }
     }
     let failed = statuses.iter().any(|(_, ok)| *ok == Some(false));
-    result.fail_if(failed, Reason::PersistenceFailed)
+    let result = result.fail_if(failed, Reason::PersistenceFailed);
+    let max_age = settings.persistence.max_rdb_age;
+    match (snap.rdb_last_save_age(), snap.rdb_changes_since_last_save) {
+        (Some(age), Some(changes)) if !max_age.is_zero() => result
+            .observe("rdb_last_save_age_s", age.as_secs())
+            .observe("rdb_changes_since_last_save", changes)
+            .fail_if(changes > 0 && age > max_age, Reason::RdbStale),
+        _ => result,
+    }
 }
 
 #[cfg(test)]
@@ -55,5 +64,38 @@ mod tests {
         }
         let result = evaluate(persistence, &snap(false, true, true));
         assert_eq!(result.observed["rdb_last_bgsave_status"], "err");
+    }
+
+    fn saved(age_s: u64, changes: u64) -> Snapshot {
+        Snapshot {
+            server_time_s: Some(1_000_000),
+            rdb_last_save_time: Some(1_000_000 - age_s),
+            rdb_changes_since_last_save: Some(changes),
+            ..snap(true, true, true)
+        }
+    }
+
+    #[test]
+    fn unsaved_changes_older_than_max_rdb_age_are_stale() {
+        let mut settings = CheckSettings::default();
+        settings.persistence.max_rdb_age = std::time::Duration::from_secs(60);
+        let judge = |snap: &Snapshot| persistence(snap, &Window::default(), &settings);
+        assert_eq!(judge(&saved(60, 5)).status(), Status::Ok);
+        let stale = judge(&saved(61, 5));
+        assert_eq!(stale.reasons, vec![Reason::RdbStale]);
+        assert_eq!(stale.observed["rdb_last_save_age_s"], 61);
+        assert_eq!(stale.observed["rdb_changes_since_last_save"], 5);
+        assert_eq!(
+            judge(&saved(3600, 0)).status(),
+            Status::Ok,
+            "nothing unsaved"
+        );
+    }
+
+    #[test]
+    fn rdb_age_is_not_judged_by_default() {
+        let result = evaluate(persistence, &saved(86_400, 5));
+        assert_eq!(result.status(), Status::Ok);
+        assert!(!result.observed.contains_key("rdb_last_save_age_s"));
     }
 }

@@ -124,6 +124,21 @@ impl TestRedis {
         self.launch(args);
     }
 
+    /// Saves a dataset big enough to take seconds to load, then restarts
+    /// slowly loading it: PING answers LOADING meanwhile (see shared notes).
+    pub fn restart_loading(&mut self) {
+        assert_eq!(self.cmd(&["DEBUG", "POPULATE", "300000", "k", "50"]), "OK");
+        assert_eq!(self.cmd(&["SAVE"]), "OK");
+        self.restart(&[
+            "--dbfilename",
+            "dump.rdb",
+            "--key-load-delay",
+            "30",
+            "--loading-process-events-interval-bytes",
+            "8192",
+        ]);
+    }
+
     fn launch(&mut self, once: &[&str]) {
         let port = self.port.to_string();
         let dir = self.dir.path().to_string_lossy().into_owned();
