@@ -12,7 +12,7 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::checks::Status;
 
@@ -40,7 +40,7 @@ impl ConfigError {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -50,7 +50,7 @@ pub struct Settings {
     pub routes: RouteSettings,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
@@ -64,7 +64,7 @@ impl Default for ServerSettings {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
     pub level: String,
@@ -80,14 +80,14 @@ impl Default for LogSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisSettings {
     pub url: RedisUrl,
@@ -133,13 +133,21 @@ impl RedisUrl {
     }
 }
 
+impl Serialize for RedisUrl {
+    /// The config dump shows the URL as Debug does: password redacted.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{self:?}"))
+    }
+}
+
 impl fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://", if self.tls { "rediss" } else { "redis" })?;
-        if let Some(user) = &self.username {
-            write!(f, "{user}@")?;
-        } else if self.password.is_some() {
-            write!(f, ":[redacted]@")?;
+        match (&self.username, &self.password) {
+            (Some(user), Some(_)) => write!(f, "{user}:[redacted]@")?,
+            (Some(user), None) => write!(f, "{user}@")?,
+            (None, Some(_)) => write!(f, ":[redacted]@")?,
+            (None, None) => {}
         }
         write!(f, "{}:{}", self.host, self.port)?;
         if let Some(db) = self.database {
@@ -198,7 +206,7 @@ impl TryFrom<String> for RedisUrl {
 }
 
 /// A fraction within 0..=1.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Deserialize, Serialize)]
 #[serde(try_from = "f64")]
 pub struct Ratio(f64);
 
@@ -221,7 +229,7 @@ impl TryFrom<f64> for Ratio {
 }
 
 /// A positive, finite factor such as a fragmentation ratio.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Deserialize, Serialize)]
 #[serde(try_from = "f64")]
 pub struct Factor(f64);
 
@@ -245,7 +253,7 @@ impl TryFrom<f64> for Factor {
 
 /// The lowest status at which a route answers 503. Never `ok`: a route that
 /// fails when healthy would take every node out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(try_from = "String")]
 pub struct FailAt(Status);
 
@@ -287,7 +295,7 @@ impl TryFrom<String> for FailAt {
 
 /// Per-route settings: which status fails each route (`/health/alive` has
 /// one fixed rule and no settings).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RouteSettings {
     pub redis: RouteFailure,
@@ -296,13 +304,13 @@ pub struct RouteSettings {
     pub all: RouteFailure,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RouteFailure {
     pub fail_at: FailAt,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CheckSettings {
     /// A probe reuses the last completed check while it is younger than this.
@@ -344,7 +352,7 @@ impl Default for CheckSettings {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MemoryThresholds {
     pub enabled: bool,
@@ -367,7 +375,7 @@ impl Default for MemoryThresholds {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LatencyThresholds {
     #[serde(with = "humantime_serde")]
@@ -382,7 +390,7 @@ impl Default for LatencyThresholds {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HitRateThresholds {
     pub enabled: bool,
@@ -405,7 +413,7 @@ impl Default for HitRateThresholds {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FragmentationThresholds {
     pub enabled: bool,
@@ -423,7 +431,7 @@ impl Default for FragmentationThresholds {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClientThresholds {
     pub enabled: bool,
@@ -441,7 +449,7 @@ impl Default for ClientThresholds {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplicationThresholds {
     pub enabled: bool,
@@ -464,7 +472,7 @@ impl Default for ReplicationThresholds {
 }
 
 /// A check with nothing to tune but whether it runs.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Toggle {
     pub enabled: bool,
@@ -476,7 +484,7 @@ impl Default for Toggle {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PersistenceThresholds {
     pub enabled: bool,
@@ -495,7 +503,7 @@ impl Default for PersistenceThresholds {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SlowlogThresholds {
     pub enabled: bool,

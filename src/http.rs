@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::config::FailAt;
 use crate::probe::Prober;
-use crate::report::Route;
+use crate::report::{Format, Route};
 
 pub fn router(prober: Arc<Prober>) -> Router {
     Route::EVERY
@@ -20,9 +20,10 @@ pub fn router(prober: Arc<Prober>) -> Router {
         .fold(Router::new(), |router, route| {
             router.route(
                 route.path(),
-                get(move |s: State<Arc<Prober>>, q: RawQuery| health(s, q, route)),
+                get(move |s: State<Arc<Prober>>, r: Request| health(s, r, route)),
             )
         })
+        .route("/metrics", get(metrics))
         .route(
             "/livez",
             get(|| async { json(StatusCode::OK, r#"{"status":"ok"}"#) }),
@@ -32,22 +33,64 @@ pub fn router(prober: Arc<Prober>) -> Router {
         .with_state(prober)
 }
 
+/// Reads the query and Accept header in place: a probe copies no headers.
 async fn health(
     State(prober): State<Arc<Prober>>,
-    RawQuery(query): RawQuery,
+    request: Request,
     route: Route,
 ) -> Result<Response, HttpError> {
-    let fail_at = match query {
-        Some(query) => requested_fail_at(&query)?,
-        None => None,
+    let fail_at = match request.uri().query().map(requested_fail_at).transpose() {
+        Ok(fail_at) => fail_at.flatten(),
+        Err(error) => {
+            prober
+                .metrics()
+                .probe_answered(route, error.code().as_u16());
+            return Err(error);
+        }
     };
-    let answer = prober.answer(route, fail_at).await;
+    let format = if accepts_health_json(request.headers()) {
+        Format::HealthJson
+    } else {
+        Format::Json
+    };
+    let answer = prober.answer(route, fail_at, format).await;
     let code = if answer.healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    Ok(json(code, answer.body))
+    prober.metrics().probe_answered(route, code.as_u16());
+    let mut response = json(code, answer.body);
+    if format == Format::HealthJson {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HEALTH_JSON);
+    }
+    Ok(response)
+}
+
+const HEALTH_JSON: HeaderValue = HeaderValue::from_static("application/health+json");
+
+/// Plain JSON stays the default; only a caller naming health+json gets it.
+fn accepts_health_json(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains("application/health+json"))
+}
+
+const PROMETHEUS_TEXT: HeaderValue =
+    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+
+/// Served from the latest check: a scrape sends Redis nothing.
+async fn metrics(State(prober): State<Arc<Prober>>) -> Result<Response, HttpError> {
+    let text = prober.metrics().render().map_err(|_| HttpError::Metrics)?;
+    let mut response = Response::new(Body::from(text));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, PROMETHEUS_TEXT);
+    Ok(response)
 }
 
 /// `?fail_at=` for callers that cannot change the config; other
@@ -81,15 +124,24 @@ pub enum HttpError {
     MethodNotAllowed,
     #[error("fail_at: {0}")]
     BadQuery(String),
+    #[error("metrics could not be rendered")]
+    Metrics,
+}
+
+impl HttpError {
+    fn code(&self) -> StatusCode {
+        match self {
+            HttpError::NotFound => StatusCode::NOT_FOUND,
+            HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            HttpError::BadQuery(_) => StatusCode::BAD_REQUEST,
+            HttpError::Metrics => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
 }
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let code = match self {
-            HttpError::NotFound => StatusCode::NOT_FOUND,
-            HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            HttpError::BadQuery(_) => StatusCode::BAD_REQUEST,
-        };
+        let code = self.code();
         let body = serde_json::json!({ "status": "error", "error": self.to_string() });
         json(code, body.to_string())
     }

@@ -36,6 +36,8 @@ pub struct Snapshot {
     pub keyspace_misses: Option<u64>,
     pub evicted_keys: Option<u64>,
     pub rejected_connections: Option<u64>,
+    /// Shown in /metrics only: too noisy to judge health by.
+    pub instantaneous_ops_per_sec: Option<u64>,
     pub rdb_last_bgsave_ok: Option<bool>,
     pub aof_last_bgrewrite_ok: Option<bool>,
     pub aof_last_write_ok: Option<bool>,
@@ -92,6 +94,7 @@ impl Snapshot {
             keyspace_misses: num("keyspace_misses"),
             evicted_keys: num("evicted_keys"),
             rejected_connections: num("rejected_connections"),
+            instantaneous_ops_per_sec: num("instantaneous_ops_per_sec"),
             rdb_last_bgsave_ok: status_ok("rdb_last_bgsave_status"),
             aof_last_bgrewrite_ok: status_ok("aof_last_bgrewrite_status"),
             aof_last_write_ok: status_ok("aof_last_write_status"),

@@ -8,6 +8,7 @@ pub mod config;
 pub mod history;
 pub mod http;
 pub mod info;
+pub mod metrics;
 pub mod probe;
 pub mod redis;
 pub mod report;
@@ -20,6 +21,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::probe::Prober;
+use crate::report::{Format, Route};
 
 /// A bound, not yet serving, sidecar; tests bind port 0 and read the address.
 pub struct Application {
@@ -55,6 +57,13 @@ pub async fn run(settings: Settings) -> std::io::Result<()> {
     let app = Application::build(settings).await?;
     tracing::info!(listen = %app.local_addr()?, "redis-health serving");
     app.run_until_stopped().await
+}
+
+/// One check for `route`, as a probe would see it: what `redis-health check` runs.
+pub async fn check_once(settings: Settings, route: Route) -> probe::Answer {
+    Prober::new(Arc::new(settings))
+        .answer(route, None, Format::Json)
+        .await
 }
 
 async fn shutdown_signal() {

@@ -1,8 +1,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use redis_health::config::Settings;
+use redis_health::report::Route;
 
 /// HTTP health probes for a Redis node.
 #[derive(Parser)]
@@ -19,6 +20,37 @@ struct Cli {
 enum Command {
     /// Serve the health routes (the default).
     Serve,
+    /// Check once, print the route's JSON body, exit 0 for ok or warn and 1
+    /// otherwise (for Docker HEALTHCHECK, exec probes and scripts).
+    Check {
+        #[arg(value_enum, default_value_t = CheckRoute::Redis)]
+        route: CheckRoute,
+    },
+    /// Print the effective configuration (all layers merged) as TOML, with
+    /// secrets redacted.
+    Config,
+}
+
+/// The routes `check` can answer for, named as in `routes.<route>`.
+#[derive(Clone, Copy, ValueEnum)]
+enum CheckRoute {
+    Redis,
+    Replica,
+    Primary,
+    All,
+    Alive,
+}
+
+impl From<CheckRoute> for Route {
+    fn from(route: CheckRoute) -> Self {
+        match route {
+            CheckRoute::Redis => Route::Redis,
+            CheckRoute::Replica => Route::Replica,
+            CheckRoute::Primary => Route::Primary,
+            CheckRoute::All => Route::All,
+            CheckRoute::Alive => Route::Alive,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -30,24 +62,50 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let command = cli.command.unwrap_or(Command::Serve);
+    let mut settings = settings;
+    if matches!(command, Command::Check { .. }) {
+        // The body on stdout says it all; status-change lines would repeat it.
+        settings.log.level = "error".into();
+    }
     redis_health::telemetry::init(&settings.log);
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(settings),
+    match command {
+        Command::Serve => on_runtime(async {
+            match redis_health::run(settings).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!(%error, "redis-health stopped");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+        Command::Check { route } => on_runtime(async {
+            let answer = redis_health::check_once(settings, route.into()).await;
+            println!("{}", String::from_utf8_lossy(&answer.body));
+            if answer.healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }),
+        Command::Config => match toml::to_string(&settings) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("redis-health: cannot print the config: {error}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
-fn serve(settings: Settings) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
+fn on_runtime(work: impl Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(work),
         Err(error) => {
             eprintln!("redis-health: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(redis_health::run(settings)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "redis-health stopped");
             ExitCode::FAILURE
         }
     }

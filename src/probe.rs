@@ -6,29 +6,41 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
+use bytes::Bytes;
 use tokio::sync::Mutex;
 
-use crate::checks::Status;
+use crate::checks::{Status, Window};
 use crate::config::{FailAt, Settings};
 use crate::history::History;
 use crate::info::Snapshot;
-use crate::redis::Redis;
-use crate::report::{Observation, Report, Route};
+use crate::metrics::Metrics;
+use crate::redis::{Redis, RedisError};
+use crate::report::{Format, Observation, Report, Route};
 
-/// The verdicts of one completed check, for every route.
+/// One completed check: what Redis said and every route's verdict.
 #[derive(Debug)]
 pub struct Round {
     pub at: Instant,
+    pub outcome: Result<Observation, RedisError>,
+    pub window: Window,
     /// Indexed by `Route as usize`.
     reports: [Report; Route::EVERY.len()],
 }
 
 impl Round {
-    fn answer(&self, route: Route, fail_at: FailAt) -> Answer {
-        let report = &self.reports[route as usize];
+    pub fn report(&self, route: Route) -> &Report {
+        &self.reports[route as usize]
+    }
+
+    fn answer(&self, route: Route, fail_at: FailAt, format: Format) -> Answer {
+        let report = self.report(route);
+        let body = match format {
+            Format::Json => Bytes::from(report.body(self.at.elapsed())),
+            Format::HealthJson => report.health_json(),
+        };
         Answer {
             healthy: !route.fails(report, fail_at),
-            body: report.body(self.at.elapsed()),
+            body,
         }
     }
 }
@@ -36,7 +48,7 @@ impl Round {
 /// What the HTTP layer sends for one probe.
 pub struct Answer {
     pub healthy: bool,
-    pub body: Vec<u8>,
+    pub body: Bytes,
 }
 
 /// State only the check in flight touches.
@@ -48,8 +60,10 @@ struct Refresh {
 pub struct Prober {
     settings: Arc<Settings>,
     redis: Redis,
-    /// Read by every probe without a lock, so probes never queue behind each other.
-    latest: ArcSwapOption<Round>,
+    /// Read by every probe without a lock, so probes never queue behind
+    /// each other; shared with /metrics, which reads it the same way.
+    latest: Arc<ArcSwapOption<Round>>,
+    metrics: Metrics,
     /// Held while a check runs, so concurrent probes share the one in flight.
     refresh: Mutex<Refresh>,
 }
@@ -58,10 +72,12 @@ impl Prober {
     pub fn new(settings: Arc<Settings>) -> Self {
         let redis = Redis::new(settings.redis.clone(), settings.checks.slowlog.active());
         let history = History::new(settings.checks.hit_rate.window);
+        let latest = Arc::new(ArcSwapOption::empty());
         Self {
             settings,
             redis,
-            latest: ArcSwapOption::empty(),
+            metrics: Metrics::new(latest.clone()),
+            latest,
             refresh: Mutex::new(Refresh {
                 history,
                 last_status: Vec::new(),
@@ -73,15 +89,21 @@ impl Prober {
     /// `checks.max_age`, failing at `fail_at` (the caller's) or else at the
     /// route's configured level. The usual case takes no lock, no Redis I/O
     /// and no serialisation: it copies the body rendered when the check ran.
-    pub async fn answer(&self, route: Route, fail_at: Option<FailAt>) -> Answer {
+    pub async fn answer(&self, route: Route, fail_at: Option<FailAt>, format: Format) -> Answer {
         let fail_at = fail_at.unwrap_or_else(|| route.fail_at(&self.settings.routes));
         let max_age = self.settings.checks.max_age;
         if let Some(round) = &*self.latest.load()
             && round.at.elapsed() < max_age
         {
-            return round.answer(route, fail_at);
+            return round.answer(route, fail_at, format);
         }
-        self.fresher_than(max_age).await.answer(route, fail_at)
+        self.fresher_than(max_age)
+            .await
+            .answer(route, fail_at, format)
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Runs the sampler until the process ends.
@@ -116,6 +138,7 @@ impl Prober {
     }
 
     async fn check(&self, refresh: &mut Refresh) -> Round {
+        let started = Instant::now();
         let outcome = self.redis.check().await.map(|reply| Observation {
             latency: reply.latency,
             snapshot: Snapshot {
@@ -124,6 +147,7 @@ impl Prober {
             },
         });
         let at = Instant::now();
+        self.metrics.check_took(at - started);
         let window = match &outcome {
             Ok(observation) => refresh.history.record(at, &observation.snapshot),
             Err(_) => Default::default(),
@@ -133,7 +157,12 @@ impl Prober {
             Report::build(route, &outcome, &window, &self.settings.checks, checked_at)
         });
         log_changes(&mut refresh.last_status, &reports, &self.settings);
-        Round { at, reports }
+        Round {
+            at,
+            outcome,
+            window,
+            reports,
+        }
     }
 }
 

@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value, json};
 
-use crate::checks::{CheckResult, Group, REGISTRY, Reason, Status, Window, ping};
+use bytes::Bytes;
+
+use crate::checks::{CheckResult, Group, Measure, REGISTRY, Reason, Status, Window, ping};
 use crate::config::{CheckSettings, FailAt, RouteSettings};
 use crate::info::Snapshot;
 use crate::redis::RedisError;
@@ -77,7 +79,17 @@ impl Route {
     }
 }
 
+/// The body formats a health route answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The compact JSON body (the default).
+    Json,
+    /// `application/health+json`, for callers that ask for it.
+    HealthJson,
+}
+
 /// What Redis told one check: its answers, or why there were none.
+#[derive(Debug)]
 pub struct Observation {
     pub latency: Duration,
     pub snapshot: Snapshot,
@@ -88,8 +100,116 @@ pub struct Observation {
 pub struct Report {
     pub status: Status,
     pub reason: Option<Reason>,
+    /// Each check this route ran, with its status (for /metrics).
+    pub checks: Vec<(&'static str, Status)>,
     /// The body up to, not including, `,"age_ms":N}`.
     head: String,
+    health_json: Bytes,
+}
+
+/// One check's verdict, with what the health+json body shows of it.
+struct Evaluated {
+    name: &'static str,
+    measures: &'static [Measure],
+    result: CheckResult,
+}
+
+/// `ping` runs first on every route; what it measures.
+const PING_MEASURES: &[Measure] = &[("latency_ms", "ms")];
+
+/// Every check this route runs that is enabled: only `ping`, with the down
+/// reason, when Redis could not be asked.
+fn evaluate(
+    route: Route,
+    outcome: &Result<Observation, RedisError>,
+    window: &Window,
+    settings: &CheckSettings,
+) -> Vec<Evaluated> {
+    let observation = match outcome {
+        Ok(observation) => observation,
+        Err(error) => {
+            return vec![Evaluated {
+                name: "ping",
+                measures: PING_MEASURES,
+                result: ping::failed(error),
+            }];
+        }
+    };
+    let ping = Evaluated {
+        name: "ping",
+        measures: PING_MEASURES,
+        result: ping::evaluate(observation.latency, settings),
+    };
+    let others = REGISTRY
+        .iter()
+        .filter(|check| route.runs(check.group) && (check.enabled)(settings))
+        .map(|check| Evaluated {
+            name: check.name,
+            measures: check.measures,
+            result: (check.evaluate)(&observation.snapshot, window, settings),
+        });
+    std::iter::once(ping).chain(others).collect()
+}
+
+/// The IETF draft "Health Check Response Format for HTTP APIs": pass, warn
+/// or fail, with one `redis:<check>` entry per check.
+fn health_json(
+    status: Status,
+    reasons: &[Reason],
+    results: &[Evaluated],
+    error: Option<&RedisError>,
+    time: &str,
+) -> Bytes {
+    let checks: Map<String, Value> = results
+        .iter()
+        .map(|e| {
+            let mut item = Map::new();
+            item.insert("componentType".into(), json!("datastore"));
+            let measured = e
+                .measures
+                .iter()
+                .find_map(|(key, unit)| e.result.observed.get(*key).map(|value| (value, unit)));
+            if let Some((value, unit)) = measured {
+                item.insert("observedValue".into(), value.clone());
+                item.insert("observedUnit".into(), json!(unit));
+            }
+            item.insert("status".into(), json!(draft_status(e.result.status())));
+            item.insert("time".into(), json!(time));
+            if !e.result.reasons.is_empty() {
+                item.insert("output".into(), json!(joined(&e.result.reasons)));
+            }
+            (format!("redis:{}", e.name), json!([item]))
+        })
+        .collect();
+    let mut body = Map::new();
+    body.insert("status".into(), json!(draft_status(status)));
+    body.insert("description".into(), json!("redis-health"));
+    if let Some(error) = error {
+        body.insert(
+            "output".into(),
+            json!(format!("{}: {error}", joined(reasons))),
+        );
+    } else if !reasons.is_empty() {
+        body.insert("output".into(), json!(joined(reasons)));
+    }
+    body.insert("checks".into(), Value::Object(checks));
+    Bytes::from(Value::Object(body).to_string())
+}
+
+fn draft_status(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "pass",
+        Status::Warn => "warn",
+        Status::Degraded | Status::Critical | Status::Down => "fail",
+    }
+}
+
+fn joined(reasons: &[Reason]) -> String {
+    reasons
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Report {
@@ -100,35 +220,25 @@ impl Report {
         settings: &CheckSettings,
         checked_at: SystemTime,
     ) -> Self {
-        let results: Vec<(&str, CheckResult)> = match outcome {
-            Ok(observation) => {
-                std::iter::once(("ping", ping::evaluate(observation.latency, settings)))
-                    .chain(
-                        REGISTRY
-                            .iter()
-                            .filter(|check| route.runs(check.group) && (check.enabled)(settings))
-                            .map(|check| {
-                                (
-                                    check.name,
-                                    (check.evaluate)(&observation.snapshot, window, settings),
-                                )
-                            }),
-                    )
-                    .collect()
-            }
-            Err(error) => vec![("ping", ping::failed(error))],
-        };
+        let results = evaluate(route, outcome, window, settings);
         let status = results
             .iter()
-            .map(|(_, result)| result.status())
+            .map(|e| e.result.status())
             .max()
             .unwrap_or(Status::Ok);
         let mut reasons: Vec<Reason> = results
             .iter()
-            .flat_map(|(_, result)| result.reasons.iter().copied())
+            .flat_map(|e| e.result.reasons.iter().copied())
             .collect();
         reasons.sort_by_key(|reason| Reverse(reason.status()));
         let reason = reasons.first().copied();
+        let statuses = results
+            .iter()
+            .map(|e| (e.name, e.result.status()))
+            .collect();
+        let time = humantime::format_rfc3339_millis(checked_at).to_string();
+        let error = outcome.as_ref().err();
+        let health_json = health_json(status, &reasons, &results, error, &time);
 
         let mut body = Map::new();
         body.insert("status".into(), json!(status));
@@ -147,23 +257,28 @@ impl Report {
         }
         let checks: Map<String, Value> = results
             .into_iter()
-            .map(|(name, result)| (name.to_owned(), check_body(result)))
+            .map(|e| (e.name.to_owned(), check_body(e.result)))
             .collect();
         body.insert("checks".into(), Value::Object(checks));
-        if let Err(error) = outcome {
+        if let Some(error) = error {
             body.insert("error".into(), json!(error.to_string()));
         }
-        body.insert(
-            "checked_at".into(),
-            json!(humantime::format_rfc3339_millis(checked_at).to_string()),
-        );
+        body.insert("checked_at".into(), json!(time));
         let mut head = Value::Object(body).to_string();
         head.pop(); // the closing brace, put back after age_ms
         Self {
             status,
             reason,
+            checks: statuses,
             head,
+            health_json,
         }
+    }
+
+    /// The `application/health+json` body: fixed per check, so a probe
+    /// shares the bytes.
+    pub fn health_json(&self) -> Bytes {
+        self.health_json.clone()
     }
 
     /// The complete body for a probe answered `age` after the check.

@@ -165,12 +165,17 @@ pub enum Group {
 
 pub type Evaluate = fn(&Snapshot, &Window, &CheckSettings) -> CheckResult;
 
+/// An observed key and its unit; the health+json body shows the first of a
+/// check's measures that it observed as `observedValue`.
+pub type Measure = (&'static str, &'static str);
+
 pub struct Check {
     pub name: &'static str,
     pub group: Group,
     pub evaluate: Evaluate,
     /// `checks.<name>.enabled`: a disabled check is left out of every route.
     pub enabled: fn(&CheckSettings) -> bool,
+    pub measures: &'static [Measure],
 }
 
 /// Every check but `ping`, which every route runs first (see [`ping`]).
@@ -180,60 +185,73 @@ pub const REGISTRY: &[Check] = &[
         group: Group::Node,
         evaluate: memory::evaluate,
         enabled: |s| s.memory.enabled,
+        measures: &[("ratio", "ratio"), ("used_bytes", "bytes")],
     },
     Check {
         name: "hit_rate",
         group: Group::Node,
         evaluate: hit_rate::evaluate,
         enabled: |s| s.hit_rate.enabled,
+        measures: &[("ratio", "ratio"), ("lookups", "lookups")],
     },
     Check {
         name: "persistence",
         group: Group::Node,
         evaluate: persistence::evaluate,
         enabled: |s| s.persistence.enabled,
+        measures: &[("rdb_last_bgsave_status", "status")],
     },
     Check {
         name: "fragmentation",
         group: Group::Node,
         evaluate: fragmentation::evaluate,
         enabled: |s| s.fragmentation.enabled,
+        measures: &[("ratio", "ratio")],
     },
     Check {
         name: "clients",
         group: Group::Node,
         evaluate: clients::evaluate,
         enabled: |s| s.clients.enabled,
+        measures: &[("connected", "clients")],
     },
     Check {
         name: "evictions",
         group: Group::Node,
         evaluate: evictions::evaluate,
         enabled: |s| s.evictions.enabled,
+        measures: &[("evicted_keys", "keys")],
     },
     Check {
         name: "connections",
         group: Group::Node,
         evaluate: connections::evaluate,
         enabled: |s| s.connections.enabled,
+        measures: &[("rejected", "connections")],
     },
     Check {
         name: "slowlog",
         group: Group::Node,
         evaluate: slowlog::evaluate,
         enabled: |s| s.slowlog.active(),
+        measures: &[("slow_entries", "entries")],
     },
     Check {
         name: "replication",
         group: Group::Replication,
         evaluate: replication::evaluate,
         enabled: |s| s.replication.enabled,
+        measures: &[
+            ("master_link_status", "status"),
+            ("replicas_online", "replicas"),
+        ],
     },
     Check {
         name: "role",
         group: Group::Role,
         evaluate: role::evaluate,
         enabled: |s| s.role.enabled,
+        measures: &[("role", "role")],
     },
 ];
 

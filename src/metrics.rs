@@ -1,0 +1,310 @@
+//! `/metrics` in the Prometheus text format.
+//!
+//! Gauges are read at scrape time from the latest completed check, so a
+//! scrape never sends Redis a command. Probe counters and the check-duration
+//! histogram are kept as probes and checks happen.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::info::Role;
+use crate::probe::Round;
+use crate::report::Route;
+
+/// The HTTP codes a health route answers.
+const CODES: [u16; 3] = [200, 400, 503];
+
+type ProbeLabels = [(&'static str, &'static str); 2];
+
+pub struct Metrics {
+    registry: Registry,
+    /// One handle per route and code, made once, so counting a probe is one
+    /// atomic add on the hot path. Indexed by `Route as usize`.
+    probes: Vec<[Counter; CODES.len()]>,
+    check_duration: Histogram,
+}
+
+impl Metrics {
+    pub fn new(latest: Arc<ArcSwapOption<Round>>) -> Self {
+        let mut registry = Registry::default();
+        let family = Family::<ProbeLabels, Counter>::default();
+        registry.register(
+            "redis_health_probe_requests",
+            "Health probes answered, by route and HTTP code",
+            family.clone(),
+        );
+        let probes = Route::EVERY
+            .iter()
+            .map(|route| {
+                CODES.map(|code| {
+                    let code = match code {
+                        200 => "200",
+                        400 => "400",
+                        _ => "503",
+                    };
+                    family.get_or_create_owned(&[("route", route.path()), ("code", code)])
+                })
+            })
+            .collect();
+        // 0.25 ms to about 2 s: a healthy loopback check to a hung one.
+        let check_duration = Histogram::new(exponential_buckets(0.00025, 2.0, 14));
+        registry.register(
+            "redis_health_check_duration_seconds",
+            "Time one check (connect if needed, PING, INFO) took",
+            check_duration.clone(),
+        );
+        registry.register_collector(Box::new(LatestCheck { latest }));
+        Self {
+            registry,
+            probes,
+            check_duration,
+        }
+    }
+
+    pub fn probe_answered(&self, route: Route, code: u16) {
+        let index = CODES.iter().position(|c| *c == code).unwrap_or(2);
+        if let Some(counters) = self.probes.get(route as usize) {
+            counters[index].inc();
+        }
+    }
+
+    pub fn check_took(&self, took: Duration) {
+        self.check_duration.observe(took.as_secs_f64());
+    }
+
+    pub fn render(&self) -> Result<String, fmt::Error> {
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// Gauges from the latest completed check, computed per scrape.
+#[derive(Debug)]
+struct LatestCheck {
+    latest: Arc<ArcSwapOption<Round>>,
+}
+
+impl Collector for LatestCheck {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        gauge(
+            &mut encoder,
+            "redis_health_build_info",
+            "The sidecar's version, as a label",
+            &[("version", env!("CARGO_PKG_VERSION"))],
+            1.0,
+        )?;
+        // Before the first check nothing is known; absent beats a made-up 0.
+        let Some(round) = self.latest.load_full() else {
+            return Ok(());
+        };
+        gauge(
+            &mut encoder,
+            "redis_health_redis_up",
+            "1 when Redis answered the latest check, 0 when it could not be asked",
+            &[],
+            f64::from(u8::from(round.outcome.is_ok())),
+        )?;
+        gauge(
+            &mut encoder,
+            "redis_health_last_check_age_seconds",
+            "How old the latest check is",
+            &[],
+            round.at.elapsed().as_secs_f64(),
+        )?;
+        labelled(
+            &mut encoder,
+            "redis_health_route_status",
+            "Each route's status: 0 ok, 1 warn, 2 degraded, 3 critical, 4 down",
+            Route::EVERY
+                .iter()
+                .map(|route| ("route", route.path(), round.report(*route).status as u8)),
+        )?;
+        let mut checks: Vec<(&'static str, u8)> = Vec::new();
+        for report in Route::EVERY.map(|route| round.report(route)) {
+            for (name, status) in &report.checks {
+                if !checks.iter().any(|(seen, _)| seen == name) {
+                    checks.push((name, *status as u8));
+                }
+            }
+        }
+        labelled(
+            &mut encoder,
+            "redis_health_check_status",
+            "Each check's status: 0 ok, 1 warn, 2 degraded, 3 critical, 4 down",
+            checks
+                .into_iter()
+                .map(|(name, level)| ("check", name, level)),
+        )?;
+        for (name, help, value) in observed(&round) {
+            if let Some(value) = value {
+                gauge(&mut encoder, name, help, &[], value)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The values the latest check read, by metric name; `None` where Redis did
+/// not report it (or could not be asked).
+fn observed(round: &Round) -> Vec<(&'static str, &'static str, Option<f64>)> {
+    let Ok(observation) = &round.outcome else {
+        return Vec::new();
+    };
+    let snap = &observation.snapshot;
+    let window = &round.window;
+    let float = |v: Option<u64>| v.map(|v| v as f64);
+    let flag = |v: Option<bool>| v.map(|v| f64::from(u8::from(v)));
+    let lookups = window.hits + window.misses;
+    let online = snap.replicas.iter().filter(|r| r.online);
+    let primary = snap.role == Some(Role::Master);
+    vec![
+        (
+            "redis_health_ping_latency_seconds",
+            "PING round trip of the latest check",
+            Some(observation.latency.as_secs_f64()),
+        ),
+        (
+            "redis_health_memory_used_bytes",
+            "used_memory",
+            float(snap.used_memory),
+        ),
+        (
+            "redis_health_memory_max_bytes",
+            "maxmemory (0: no limit)",
+            float(snap.maxmemory),
+        ),
+        (
+            "redis_health_memory_ratio",
+            "used_memory / maxmemory",
+            snap.used_memory
+                .zip(snap.maxmemory.filter(|max| *max > 0))
+                .map(|(used, max)| used as f64 / max as f64),
+        ),
+        (
+            "redis_health_fragmentation_ratio",
+            "mem_fragmentation_ratio",
+            snap.mem_fragmentation_ratio,
+        ),
+        (
+            "redis_health_hit_ratio",
+            "Keyspace hits / lookups within checks.hit_rate.window",
+            (lookups > 0).then(|| window.hits as f64 / lookups as f64),
+        ),
+        (
+            "redis_health_hit_rate_lookups",
+            "Keyspace lookups within checks.hit_rate.window",
+            Some(lookups as f64),
+        ),
+        (
+            "redis_health_window_evicted_keys",
+            "Keys evicted within checks.hit_rate.window",
+            Some(window.evicted as f64),
+        ),
+        (
+            "redis_health_window_rejected_connections",
+            "Connections rejected within checks.hit_rate.window",
+            Some(window.rejected as f64),
+        ),
+        (
+            "redis_health_window_slow_commands",
+            "Slow-log entries added within checks.hit_rate.window (0 unless the slowlog check runs)",
+            Some(window.slow as f64),
+        ),
+        (
+            "redis_health_connected_clients",
+            "connected_clients",
+            float(snap.connected_clients),
+        ),
+        (
+            "redis_health_blocked_clients",
+            "blocked_clients",
+            float(snap.blocked_clients),
+        ),
+        (
+            "redis_health_ops_per_second",
+            "instantaneous_ops_per_sec (shown, never judged)",
+            float(snap.instantaneous_ops_per_sec),
+        ),
+        (
+            "redis_health_is_primary",
+            "1 on a primary (role:master), 0 on a replica",
+            snap.role
+                .map(|role| f64::from(u8::from(role == Role::Master))),
+        ),
+        (
+            "redis_health_replication_link_up",
+            "A replica's master_link_status: 1 up, 0 down",
+            flag(snap.master_link_up),
+        ),
+        (
+            "redis_health_replication_last_io_seconds",
+            "A replica's master_last_io_seconds_ago",
+            snap.master_last_io_seconds_ago
+                .filter(|s| *s >= 0)
+                .map(|s| s as f64),
+        ),
+        (
+            "redis_health_replicas_online",
+            "A primary's replicas in state online",
+            primary.then(|| online.clone().count() as f64),
+        ),
+        (
+            "redis_health_replica_max_lag_seconds",
+            "A primary's largest lag among its online replicas",
+            online.filter_map(|r| r.lag_s).max().map(|lag| lag as f64),
+        ),
+        (
+            "redis_health_rdb_last_save_age_seconds",
+            "Seconds since the last successful RDB save, by Redis's clock",
+            snap.rdb_last_save_age().map(|age| age.as_secs_f64()),
+        ),
+        (
+            "redis_health_rdb_changes_since_last_save",
+            "rdb_changes_since_last_save",
+            float(snap.rdb_changes_since_last_save),
+        ),
+    ]
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    labels: &[(&str, &str)],
+    value: f64,
+) -> fmt::Result {
+    let gauge = ConstGauge::new(value);
+    let mut metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+    if labels.is_empty() {
+        gauge.encode(metric)
+    } else {
+        gauge.encode(metric.encode_family(&labels)?)
+    }
+}
+
+/// One gauge family with a single label, one series per item.
+fn labelled<'a>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: impl Iterator<Item = (&'a str, &'a str, u8)>,
+) -> fmt::Result {
+    let mut metric =
+        encoder.encode_descriptor(name, help, None, ConstGauge::new(0.0).metric_type())?;
+    for (key, value, level) in series {
+        let labels = [(key, value)];
+        ConstGauge::new(f64::from(level)).encode(metric.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
