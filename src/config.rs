@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,12 +52,26 @@ pub struct Settings {
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
+    /// Connections served at once; more wait in the kernel's accept backlog.
+    pub max_connections: NonZeroU32,
+    /// A client must send a whole request head within this, on a new
+    /// connection and between requests on a kept-alive one, so slow or idle
+    /// clients cannot hold a connection slot.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            // Evaluated at compile time: never fails at run time.
+            max_connections: const { NonZeroU32::new(1024).expect("1024 is not zero") },
+            header_read_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -425,6 +440,11 @@ impl Settings {
             ));
         }
         for (key, value) in [
+            (
+                "server.header_read_timeout",
+                self.server.header_read_timeout,
+            ),
+            ("server.shutdown_timeout", self.server.shutdown_timeout),
             ("redis.timeout", self.redis.timeout),
             ("checks.sample_interval", checks.sample_interval),
             ("checks.hit_rate.window", checks.hit_rate.window),

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -37,7 +38,34 @@ pub fn router(prober: Arc<Prober>) -> Router {
         )
         .fallback(|| async { HttpError::NotFound })
         .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
+        .layer(middleware::from_fn(refuse_oversized))
         .with_state(prober)
+}
+
+/// Longest path and query accepted; a probe's is a few dozen bytes.
+pub const MAX_URI_BYTES: usize = 2048;
+/// Most header bytes accepted (names and values).
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+
+/// Refuses heads that no probe sends, with a JSON body. Heads beyond
+/// [`crate::server::MAX_HEAD_BYTES`] never get here: hyper refuses them.
+async fn refuse_oversized(request: Request, next: Next) -> Response {
+    let uri = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |pq| pq.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return HttpError::UriTooLong.into_response();
+    }
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return HttpError::HeadersTooLarge.into_response();
+    }
+    next.run(request).await
 }
 
 async fn health(State(prober): State<Arc<Prober>>, route: Route) -> Response {
@@ -69,6 +97,10 @@ pub enum HttpError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("URI too long")]
+    UriTooLong,
+    #[error("request headers too large")]
+    HeadersTooLarge,
 }
 
 impl IntoResponse for HttpError {
@@ -76,6 +108,8 @@ impl IntoResponse for HttpError {
         let code = match self {
             HttpError::NotFound => StatusCode::NOT_FOUND,
             HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            HttpError::UriTooLong => StatusCode::URI_TOO_LONG,
+            HttpError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         };
         let body = serde_json::json!({ "status": "error", "error": self.to_string() });
         json(code, body.to_string())

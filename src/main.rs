@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use redis_health::config::Settings;
@@ -44,7 +45,11 @@ fn serve(settings: Settings) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(redis_health::run(settings)) {
+    let served = runtime.block_on(redis_health::run(settings));
+    // A DNS lookup for Redis runs on a blocking thread and cannot be
+    // cancelled: do not let one delay the exit.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "redis-health stopped");
