@@ -129,6 +129,7 @@ pub struct RedisUrl {
     pub port: u16,
     pub username: Option<String>,
     pub password: Option<SecretString>,
+    /// Accepted for familiar URLs, never selected: PING and INFO are server-wide.
     pub database: Option<u8>,
 }
 
