@@ -560,6 +560,18 @@ mod tests {
     }
 
     #[test]
+    fn settings_debug_never_shows_the_password() {
+        let mut settings = Settings::default();
+        settings.redis.url =
+            RedisUrl::try_from("redis://health:hunter2@localhost/1".to_owned()).expect("valid url");
+        settings.redis.password_file = Some(PathBuf::from("/run/secrets/redis"));
+        for shown in [format!("{settings:?}"), format!("{settings:#?}")] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("redis://health@localhost:6379/1"), "{shown}");
+        }
+    }
+
+    #[test]
     fn url_rejects_other_schemes_without_echoing_it() {
         let err =
             RedisUrl::try_from("http://user:hunter2@localhost".to_owned()).expect_err("rejected");
