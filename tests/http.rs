@@ -62,7 +62,7 @@ async fn oversized_uri_and_headers_get_a_json_4xx() {
 }
 
 #[tokio::test]
-async fn a_head_beyond_the_buffer_is_refused_by_hyper_and_closed() {
+async fn an_oversized_or_malformed_head_is_refused_by_hyper_and_closed() {
     let app = spawn_app(no_redis()).await;
     let request = format!(
         "GET /livez HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",
@@ -71,6 +71,14 @@ async fn a_head_beyond_the_buffer_is_refused_by_hyper_and_closed() {
     let (answer, elapsed) =
         raw_exchange(app.addr, request.as_bytes(), Duration::from_secs(5)).await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "the connection was not closed"
+    );
+    // A head that is not HTTP at all: a bare 400, closed.
+    let (answer, elapsed) =
+        raw_exchange(app.addr, b"HELLO THERE\r\n\r\n", Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
     assert!(
         elapsed < Duration::from_secs(5),
         "the connection was not closed"
