@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -54,12 +55,26 @@ pub struct Settings {
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
+    /// Connections served at once; more wait in the kernel's accept backlog.
+    pub max_connections: NonZeroU32,
+    /// A client must send a whole request head within this, on a new
+    /// connection and between requests on a kept-alive one, so slow or idle
+    /// clients cannot hold a connection slot.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            // Evaluated at compile time: never fails at run time.
+            max_connections: const { NonZeroU32::new(1024).expect("1024 is not zero") },
+            header_read_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -117,6 +132,7 @@ pub struct RedisUrl {
     pub port: u16,
     pub username: Option<String>,
     pub password: Option<SecretString>,
+    /// Accepted for familiar URLs, never selected: PING and INFO are server-wide.
     pub database: Option<u8>,
 }
 
@@ -573,6 +589,11 @@ impl Settings {
             ));
         }
         for (key, value) in [
+            (
+                "server.header_read_timeout",
+                self.server.header_read_timeout,
+            ),
+            ("server.shutdown_timeout", self.server.shutdown_timeout),
             ("redis.timeout", self.redis.timeout),
             ("checks.sample_interval", checks.sample_interval),
             ("checks.hit_rate.window", checks.hit_rate.window),
@@ -684,6 +705,21 @@ mod tests {
         let shown = format!("{url:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert_eq!(shown, "redis://:[redacted]@localhost:6379");
+    }
+
+    #[test]
+    fn settings_debug_never_shows_the_password() {
+        let mut settings = Settings::default();
+        settings.redis.url =
+            RedisUrl::try_from("redis://health:hunter2@localhost/1".to_owned()).expect("valid url");
+        settings.redis.password_file = Some(PathBuf::from("/run/secrets/redis"));
+        for shown in [format!("{settings:?}"), format!("{settings:#?}")] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(
+                shown.contains("redis://health:[redacted]@localhost:6379/1"),
+                "{shown}"
+            );
+        }
     }
 
     #[test]

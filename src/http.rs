@@ -7,6 +7,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -30,7 +31,34 @@ pub fn router(prober: Arc<Prober>) -> Router {
         )
         .fallback(|| async { HttpError::NotFound })
         .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
+        .layer(middleware::from_fn(refuse_oversized))
         .with_state(prober)
+}
+
+/// Longest path and query accepted; a probe's is a few dozen bytes.
+pub const MAX_URI_BYTES: usize = 2048;
+/// Most header bytes accepted (names and values).
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+
+/// Refuses heads that no probe sends, with a JSON body. Heads beyond
+/// [`crate::server::MAX_HEAD_BYTES`] never get here: hyper refuses them.
+async fn refuse_oversized(request: Request, next: Next) -> Response {
+    let uri = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |pq| pq.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return HttpError::UriTooLong.into_response();
+    }
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return HttpError::HeadersTooLarge.into_response();
+    }
+    next.run(request).await
 }
 
 /// Reads the query and Accept header in place: a probe copies no headers.
@@ -126,6 +154,10 @@ pub enum HttpError {
     BadQuery(String),
     #[error("metrics could not be rendered")]
     Metrics,
+    #[error("URI too long")]
+    UriTooLong,
+    #[error("request headers too large")]
+    HeadersTooLarge,
 }
 
 impl HttpError {
@@ -135,6 +167,8 @@ impl HttpError {
             HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             HttpError::BadQuery(_) => StatusCode::BAD_REQUEST,
             HttpError::Metrics => StatusCode::INTERNAL_SERVER_ERROR,
+            HttpError::UriTooLong => StatusCode::URI_TOO_LONG,
+            HttpError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }
 }

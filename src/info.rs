@@ -202,6 +202,89 @@ mod tests {
         assert_eq!(snap.keyspace_hits, Some(1));
     }
 
+    mod never_panics {
+        //! Any text, however mangled, parses. `PROPTEST_CASES` (default 256)
+        //! sets the cases per property; raise it for a long run by hand.
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Keys the parser reads, so generated lines reach every branch.
+        const KEYS: &[&str] = &[
+            "role",
+            "used_memory",
+            "maxmemory",
+            "maxmemory_policy",
+            "mem_fragmentation_ratio",
+            "connected_clients",
+            "maxclients",
+            "blocked_clients",
+            "keyspace_hits",
+            "keyspace_misses",
+            "evicted_keys",
+            "rejected_connections",
+            "rdb_last_bgsave_status",
+            "master_link_status",
+            "master_sync_in_progress",
+            "master_last_io_seconds_ago",
+            "slave0",
+            "slave1",
+            "slave4294967296",
+            "run_id",
+        ];
+
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                any::<i128>().prop_map(|n| n.to_string()),
+                any::<f64>().prop_map(|n| n.to_string()),
+                Just("NaN".to_owned()),
+                Just("inf".to_owned()),
+                "(ip|port|state|lag|offset)=[a-z0-9,=:.-]{0,12}(,[a-z]{0,6}=[a-z0-9-]{0,8}){0,4}",
+            ]
+        }
+
+        fn info_like() -> impl Strategy<Value = String> {
+            let line = prop_oneof![
+                (proptest::sample::select(KEYS), value()).prop_map(|(k, v)| format!("{k}:{v}")),
+                any::<String>(),
+                Just("# Replication".to_owned()),
+            ];
+            (
+                proptest::collection::vec(line, 0..40),
+                prop_oneof![Just("\r\n"), Just("\n")],
+            )
+                .prop_map(|(lines, end)| lines.join(end))
+        }
+
+        proptest! {
+            #[test]
+            fn on_arbitrary_text(text in any::<String>()) {
+                Snapshot::parse(&text);
+            }
+
+            #[test]
+            fn on_info_shaped_text(text in info_like()) {
+                let snapshot = Snapshot::parse(&text);
+                prop_assert!(snapshot.replicas.len() <= text.lines().count());
+            }
+
+            #[test]
+            fn on_a_real_reply_cut_and_spliced(
+                cut in any::<proptest::sample::Index>(),
+                junk in any::<String>(),
+            ) {
+                let path = format!("{}/tests/fixtures/info-redis-7.0-primary.txt", env!("CARGO_MANIFEST_DIR"));
+                let text = std::fs::read_to_string(&path).expect("fixture");
+                let mut at = cut.index(text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                Snapshot::parse(&format!("{}{junk}{}", &text[..at], &text[at..]));
+                Snapshot::parse(&text[..at]);
+            }
+        }
+    }
+
     #[test]
     fn garbage_gives_an_empty_snapshot() {
         assert_eq!(

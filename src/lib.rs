@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod probe;
 pub mod redis;
 pub mod report;
+pub mod server;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -26,14 +27,20 @@ use crate::report::{Format, Route};
 /// A bound, not yet serving, sidecar; tests bind port 0 and read the address.
 pub struct Application {
     listener: TcpListener,
+    settings: Arc<Settings>,
     prober: Arc<Prober>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> std::io::Result<Self> {
         let listener = TcpListener::bind(settings.server.listen).await?;
-        let prober = Arc::new(Prober::new(Arc::new(settings)));
-        Ok(Self { listener, prober })
+        let settings = Arc::new(settings);
+        let prober = Arc::new(Prober::new(settings.clone()));
+        Ok(Self {
+            listener,
+            settings,
+            prober,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -44,11 +51,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sampler = tokio::spawn(self.prober.clone().sample_forever());
         let app = http::router(self.prober);
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await;
+        server::serve(self.listener, app, &self.settings.server, shutdown_signal()).await;
         sampler.abort();
-        served
+        Ok(())
     }
 }
 

@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use redis_health::config::Settings;
@@ -103,7 +104,13 @@ fn main() -> ExitCode {
 
 fn on_runtime(work: impl Future<Output = ExitCode>) -> ExitCode {
     match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime.block_on(work),
+        Ok(runtime) => {
+            let code = runtime.block_on(work);
+            // A DNS lookup for Redis runs on a blocking thread and cannot be
+            // cancelled: do not let one delay the exit.
+            runtime.shutdown_timeout(Duration::from_secs(1));
+            code
+        }
         Err(error) => {
             eprintln!("redis-health: cannot start the runtime: {error}");
             ExitCode::FAILURE

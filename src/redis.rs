@@ -6,6 +6,10 @@
 //! built without a reconnect policy and with every timeout set to ours, and
 //! this module reconnects by itself: a connection that failed in any way is
 //! dropped, and the next check dials afresh, reading the password file again.
+//!
+//! On connect fred sends AUTH (with a password; else PING), `CLIENT ID` and
+//! `INFO server`. A user with only `+ping +info` is refused `CLIENT ID`, which
+//! fred ignores; Redis notes it in `ACL LOG` once per connection.
 
 use std::time::{Duration, Instant};
 
@@ -186,7 +190,9 @@ impl Redis {
             server: ServerConfig::new_centralized(url.host.clone(), url.port),
             username: url.username.clone(),
             password: password.map(|p| p.expose_secret().to_owned()),
-            database: url.database,
+            // PING and INFO are server-wide: no SELECT, which a user limited
+            // to `+ping +info` may not run.
+            database: None,
             fail_fast: true,
             tls,
             ..Config::default()

@@ -67,6 +67,40 @@ fn contradictory_thresholds_exit_2() {
 }
 
 #[test]
+fn a_zero_limit_or_duration_exits_2() {
+    for (var, key, value) in [
+        (
+            "REDIS_HEALTH_SERVER__MAX_CONNECTIONS",
+            "server.max_connections",
+            "0",
+        ),
+        (
+            "REDIS_HEALTH_SERVER__MAX_CONNECTIONS",
+            "server.max_connections",
+            "-1",
+        ),
+        (
+            "REDIS_HEALTH_SERVER__HEADER_READ_TIMEOUT",
+            "server.header_read_timeout",
+            "0s",
+        ),
+        (
+            "REDIS_HEALTH_SERVER__SHUTDOWN_TIMEOUT",
+            "server.shutdown_timeout",
+            "0ms",
+        ),
+        ("REDIS_HEALTH_REDIS__TIMEOUT", "redis.timeout", "0s"),
+    ] {
+        assert_config_error(&[], &[(var, value)], key);
+    }
+    assert_config_error(
+        &[],
+        &[("REDIS_HEALTH_SERVER__HEADER_READ_TIMEOUT", "later")],
+        "server.header_read_timeout",
+    );
+}
+
+#[test]
 fn a_url_that_is_not_redis_exits_2_without_echoing_the_password() {
     let output = run_binary(
         &[],
@@ -153,6 +187,10 @@ async fn no_password_in_bodies_or_trace_logs() {
     let file = password_file.to_string_lossy().into_owned();
     let plain_url = redis.url();
 
+    let right_file = dir.path().join("right-password");
+    std::fs::write(&right_file, format!("{PASSWORD}\n")).expect("write password");
+    let right_file = right_file.to_string_lossy().into_owned();
+
     for (envs, expected) in [
         (vec![("REDIS_HEALTH_REDIS__URL", wrong_url.as_str())], 503),
         (vec![("REDIS_HEALTH_REDIS__URL", right_url.as_str())], 200),
@@ -162,6 +200,13 @@ async fn no_password_in_bodies_or_trace_logs() {
                 ("REDIS_HEALTH_REDIS__PASSWORD_FILE", file.as_str()),
             ],
             503,
+        ),
+        (
+            vec![
+                ("REDIS_HEALTH_REDIS__URL", plain_url.as_str()),
+                ("REDIS_HEALTH_REDIS__PASSWORD_FILE", right_file.as_str()),
+            ],
+            200,
         ),
     ] {
         let mut envs = envs;

@@ -124,3 +124,61 @@ async fn replica_refusing_stale_reads_is_master_down() {
     assert_eq!(alive.status, 200, "{}", alive.text);
     assert_eq!(alive.json["reason"], "master_down");
 }
+
+/// Every string and number in a body, with the keys on the way.
+fn leaves(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                out.push(key.clone());
+                leaves(value, out);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| leaves(v, out)),
+        other => out.push(other.to_string().trim_matches('"').to_owned()),
+    }
+}
+
+#[tokio::test]
+async fn bodies_expose_no_address_of_the_other_node() {
+    let primary = TestRedis::start();
+    let replica = replica_of(Server::Redis7, &primary, &[]);
+    let on_primary = spawn_app(fast(&primary.url())).await;
+    let on_replica = spawn_app(fast(&replica.url())).await;
+    on_primary
+        .wait_for("/health/replica", Duration::from_secs(10), |a| {
+            a.json["checks"]["replication"]["replicas_online"] == 1
+        })
+        .await;
+    on_replica
+        .wait_for("/health/replica", Duration::from_secs(10), |a| {
+            a.status == 200
+        })
+        .await;
+
+    // The primary's INFO lists the replica's ip and port, the replica's
+    // INFO its primary's: neither reaches a body.
+    for (app, other) in [(&on_primary, replica.port), (&on_replica, primary.port)] {
+        for path in [
+            "/health/redis",
+            "/health/replica",
+            "/health/primary",
+            "/health",
+        ] {
+            let answer = app.get(path).await;
+            let mut found = Vec::new();
+            leaves(&answer.json, &mut found);
+            assert!(found.len() > 5, "{path}: {}", answer.text);
+            for leaf in &found {
+                assert!(
+                    !leaf.contains("127.0.0.1")
+                        && *leaf != other.to_string()
+                        && !["ip", "host", "port", "addr", "master_host", "master_port"]
+                            .contains(&leaf.as_str()),
+                    "{path} exposes {leaf:?}: {}",
+                    answer.text
+                );
+            }
+        }
+    }
+}

@@ -460,6 +460,38 @@ impl TestBinary {
         (status, response.text().await.unwrap_or_default())
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name, e.g. "TERM".
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// The exit status, once the process has exited within `limit`.
+    pub async fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for redis-health") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Everything the process logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
     /// Stops the process and returns everything it logged.
     pub fn stop(mut self) -> String {
         let _ = self.child.kill();
@@ -521,4 +553,49 @@ pub fn connections_to(port: u16) -> usize {
                     .is_some_and(|inode| inodes.iter().any(|i| i == inode))
         })
         .count()
+}
+
+/// Bytes queued, unread, at the listening side of `port` (the server's
+/// receive queues), from /proc: how a test sees that a request reached a
+/// server that is not reading, e.g. a frozen Redis.
+pub fn unread_bytes_at(port: u16) -> usize {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .flat_map(|text| text.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
+        .filter_map(|row| {
+            let fields: Vec<&str> = row.split_whitespace().collect();
+            let local_port = fields
+                .get(1)
+                .and_then(|addr| addr.rsplit(':').next())
+                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
+            let unread = fields
+                .get(4)
+                .and_then(|queues| queues.split(':').nth(1))
+                .and_then(|hex| usize::from_str_radix(hex, 16).ok());
+            (fields.get(3) == Some(&"01") && local_port == Some(port)).then_some(unread?)
+        })
+        .sum()
+}
+
+/// Sends raw bytes over a new connection and reads until the server closes
+/// it or `limit` passes; returns what was read and when reading stopped.
+pub async fn raw_exchange(addr: SocketAddr, request: &[u8], limit: Duration) -> (String, Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("send request");
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+        }
+    }
+    (
+        String::from_utf8_lossy(&received).into_owned(),
+        started.elapsed(),
+    )
 }

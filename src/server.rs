@@ -1,0 +1,111 @@
+//! The accept loop: what a client may hold of the sidecar.
+//!
+//! `axum::serve` has no header-read timeout and no connection cap, so a few
+//! slow or idle clients (slowloris) could pin memory and connection slots.
+//! Here every connection is HTTP/1 with:
+//!
+//! - a cap of `server.max_connections` served at once: a permit is taken
+//!   *before* accepting, so when all are in use further clients wait in the
+//!   kernel's accept backlog (their probes are late, never refused by us);
+//! - `server.header_read_timeout` to send a whole request head, counted from
+//!   the connection's start and again after each response, which also bounds
+//!   how long an idle kept-alive connection holds its slot;
+//! - at most [`MAX_HEAD_BYTES`] of buffered request head; hyper answers a
+//!   bigger head with a bare 431 and closes;
+//! - a graceful shutdown: stop accepting, let requests in flight finish
+//!   (each bounded by `redis.timeout`), close idle connections, and give up
+//!   on stragglers after `server.shutdown_timeout`.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::config::ServerSettings;
+
+/// Bytes of request head (request line and headers) buffered per connection;
+/// hyper's smallest allowed buffer, far above what a probe sends.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Serves `router` on `listener` until `shutdown` completes, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    settings: &ServerSettings,
+    shutdown: impl Future<Output = ()>,
+) {
+    let permits = Arc::new(Semaphore::new(settings.max_connections.get() as usize));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = accept(&listener, &permits) => accepted,
+        };
+        let Some((stream, permit)) = accepted else {
+            continue;
+        };
+        // Probes are tiny request/response pairs: send each answer at once.
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+
+    // Closing the listener refuses new connections from here on.
+    drop(listener);
+    if tokio::time::timeout(settings.shutdown_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after server.shutdown_timeout; exiting anyway");
+    }
+}
+
+/// Waits for a free slot, then for a client. `None` after a failed accept,
+/// so the loop can look at the shutdown signal again.
+async fn accept(
+    listener: &TcpListener,
+    permits: &Arc<Semaphore>,
+) -> Option<(tokio::net::TcpStream, tokio::sync::OwnedSemaphorePermit)> {
+    // The semaphore is never closed, so acquiring only fails if it were.
+    let permit = permits.clone().acquire_owned().await.ok()?;
+    match listener.accept().await {
+        Ok((stream, _)) => Some((stream, permit)),
+        Err(error) if is_per_connection(&error) => None,
+        Err(error) => {
+            // Out of file descriptors or similar: retrying at once would spin.
+            tracing::error!(%error, "accept failed; retrying in 1s");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            None
+        }
+    }
+}
+
+/// Errors that concern one client only, not the listener.
+fn is_per_connection(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}

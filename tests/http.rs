@@ -1,0 +1,183 @@
+//! What the HTTP server does with bad, slow, idle and too many clients.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, free_port, raw_exchange, settings, spawn_app};
+use redis_health::config::Settings;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A sidecar whose Redis is a closed port: these tests are about HTTP only.
+fn no_redis() -> Settings {
+    settings(&format!("redis://127.0.0.1:{}", free_port()))
+}
+
+async fn get_with(app: &TestApp, path: &str, header: Option<(&str, &str)>) -> (u16, String) {
+    let mut request = reqwest::Client::new().get(format!("http://{}{path}", app.addr));
+    if let Some((name, value)) = header {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.expect("HTTP request");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[tokio::test]
+async fn query_strings_are_ignored() {
+    let app = spawn_app(no_redis()).await;
+    let plain = app.get("/livez").await;
+    let query = app.get("/livez?verbose=1&x=%00").await;
+    assert_eq!((query.status, query.text), (plain.status, plain.text));
+    let health = app.get("/health/redis?pretty").await;
+    assert_eq!(health.status, 503, "{}", health.text);
+    assert_eq!(health.json["reason"], "unreachable");
+    let missing = app.get("/nope?a=b").await;
+    assert_eq!(missing.status, 404);
+}
+
+#[tokio::test]
+async fn oversized_uri_and_headers_get_a_json_4xx() {
+    let app = spawn_app(no_redis()).await;
+
+    let long_path = format!("/livez?pad={}", "a".repeat(3000));
+    let (status, body) = get_with(&app, &long_path, None).await;
+    assert_eq!(status, 414, "{body}");
+    assert_eq!(json(&body)["error"], "URI too long");
+
+    let big = "b".repeat(10 * 1024);
+    let (status, body) = get_with(&app, "/livez", Some(("x-padding", &big))).await;
+    assert_eq!(status, 431, "{body}");
+    assert_eq!(json(&body)["error"], "request headers too large");
+
+    // Just under the limits is served as usual.
+    let fine = "c".repeat(4 * 1024);
+    let (status, _) = get_with(&app, "/livez", Some(("x-padding", &fine))).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn an_oversized_or_malformed_head_is_refused_by_hyper_and_closed() {
+    let app = spawn_app(no_redis()).await;
+    let request = format!(
+        "GET /livez HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",
+        "d".repeat(redis_health::server::MAX_HEAD_BYTES + 1024)
+    );
+    let (answer, elapsed) =
+        raw_exchange(app.addr, request.as_bytes(), Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "the connection was not closed"
+    );
+    // A head that is not HTTP at all: a bare 400, closed.
+    let (answer, elapsed) =
+        raw_exchange(app.addr, b"HELLO THERE\r\n\r\n", Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "the connection was not closed"
+    );
+    // The server is still serving.
+    assert_eq!(app.get("/livez").await.status, 200);
+}
+
+#[tokio::test]
+async fn slow_silent_and_idle_clients_are_cut_off_after_the_header_read_timeout() {
+    let mut config = no_redis();
+    config.server.header_read_timeout = Duration::from_millis(500);
+    let app = spawn_app(config).await;
+    let bound = Duration::from_millis(500 + 500);
+
+    // Silent: connects and sends nothing.
+    let (answer, elapsed) = raw_exchange(app.addr, b"", Duration::from_secs(5)).await;
+    assert_eq!(answer, "");
+    assert!(elapsed < bound, "silent client held for {elapsed:?}");
+
+    // Slowloris: a header line every 100 ms, never finishing the head.
+    let mut slow = TcpStream::connect(app.addr).await.expect("connect");
+    let started = std::time::Instant::now();
+    slow.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("send");
+    let (mut reader, mut writer) = slow.split();
+    let trickle = async {
+        for i in 0.. {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if writer
+                .write_all(format!("X-{i}: y\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    };
+    let mut buf = [0u8; 256];
+    let closed = tokio::select! {
+        read = reader.read(&mut buf) => read.map_or(true, |n| n == 0),
+        () = trickle => true,
+        () = tokio::time::sleep(Duration::from_secs(5)) => false,
+    };
+    let elapsed = started.elapsed();
+    assert!(closed, "a slow client was never cut off");
+    assert!(
+        elapsed >= Duration::from_millis(400) && elapsed < bound,
+        "cut off after {elapsed:?}"
+    );
+
+    // Idle: one request answered, then nothing on the kept-alive connection.
+    let (answer, elapsed) = raw_exchange(
+        app.addr,
+        b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(elapsed < bound, "idle connection held for {elapsed:?}");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let mut config = no_redis();
+    config.server.max_connections = 2.try_into().expect("non-zero");
+    config.server.header_read_timeout = Duration::from_secs(30);
+    let app = spawn_app(config).await;
+
+    // Two kept-alive connections, each answered once, so both hold a slot.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(app.addr).await.expect("connect");
+        stream
+            .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("send");
+        let mut buf = [0u8; 512];
+        let n = stream.read(&mut buf).await.expect("answer");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(stream);
+    }
+
+    let third = tokio::spawn({
+        let app = app.clone();
+        async move { app.get("/livez").await.status }
+    });
+    let mut third = std::pin::pin!(third);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut third)
+            .await
+            .is_err(),
+        "a third connection was served while two held the cap"
+    );
+    drop(held.pop());
+    let status = tokio::time::timeout(Duration::from_secs(2), &mut third)
+        .await
+        .expect("served once a slot freed")
+        .expect("task");
+    assert_eq!(status, 200);
+}
