@@ -59,7 +59,7 @@ impl RedisError {
     /// Sorts a client error by what the operator needs to know, with the
     /// password cut out of its text should a layer below ever echo it.
     fn classify(error: &FredError, password: Option<&SecretString>) -> Self {
-        let mut message = error.details().trim().to_owned();
+        let mut message = readable(error.details().trim());
         if let Some(secret) = password
             .map(|p| p.expose_secret())
             .filter(|p| !p.is_empty())
@@ -77,6 +77,20 @@ impl RedisError {
             _ => Self::Reply(message),
         }
     }
+}
+
+/// fred words an I/O failure as the Debug form of `std::io::Error`
+/// (`Os { code: 111, kind: ConnectionRefused, message: "Connection refused" }`);
+/// an operator wants only the message in it.
+fn readable(details: &str) -> String {
+    ["message: \"", "error: \""]
+        .iter()
+        .find_map(|key| {
+            let start = details.find(key)? + key.len();
+            let end = start + details[start..].find('"')?;
+            Some(details[start..end].to_owned())
+        })
+        .unwrap_or_else(|| details.to_owned())
 }
 
 /// What one successful check read.
@@ -319,6 +333,25 @@ mod tests {
         for (kind, details, reason) in cases {
             assert_eq!(classify(kind, details).reason(), reason, "{details}");
         }
+    }
+
+    #[test]
+    fn io_errors_read_as_their_message() {
+        let refused = classify(
+            ErrorKind::IO,
+            r#"Os { code: 111, kind: ConnectionRefused, message: "Connection refused" }"#,
+        );
+        assert_eq!(refused.to_string(), "Connection refused");
+        let dns = classify(
+            ErrorKind::IO,
+            r#"Custom { kind: Uncategorized, error: "failed to lookup address information: Name or service not known" }"#,
+        );
+        assert_eq!(
+            dns.to_string(),
+            "failed to lookup address information: Name or service not known"
+        );
+        let reply = classify(ErrorKind::Unknown, "ERR unknown command");
+        assert_eq!(reply.to_string(), "ERR unknown command");
     }
 
     #[test]

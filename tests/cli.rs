@@ -213,7 +213,9 @@ async fn no_password_in_bodies_or_trace_logs() {
         envs.push(("RUST_LOG", "trace"));
         let binary = TestBinary::start(&envs).await;
         let (status, body) = binary.get("/health/redis").await;
+        let (_, metrics) = binary.get("/metrics").await;
         let logs = binary.stop();
+        assert!(metrics.contains("redis_health_redis_up"), "{metrics}");
         assert_eq!(status, expected, "{body}");
         if expected == 503 {
             assert!(body.contains(r#""reason":"auth_failed""#), "{body}");
@@ -221,6 +223,7 @@ async fn no_password_in_bodies_or_trace_logs() {
         assert!(!logs.is_empty(), "trace logging produced output");
         for secret in [PASSWORD, WRONG] {
             assert!(!body.contains(secret), "password in body: {body}");
+            assert!(!metrics.contains(secret), "password in /metrics: {metrics}");
             assert!(!logs.contains(secret), "password in logs:\n{logs}");
         }
     }
