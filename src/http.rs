@@ -2,6 +2,7 @@
 //! codes and JSON bodies.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -67,12 +68,13 @@ async fn health(
     request: Request,
     route: Route,
 ) -> Result<Response, HttpError> {
+    let started = Instant::now();
     let fail_at = match request.uri().query().map(requested_fail_at).transpose() {
         Ok(fail_at) => fail_at.flatten(),
         Err(error) => {
             prober
                 .metrics()
-                .probe_answered(route, error.code().as_u16());
+                .probe_answered(route, error.code().as_u16(), started.elapsed());
             return Err(error);
         }
     };
@@ -87,7 +89,9 @@ async fn health(
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    prober.metrics().probe_answered(route, code.as_u16());
+    prober
+        .metrics()
+        .probe_answered(route, code.as_u16(), started.elapsed());
     let mut response = json(code, answer.body);
     if format == Format::HealthJson {
         response

@@ -6,11 +6,13 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -31,6 +33,7 @@ pub struct Metrics {
     /// One handle per route and code, made once, so counting a probe is one
     /// atomic add on the hot path. Indexed by `Route as usize`.
     probes: Vec<[Counter; CODES.len()]>,
+    probe_latency: Arc<ProbeLatency>,
     check_duration: Histogram,
 }
 
@@ -64,18 +67,22 @@ impl Metrics {
             check_duration.clone(),
         );
         registry.register_collector(Box::new(LatestCheck { latest }));
+        let probe_latency = Arc::new(ProbeLatency::default());
+        registry.register_collector(Box::new(probe_latency.clone()));
         Self {
             registry,
             probes,
+            probe_latency,
             check_duration,
         }
     }
 
-    pub fn probe_answered(&self, route: Route, code: u16) {
+    pub fn probe_answered(&self, route: Route, code: u16, took: Duration) {
         let index = CODES.iter().position(|c| *c == code).unwrap_or(2);
         if let Some(counters) = self.probes.get(route as usize) {
             counters[index].inc();
         }
+        self.probe_latency.observe(route, took);
     }
 
     pub fn check_took(&self, took: Duration) {
@@ -86,6 +93,72 @@ impl Metrics {
         let mut text = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)?;
         Ok(text)
+    }
+}
+
+/// Upper bounds of the probe-latency buckets: 50 µs (a cached answer) to
+/// about 1.6 s (a probe that waited on a check against a hung Redis).
+const PROBE_BUCKETS: [f64; 16] = [
+    0.00005, 0.0001, 0.0002, 0.0004, 0.0008, 0.0016, 0.0032, 0.0064, 0.0128, 0.0256, 0.0512,
+    0.1024, 0.2048, 0.4096, 0.8192, 1.6384,
+];
+
+/// Probe latency by route, in atomics: prometheus-client's `Histogram`
+/// takes a lock per observation, which would make probes queue on each other.
+#[derive(Debug, Default)]
+struct ProbeLatency {
+    routes: [RouteLatency; Route::EVERY.len()],
+}
+
+#[derive(Debug, Default)]
+struct RouteLatency {
+    /// Not cumulative: each probe counts in its own bucket only (the last
+    /// one is +Inf); summed up when rendered.
+    buckets: [AtomicU64; PROBE_BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl ProbeLatency {
+    fn observe(&self, route: Route, took: Duration) {
+        let seconds = took.as_secs_f64();
+        let bucket = PROBE_BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(PROBE_BUCKETS.len());
+        let latency = &self.routes[route as usize];
+        latency.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        latency.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl Collector for ProbeLatency {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let mut metric = encoder.encode_descriptor(
+            "redis_health_probe_duration_seconds",
+            "Time the sidecar took to answer a health probe, by route",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (route, latency) in Route::EVERY.iter().zip(&self.routes) {
+            let mut count = 0;
+            let mut cumulative = Vec::with_capacity(latency.buckets.len());
+            for (bound, bucket) in PROBE_BUCKETS
+                .iter()
+                .copied()
+                .chain([f64::INFINITY])
+                .zip(&latency.buckets)
+            {
+                count += bucket.load(Ordering::Relaxed);
+                cumulative.push((bound, count));
+            }
+            let sum = latency.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+            let labels = [("route", route.path())];
+            metric
+                .encode_family(&labels)?
+                .encode_histogram::<NoLabelSet>(sum, count, &cumulative, None)?;
+        }
+        Ok(())
     }
 }
 

@@ -90,6 +90,14 @@ async fn metrics_pass_promtool_and_cost_redis_nothing() {
         );
     }
     assert!(series(&text, "redis_health_check_duration_seconds_count").is_some_and(|n| n >= 1.0));
+    assert_eq!(
+        series(
+            &text,
+            r#"redis_health_probe_duration_seconds_count{route="/health/redis"}"#
+        ),
+        Some(3.0),
+        "{text}"
+    );
     assert!(text.contains(r#"redis_health_build_info{version=""#));
 
     let mut promtool = Command::new(tool("promtool", "apt-get install prometheus"))
@@ -259,4 +267,55 @@ fn config_command_prints_the_merged_config_without_secrets() {
         dump["redis"]["url"].as_str(),
         Some("redis://health:[redacted]@db.internal:6380/2")
     );
+}
+
+/// Metric names in a text, e.g. a dashboard or a rules file.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("redis_health_") {
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.insert(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+#[tokio::test]
+async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
+    let primary = TestRedis::with_args(&["--maxmemory", "100mb"]);
+    let port = primary.port.to_string();
+    let replica = TestRedis::with_args(&["--replicaof", "127.0.0.1", &port]);
+    let mut scraped = String::new();
+    for redis in [&primary, &replica] {
+        let mut config = settings(&redis.url());
+        config.checks.max_age = Duration::from_millis(10);
+        let app = spawn_app(config).await;
+        app.wait_for("/health/replica", Duration::from_secs(10), |a| {
+            a.status == 200
+        })
+        .await;
+        // A lookup, so the windowed hit ratio has something to show.
+        redis.cmd(&["GET", "some-key"]);
+        app.wait_for("/health/redis", Duration::from_secs(2), |a| {
+            a.json["checks"]["hit_rate"]["lookups"].as_u64() > Some(0)
+        })
+        .await;
+        scraped.push_str(&scrape(&app).await.1);
+    }
+    let exported = metric_names(&scraped);
+    let root = env!("CARGO_MANIFEST_DIR");
+    for file in [
+        "deploy/grafana/redis-health.json",
+        "deploy/prometheus/alerts.yml",
+    ] {
+        let text = std::fs::read_to_string(format!("{root}/{file}")).expect("read deploy file");
+        let used = metric_names(&text);
+        assert!(!used.is_empty(), "{file} uses no metric");
+        let missing: Vec<_> = used.difference(&exported).collect();
+        assert!(missing.is_empty(), "{file} uses {missing:?}, not exported");
+    }
 }

@@ -1,6 +1,6 @@
 //! The core scenarios against every server build this machine can install:
 //! Redis 7.0 (Debian), Redis 6.2 and Valkey 9 (PyPI wheels; see
-//! `.ci/install-test-servers`).
+//! `.ci/install-test-tools`).
 
 mod common;
 

