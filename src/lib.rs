@@ -12,6 +12,7 @@ pub mod probe;
 pub mod redis;
 pub mod report;
 pub mod telemetry;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

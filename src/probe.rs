@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 use crate::checks::Status;
 use crate::config::{FailAt, Settings};
 use crate::history::History;
-use crate::info::Snapshot;
+use crate::info::{ClusterInfo, Snapshot};
 use crate::redis::Redis;
 use crate::report::{Observation, Report, Route};
 
@@ -56,7 +56,11 @@ pub struct Prober {
 
 impl Prober {
     pub fn new(settings: Arc<Settings>) -> Self {
-        let redis = Redis::new(settings.redis.clone(), settings.checks.slowlog.active());
+        let redis = Redis::new(
+            settings.redis.clone(),
+            settings.checks.slowlog.active(),
+            settings.checks.cluster.enabled,
+        );
         let history = History::new(settings.checks.hit_rate.window);
         Self {
             settings,
@@ -120,6 +124,7 @@ impl Prober {
             latency: reply.latency,
             snapshot: Snapshot {
                 slowlog_last_id: reply.slowlog_last_id,
+                cluster: reply.cluster_info.as_deref().map(ClusterInfo::parse),
                 ..Snapshot::parse(&reply.info)
             },
         });

@@ -106,7 +106,11 @@ impl Report {
                     .chain(
                         REGISTRY
                             .iter()
-                            .filter(|check| route.runs(check.group) && (check.enabled)(settings))
+                            .filter(|check| {
+                                route.runs(check.group)
+                                    && (check.enabled)(settings)
+                                    && (check.applies)(&observation.snapshot)
+                            })
                             .map(|check| {
                                 (
                                     check.name,

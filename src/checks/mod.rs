@@ -5,6 +5,7 @@
 //! belong to. Adding a check touches its file and one registry line.
 
 mod clients;
+mod cluster;
 mod connections;
 mod evictions;
 mod fragmentation;
@@ -62,6 +63,7 @@ pub enum Reason {
     // critical
     MemoryPressure,
     PersistenceFailed,
+    ClusterDown,
     // degraded
     LowHitRate,
     ReplicaDisconnected,
@@ -70,6 +72,7 @@ pub enum Reason {
     TooFewReplicas,
     ReplicaLagging,
     NotPrimary,
+    ClusterSlotsFailing,
     // warn
     MemoryHigh,
     LatencyHigh,
@@ -97,9 +100,9 @@ impl Reason {
             Unreachable | Timeout | AuthFailed | Loading | Busy | MasterDown | Error => {
                 Status::Down
             }
-            MemoryPressure | PersistenceFailed => Status::Critical,
+            MemoryPressure | PersistenceFailed | ClusterDown => Status::Critical,
             LowHitRate | ReplicaDisconnected | ReplicaSyncing | ReplicaStale | TooFewReplicas
-            | ReplicaLagging | NotPrimary => Status::Degraded,
+            | ReplicaLagging | NotPrimary | ClusterSlotsFailing => Status::Degraded,
             MemoryHigh | LatencyHigh | NoMaxmemory | HitRateLow | Fragmentation | ClientsHigh
             | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale => {
                 Status::Warn
@@ -171,6 +174,14 @@ pub struct Check {
     pub evaluate: Evaluate,
     /// `checks.<name>.enabled`: a disabled check is left out of every route.
     pub enabled: fn(&CheckSettings) -> bool,
+    /// Whether the check means anything for this node; if not, it is left
+    /// out of the body (e.g. `cluster` on a node that is not in a cluster).
+    pub applies: fn(&Snapshot) -> bool,
+}
+
+/// `applies` for the checks that every node has.
+fn always(_: &Snapshot) -> bool {
+    true
 }
 
 /// Every check but `ping`, which every route runs first (see [`ping`]).
@@ -180,60 +191,77 @@ pub const REGISTRY: &[Check] = &[
         group: Group::Node,
         evaluate: memory::evaluate,
         enabled: |s| s.memory.enabled,
+        applies: always,
     },
     Check {
         name: "hit_rate",
         group: Group::Node,
         evaluate: hit_rate::evaluate,
         enabled: |s| s.hit_rate.enabled,
+        applies: always,
     },
     Check {
         name: "persistence",
         group: Group::Node,
         evaluate: persistence::evaluate,
         enabled: |s| s.persistence.enabled,
+        applies: always,
     },
     Check {
         name: "fragmentation",
         group: Group::Node,
         evaluate: fragmentation::evaluate,
         enabled: |s| s.fragmentation.enabled,
+        applies: always,
     },
     Check {
         name: "clients",
         group: Group::Node,
         evaluate: clients::evaluate,
         enabled: |s| s.clients.enabled,
+        applies: always,
     },
     Check {
         name: "evictions",
         group: Group::Node,
         evaluate: evictions::evaluate,
         enabled: |s| s.evictions.enabled,
+        applies: always,
     },
     Check {
         name: "connections",
         group: Group::Node,
         evaluate: connections::evaluate,
         enabled: |s| s.connections.enabled,
+        applies: always,
+    },
+    Check {
+        name: "cluster",
+        group: Group::Node,
+        evaluate: cluster::evaluate,
+        enabled: |s| s.cluster.enabled,
+        applies: |snap| snap.cluster_enabled,
     },
     Check {
         name: "slowlog",
         group: Group::Node,
         evaluate: slowlog::evaluate,
         enabled: |s| s.slowlog.active(),
+        applies: always,
     },
     Check {
         name: "replication",
         group: Group::Replication,
         evaluate: replication::evaluate,
         enabled: |s| s.replication.enabled,
+        applies: always,
     },
     Check {
         name: "role",
         group: Group::Role,
         evaluate: role::evaluate,
         enabled: |s| s.role.enabled,
+        applies: always,
     },
 ];
 
