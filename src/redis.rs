@@ -15,8 +15,8 @@
 use std::time::{Duration, Instant};
 
 use fred::prelude::{
-    ClientLike, ClusterInterface, Config, ConnectionConfig, Error as FredError, ErrorKind,
-    Options, PerformanceConfig, Server, ServerConfig, SlowlogInterface, TlsConfig, Value,
+    ClientLike, ClusterInterface, Config, ConnectionConfig, Error as FredError, ErrorKind, Options,
+    PerformanceConfig, Server, ServerConfig, SlowlogInterface, TlsConfig, Value,
 };
 use fred::types::ConnectHandle;
 use fred::types::config::TlsHostMapping;

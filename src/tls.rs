@@ -87,12 +87,11 @@ pub fn client_config(tls: &TlsSettings) -> Result<ClientConfig, TlsError> {
         Some(file) => ca_roots(file)?,
         None => system_roots()?,
     };
-    let builder = ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(TlsError::Provider)?
-    .with_root_certificates(roots);
+    let builder =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(TlsError::Provider)?
+            .with_root_certificates(roots);
     match client {
         None => Ok(builder.with_no_client_auth()),
         Some((cert, key)) => builder
@@ -180,7 +179,10 @@ mod tests {
     #[test]
     fn a_ca_file_that_is_missing_or_not_pem_names_the_ca_key() {
         let missing = PathBuf::from("/nonexistent/ca.pem");
-        assert_eq!(error_key(&settings(Some(&missing), None, None, None)), CA_FILE);
+        assert_eq!(
+            error_key(&settings(Some(&missing), None, None, None)),
+            CA_FILE
+        );
         let text = tempfile::NamedTempFile::new().expect("temp file");
         std::fs::write(text.path(), "not a certificate\n").expect("write");
         let error = client_config(&settings(Some(text.path()), None, None, None))
@@ -194,7 +196,10 @@ mod tests {
     fn a_client_certificate_needs_its_key_and_the_reverse() {
         let any = PathBuf::from("/nonexistent/x.pem");
         assert_eq!(error_key(&settings(None, Some(&any), None, None)), KEY_FILE);
-        assert_eq!(error_key(&settings(None, None, Some(&any), None)), CERT_FILE);
+        assert_eq!(
+            error_key(&settings(None, None, Some(&any), None)),
+            CERT_FILE
+        );
     }
 
     #[test]

@@ -11,6 +11,9 @@ pub fn evaluate(snap: &Snapshot, _window: &Window, _settings: &CheckSettings) ->
         return CheckResult::default();
     };
     let mut result = CheckResult::default();
+    if let Some(state) = &cluster.state {
+        result = result.observe("cluster_state", state.as_str());
+    }
     for (key, value) in [
         ("slots_assigned", cluster.slots_assigned),
         ("slots_ok", cluster.slots_ok),
@@ -22,12 +25,12 @@ pub fn evaluate(snap: &Snapshot, _window: &Window, _settings: &CheckSettings) ->
             result = result.observe(key, value);
         }
     }
-    if let Some(state) = &cluster.state {
-        result = result.observe("cluster_state", state.as_str());
-    }
     let failing = cluster.slots_pfail.unwrap_or(0) > 0 || cluster.slots_fail.unwrap_or(0) > 0;
     result
-        .fail_if(cluster.state.as_deref() == Some("fail"), Reason::ClusterDown)
+        .fail_if(
+            cluster.state.as_deref() == Some("fail"),
+            Reason::ClusterDown,
+        )
         .fail_if(failing, Reason::ClusterSlotsFailing)
 }
 
