@@ -118,6 +118,38 @@ async fn mutual_tls_presents_the_client_certificate() {
     );
 }
 
+#[tokio::test]
+async fn a_frozen_tls_server_is_a_timeout_within_the_bound_handshake_included() {
+    let certs = TestCerts::new("redis.test");
+    let (redis, port) = tls_redis(&certs, false, &[]);
+    let mut config = tls_settings(port, &certs, Some("redis.test"));
+    config.redis.timeout = Duration::from_millis(300);
+    config.checks.max_age = Duration::from_millis(10);
+    let app = spawn_app(config).await;
+    assert_eq!(app.get("/health/redis").await.status, 200);
+
+    redis.signal("STOP");
+    // The first probe times out on the kept connection; the second dials
+    // again, and the kernel completes TCP while the TLS handshake hangs.
+    for attempt in 0..2 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let answer = app.get("/health/redis").await;
+        assert_eq!(
+            answer.json["reason"], "timeout",
+            "{attempt}: {}",
+            answer.text
+        );
+        assert!(
+            answer.elapsed < Duration::from_millis(300 + 200),
+            "{attempt}: answered after {:?}",
+            answer.elapsed
+        );
+    }
+    redis.signal("CONT");
+    app.wait_for("/health/redis", Duration::from_secs(2), |a| a.status == 200)
+        .await;
+}
+
 #[test]
 fn bad_tls_settings_exit_2_naming_the_key() {
     let tls_url = ("REDIS_HEALTH_REDIS__URL", "rediss://127.0.0.1:6390");
