@@ -4,7 +4,7 @@
 //! and again at every (re)connect, so rotated files need no restart.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -127,14 +127,14 @@ fn certificates(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'st
     Ok(certs)
 }
 
-fn ca_roots(path: &Path) -> Result<RootCertStore, TlsError> {
+fn ca_roots(path: &Path) -> Result<Arc<RootCertStore>, TlsError> {
     let mut roots = RootCertStore::empty();
     for cert in certificates(CA_FILE, path)? {
         roots
             .add(cert)
             .map_err(|e| not_pem(CA_FILE, path, format!("not a usable CA certificate ({e})")))?;
     }
-    Ok(roots)
+    Ok(Arc::new(roots))
 }
 
 fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
@@ -144,13 +144,20 @@ fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
         .map_err(|_| not_pem(KEY_FILE, path, "holds no PEM private key"))
 }
 
-fn system_roots() -> Result<RootCertStore, TlsError> {
-    let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+/// The system's roots, read once per process: unlike the configured files
+/// they change with the OS image, and reading the whole store at every
+/// reconnect would spend the check's time bound on it.
+fn system_roots() -> Result<Arc<RootCertStore>, TlsError> {
+    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
+    let roots = ROOTS.get_or_init(|| {
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        Arc::new(roots)
+    });
     if roots.is_empty() {
         return Err(TlsError::NoSystemRoots);
     }
-    Ok(roots)
+    Ok(Arc::clone(roots))
 }
 
 #[cfg(test)]
