@@ -108,9 +108,11 @@ pub struct RedisSettings {
     pub url: RedisUrl,
     /// Read at every (re)connect so a rotated secret needs no restart.
     pub password_file: Option<PathBuf>,
-    /// Bounds a whole check: connect, PING and INFO.
+    /// Bounds a whole check: connect (TLS handshake included), PING and INFO.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Used only with a `rediss://` URL.
+    pub tls: TlsSettings,
 }
 
 impl Default for RedisSettings {
@@ -119,7 +121,34 @@ impl Default for RedisSettings {
             url: RedisUrl::local(),
             password_file: None,
             timeout: Duration::from_millis(500),
+            tls: TlsSettings::default(),
         }
+    }
+}
+
+/// `redis.tls`: how a `rediss://` connection trusts the server and proves
+/// itself. The files are read again at every (re)connect, like the password
+/// file, so rotated certificates need no restart.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM CA certificate(s) to trust instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate chain for mutual TLS; needs `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// The name the server certificate must hold, when it is not the URL's host
+    /// (e.g. connecting to 127.0.0.1 with a certificate for the service name).
+    pub server_name: Option<String>,
+}
+
+impl TlsSettings {
+    fn is_set(&self) -> bool {
+        self.ca_file.is_some()
+            || self.cert_file.is_some()
+            || self.key_file.is_some()
+            || self.server_name.is_some()
     }
 }
 
@@ -346,6 +375,9 @@ pub struct CheckSettings {
     pub connections: Toggle,
     pub role: Toggle,
     pub slowlog: SlowlogThresholds,
+    /// On a cluster node only; costs a CLUSTER INFO per check and the
+    /// `+cluster|info` ACL permission.
+    pub cluster: Toggle,
 }
 
 impl Default for CheckSettings {
@@ -364,6 +396,7 @@ impl Default for CheckSettings {
             connections: Toggle::default(),
             role: Toggle::default(),
             slowlog: SlowlogThresholds::default(),
+            cluster: Toggle::default(),
         }
     }
 }
@@ -605,6 +638,15 @@ impl Settings {
         if let Some(file) = &self.redis.password_file {
             read_password_file(file)
                 .map_err(|e| ConfigError::new("redis.password_file", e.to_string()))?;
+        }
+        if self.redis.url.tls {
+            crate::tls::client_config(&self.redis.tls)
+                .map_err(|e| ConfigError::new(e.key(), e.to_string()))?;
+        } else if self.redis.tls.is_set() {
+            return Err(ConfigError::new(
+                "redis.tls",
+                "set, but redis.url is not rediss://",
+            ));
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The INFO parser: turns the text of one plain `INFO` reply into a typed
-//! [`Snapshot`]. Pure and total: any input gives a snapshot, with the fields
-//! it could not read left as `None`.
+//! [`Snapshot`], and that of a `CLUSTER INFO` reply into a [`ClusterInfo`].
+//! Pure and total: any input gives a value, with the fields it could not read
+//! left as `None`.
 
 use std::collections::HashMap;
 
@@ -52,16 +53,57 @@ pub struct Snapshot {
     pub master_sync_in_progress: Option<bool>,
     pub master_last_io_seconds_ago: Option<i64>,
     pub replicas: Vec<ReplicaInfo>,
+    /// `cluster_enabled:1`: the node is part of a Redis Cluster.
+    pub cluster_enabled: bool,
+    /// Not in INFO: read by CLUSTER INFO, only on a cluster node.
+    pub cluster: Option<ClusterInfo>,
+}
+
+/// What a cluster node says about the whole cluster (`CLUSTER INFO`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterInfo {
+    /// `ok` or `fail`.
+    pub state: Option<String>,
+    pub slots_assigned: Option<u64>,
+    pub slots_ok: Option<u64>,
+    pub slots_pfail: Option<u64>,
+    pub slots_fail: Option<u64>,
+    pub known_nodes: Option<u64>,
+}
+
+impl ClusterInfo {
+    pub fn parse(text: &str) -> Self {
+        let fields = fields(text);
+        let num = |key: &str| fields.get(key).and_then(|v| v.parse::<u64>().ok());
+        Self {
+            state: fields.get("cluster_state").map(|v| (*v).to_owned()),
+            slots_assigned: num("cluster_slots_assigned"),
+            slots_ok: num("cluster_slots_ok"),
+            slots_pfail: num("cluster_slots_pfail"),
+            slots_fail: num("cluster_slots_fail"),
+            known_nodes: num("cluster_known_nodes"),
+        }
+    }
+}
+
+/// Whether an INFO reply comes from a cluster node, so the access layer
+/// knows to send CLUSTER INFO (and a plain node never sees a CLUSTER command).
+pub fn cluster_enabled(info: &str) -> bool {
+    fields(info).get("cluster_enabled") == Some(&"1")
+}
+
+/// The `key:value` lines of an INFO-style reply.
+fn fields(text: &str) -> HashMap<&str, &str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once(':'))
+        .collect()
 }
 
 impl Snapshot {
     pub fn parse(text: &str) -> Self {
-        let fields: HashMap<&str, &str> = text
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty() && !line.starts_with('#'))
-            .filter_map(|line| line.split_once(':'))
-            .collect();
+        let fields = fields(text);
         let num = |key: &str| fields.get(key).and_then(|v| v.parse::<u64>().ok());
         let status_ok = |key: &str| fields.get(key).map(|v| *v == "ok");
         let mut replicas: Vec<(u32, ReplicaInfo)> = fields
@@ -108,6 +150,8 @@ impl Snapshot {
                 .get("master_last_io_seconds_ago")
                 .and_then(|v| v.parse::<i64>().ok()),
             replicas: replicas.into_iter().map(|(_, r)| r).collect(),
+            cluster_enabled: fields.get("cluster_enabled") == Some(&"1"),
+            cluster: None,
         }
     }
 
@@ -283,6 +327,38 @@ mod tests {
                 Snapshot::parse(&text[..at]);
             }
         }
+    }
+
+    #[test]
+    fn plain_nodes_are_not_cluster_nodes() {
+        for name in [
+            "info-redis-6.2.txt",
+            "info-redis-7.0-primary.txt",
+            "info-valkey-9.1.txt",
+        ] {
+            assert!(!fixture(name).cluster_enabled, "{name}");
+        }
+        assert!(cluster_enabled("# Cluster\r\ncluster_enabled:1\r\n"));
+        assert!(!cluster_enabled("# Cluster\r\ncluster_enabled:0\r\n"));
+    }
+
+    #[test]
+    fn parses_cluster_info() {
+        let text = "cluster_state:fail\r\ncluster_slots_assigned:16384\r\n\
+                    cluster_slots_ok:5461\r\ncluster_slots_pfail:10923\r\n\
+                    cluster_slots_fail:0\r\ncluster_known_nodes:3\r\ncluster_size:3\r\n";
+        assert_eq!(
+            ClusterInfo::parse(text),
+            ClusterInfo {
+                state: Some("fail".into()),
+                slots_assigned: Some(16384),
+                slots_ok: Some(5461),
+                slots_pfail: Some(10923),
+                slots_fail: Some(0),
+                known_nodes: Some(3),
+            }
+        );
+        assert_eq!(ClusterInfo::parse("garbage"), ClusterInfo::default());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod redis;
 pub mod report;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use tokio::sync::Mutex;
 use crate::checks::{Status, Window};
 use crate::config::{FailAt, Settings};
 use crate::history::History;
-use crate::info::Snapshot;
+use crate::info::{ClusterInfo, Snapshot};
 use crate::metrics::Metrics;
 use crate::redis::{Redis, RedisError};
 use crate::report::{Format, Observation, Report, Route};
@@ -70,7 +70,11 @@ pub struct Prober {
 
 impl Prober {
     pub fn new(settings: Arc<Settings>) -> Self {
-        let redis = Redis::new(settings.redis.clone(), settings.checks.slowlog.active());
+        let redis = Redis::new(
+            settings.redis.clone(),
+            settings.checks.slowlog.active(),
+            settings.checks.cluster.enabled,
+        );
         let history = History::new(settings.checks.hit_rate.window);
         let latest = Arc::new(ArcSwapOption::empty());
         Self {
@@ -143,6 +147,7 @@ impl Prober {
             latency: reply.latency,
             snapshot: Snapshot {
                 slowlog_last_id: reply.slowlog_last_id,
+                cluster: reply.cluster_info.as_deref().map(ClusterInfo::parse),
                 ..Snapshot::parse(&reply.info)
             },
         });

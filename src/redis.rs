@@ -1,5 +1,10 @@
 //! Redis access: one persistent connection, used for one PING + one INFO per
-//! check, with the whole exchange bounded by `redis.timeout`.
+//! check (plus CLUSTER INFO on a cluster node), with the whole exchange
+//! bounded by `redis.timeout`.
+//!
+//! The client always talks to the configured node itself (fred's centralized
+//! mode), never through cluster or sentinel routing: the sidecar judges its
+//! own node, whatever the deployment around it.
 //!
 //! fred's own defaults would not bound a probe (10 s connect, no command
 //! timeout, commands retried and queued across reconnects), so the client is
@@ -14,15 +19,17 @@
 use std::time::{Duration, Instant};
 
 use fred::prelude::{
-    ClientLike, Config, ConnectionConfig, Error as FredError, ErrorKind, Options,
-    PerformanceConfig, ServerConfig, SlowlogInterface, TlsConnector, Value,
+    ClientLike, ClusterInterface, Config, ConnectionConfig, Error as FredError, ErrorKind, Options,
+    PerformanceConfig, Server, ServerConfig, SlowlogInterface, TlsConfig, Value,
 };
 use fred::types::ConnectHandle;
+use fred::types::config::TlsHostMapping;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
 use crate::checks::Reason;
 use crate::config::{RedisSettings, current_password};
+use crate::info::cluster_enabled;
 
 /// Why a check could not read Redis. Messages never hold a credential.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -41,6 +48,11 @@ pub enum RedisError {
     MasterDown(String),
     #[error("{0}")]
     Reply(String),
+    /// The TLS handshake failed (an untrusted or misnamed certificate, a
+    /// refused client certificate) or the TLS files could not be used: the
+    /// server is there, so this is a configuration error, not `unreachable`.
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl RedisError {
@@ -52,7 +64,7 @@ impl RedisError {
             RedisError::Loading(_) => Reason::Loading,
             RedisError::Busy(_) => Reason::Busy,
             RedisError::MasterDown(_) => Reason::MasterDown,
-            RedisError::Reply(_) => Reason::Error,
+            RedisError::Reply(_) | RedisError::Tls(_) => Reason::Error,
         }
     }
 
@@ -66,6 +78,14 @@ impl RedisError {
         {
             message = message.replace(secret, "[redacted]");
         }
+        // fred renders a failed handshake as the Debug text of the io::Error
+        // that tokio-rustls wraps around the rustls error.
+        if let Some(tls) = message
+            .strip_prefix("Custom { kind: InvalidData, error: ")
+            .and_then(|rest| rest.strip_suffix(" }"))
+        {
+            return Self::Tls(format!("TLS handshake failed: {tls}"));
+        }
         let code = message.split_whitespace().next().unwrap_or_default();
         match (error.kind(), code) {
             (ErrorKind::Auth, _) | (_, "NOAUTH" | "WRONGPASS") => Self::AuthFailed(message),
@@ -73,6 +93,7 @@ impl RedisError {
             (_, "BUSY") => Self::Busy(message),
             (_, "MASTERDOWN") => Self::MasterDown(message),
             (ErrorKind::Timeout, _) => Self::Timeout,
+            (ErrorKind::Tls, _) => Self::Tls(format!("TLS failed: {message}")),
             (ErrorKind::IO | ErrorKind::Canceled, _) => Self::Unreachable(message),
             _ => Self::Reply(message),
         }
@@ -100,6 +121,8 @@ pub struct Reply {
     pub info: String,
     /// Id of the newest slow-log entry, when asked for and the log is not empty.
     pub slowlog_last_id: Option<u64>,
+    /// The CLUSTER INFO text, read only when INFO says `cluster_enabled:1`.
+    pub cluster_info: Option<String>,
 }
 
 struct Connection {
@@ -119,20 +142,25 @@ pub struct Redis {
     settings: RedisSettings,
     /// Whether a check also reads the slow log (only when its check runs).
     read_slowlog: bool,
+    /// Whether a check reads CLUSTER INFO on a cluster node (only when the
+    /// cluster check runs).
+    read_cluster: bool,
     connection: Mutex<Option<Connection>>,
 }
 
 impl Redis {
-    pub fn new(settings: RedisSettings, read_slowlog: bool) -> Self {
+    pub fn new(settings: RedisSettings, read_slowlog: bool, read_cluster: bool) -> Self {
         Self {
             settings,
             read_slowlog,
+            read_cluster,
             connection: Mutex::new(None),
         }
     }
 
-    /// One PING and one INFO (and SLOWLOG GET 1 when the slowlog check runs),
-    /// within `redis.timeout` from start to end.
+    /// One PING and one INFO (and SLOWLOG GET 1 when the slowlog check runs,
+    /// CLUSTER INFO on a cluster node), within `redis.timeout` from start to
+    /// end, TLS handshake included.
     pub async fn check(&self) -> Result<Reply, RedisError> {
         let timeout = self.settings.timeout;
         let mut slot = self.connection.lock().await;
@@ -194,14 +222,23 @@ impl Redis {
         let url = &self.settings.url;
         let timeout = self.settings.timeout;
         let tls = if url.tls {
-            let connector = TlsConnector::default_rustls()
-                .map_err(|e| RedisError::Reply(format!("TLS setup failed: {}", e.details())))?;
-            Some(connector.into())
+            let config = crate::tls::client_config(&self.settings.tls)
+                .map_err(|e| RedisError::Tls(format!("{}: {e}", e.key())))?;
+            Some(TlsConfig {
+                connector: config.into(),
+                // Host mapping is for cluster routing, which is never used.
+                hostnames: TlsHostMapping::None,
+            })
         } else {
             None
         };
+        let server = Server::new_with_tls(
+            url.host.clone(),
+            url.port,
+            self.settings.tls.server_name.clone(),
+        );
         let config = Config {
-            server: ServerConfig::new_centralized(url.host.clone(), url.port),
+            server: ServerConfig::Centralized { server },
             username: url.username.clone(),
             password: password.map(|p| p.expose_secret().to_owned()),
             // PING and INFO are server-wide: no SELECT, which a user limited
@@ -234,6 +271,14 @@ impl Redis {
         let mut reply = ping_and_info(client).await?;
         if self.read_slowlog {
             reply.slowlog_last_id = newest_slowlog_id(client).await?;
+        }
+        if self.read_cluster && cluster_enabled(&reply.info) {
+            reply.cluster_info = Some(
+                fail_fast(client)
+                    .cluster_info()
+                    .await
+                    .map_err(|e| RedisError::classify(&e, None))?,
+            );
         }
         Ok(reply)
     }
@@ -280,6 +325,7 @@ async fn ping_and_info(client: &fred::clients::Client) -> Result<Reply, RedisErr
         latency,
         info,
         slowlog_last_id: None,
+        cluster_info: None,
     })
 }
 
@@ -329,6 +375,11 @@ mod tests {
                 "NOPERM this user has no permissions",
                 Reason::Error,
             ),
+            (
+                ErrorKind::IO,
+                "Custom { kind: InvalidData, error: InvalidCertificate(UnknownIssuer) }",
+                Reason::Error,
+            ),
         ];
         for (kind, details, reason) in cases {
             assert_eq!(classify(kind, details).reason(), reason, "{details}");
@@ -352,6 +403,18 @@ mod tests {
         );
         let reply = classify(ErrorKind::Unknown, "ERR unknown command");
         assert_eq!(reply.to_string(), "ERR unknown command");
+    }
+
+    #[test]
+    fn a_failed_handshake_says_what_the_certificate_check_found() {
+        let error = classify(
+            ErrorKind::IO,
+            "Custom { kind: InvalidData, error: InvalidCertificate(UnknownIssuer) }",
+        );
+        assert_eq!(
+            error,
+            RedisError::Tls("TLS handshake failed: InvalidCertificate(UnknownIssuer)".into())
+        );
     }
 
     #[test]

@@ -142,7 +142,11 @@ fn evaluate(
     };
     let others = REGISTRY
         .iter()
-        .filter(|check| route.runs(check.group) && (check.enabled)(settings))
+        .filter(|check| {
+            route.runs(check.group)
+                && (check.enabled)(settings)
+                && (check.applies)(&observation.snapshot)
+        })
         .map(|check| Evaluated {
             name: check.name,
             measures: check.measures,

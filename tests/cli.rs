@@ -2,19 +2,7 @@
 
 mod common;
 
-use common::{TestBinary, TestRedis, run_binary};
-
-/// Asserts a config error: exit code 2 and one stderr line naming the key.
-fn assert_config_error(args: &[&str], envs: &[(&str, &str)], key: &str) {
-    let output = run_binary(args, envs);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{envs:?}: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
-    assert!(
-        stderr.contains(&format!("invalid config: {key}:")),
-        "{envs:?} should name {key}: {stderr}"
-    );
-}
+use common::{TestBinary, TestRedis, assert_config_error, run_binary};
 
 #[test]
 fn a_value_of_the_wrong_type_exits_2() {

@@ -294,8 +294,12 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
         let mut config = settings(&redis.url());
         config.checks.max_age = Duration::from_millis(10);
         let app = spawn_app(config).await;
+        // The replica's link is up, and the primary sees it online (so it
+        // reports replica lag).
         app.wait_for("/health/replica", Duration::from_secs(10), |a| {
             a.status == 200
+                && (a.json["role"] == "replica"
+                    || a.json["checks"]["replication"]["replicas_online"] == 1)
         })
         .await;
         // A lookup, so the windowed hit ratio has something to show.

@@ -5,6 +5,7 @@
 //! belong to. Adding a check touches its file and one registry line.
 
 mod clients;
+mod cluster;
 mod connections;
 mod evictions;
 mod fragmentation;
@@ -62,6 +63,7 @@ pub enum Reason {
     // critical
     MemoryPressure,
     PersistenceFailed,
+    ClusterDown,
     // degraded
     LowHitRate,
     ReplicaDisconnected,
@@ -70,6 +72,7 @@ pub enum Reason {
     TooFewReplicas,
     ReplicaLagging,
     NotPrimary,
+    ClusterSlotsFailing,
     // warn
     MemoryHigh,
     LatencyHigh,
@@ -97,9 +100,9 @@ impl Reason {
             Unreachable | Timeout | AuthFailed | Loading | Busy | MasterDown | Error => {
                 Status::Down
             }
-            MemoryPressure | PersistenceFailed => Status::Critical,
+            MemoryPressure | PersistenceFailed | ClusterDown => Status::Critical,
             LowHitRate | ReplicaDisconnected | ReplicaSyncing | ReplicaStale | TooFewReplicas
-            | ReplicaLagging | NotPrimary => Status::Degraded,
+            | ReplicaLagging | NotPrimary | ClusterSlotsFailing => Status::Degraded,
             MemoryHigh | LatencyHigh | NoMaxmemory | HitRateLow | Fragmentation | ClientsHigh
             | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale => {
                 Status::Warn
@@ -176,6 +179,14 @@ pub struct Check {
     /// `checks.<name>.enabled`: a disabled check is left out of every route.
     pub enabled: fn(&CheckSettings) -> bool,
     pub measures: &'static [Measure],
+    /// Whether the check means anything for this node; if not, it is left
+    /// out of the body (e.g. `cluster` on a node that is not in a cluster).
+    pub applies: fn(&Snapshot) -> bool,
+}
+
+/// `applies` for the checks that every node has.
+fn always(_: &Snapshot) -> bool {
+    true
 }
 
 /// Every check but `ping`, which every route runs first (see [`ping`]).
@@ -186,6 +197,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: memory::evaluate,
         enabled: |s| s.memory.enabled,
         measures: &[("ratio", "ratio"), ("used_bytes", "bytes")],
+        applies: always,
     },
     Check {
         name: "hit_rate",
@@ -193,6 +205,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: hit_rate::evaluate,
         enabled: |s| s.hit_rate.enabled,
         measures: &[("ratio", "ratio"), ("lookups", "lookups")],
+        applies: always,
     },
     Check {
         name: "persistence",
@@ -200,6 +213,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: persistence::evaluate,
         enabled: |s| s.persistence.enabled,
         measures: &[("rdb_last_bgsave_status", "status")],
+        applies: always,
     },
     Check {
         name: "fragmentation",
@@ -207,6 +221,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: fragmentation::evaluate,
         enabled: |s| s.fragmentation.enabled,
         measures: &[("ratio", "ratio")],
+        applies: always,
     },
     Check {
         name: "clients",
@@ -214,6 +229,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: clients::evaluate,
         enabled: |s| s.clients.enabled,
         measures: &[("connected", "clients")],
+        applies: always,
     },
     Check {
         name: "evictions",
@@ -221,6 +237,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: evictions::evaluate,
         enabled: |s| s.evictions.enabled,
         measures: &[("evicted_keys", "keys")],
+        applies: always,
     },
     Check {
         name: "connections",
@@ -228,6 +245,15 @@ pub const REGISTRY: &[Check] = &[
         evaluate: connections::evaluate,
         enabled: |s| s.connections.enabled,
         measures: &[("rejected", "connections")],
+        applies: always,
+    },
+    Check {
+        name: "cluster",
+        group: Group::Node,
+        evaluate: cluster::evaluate,
+        enabled: |s| s.cluster.enabled,
+        measures: &[("cluster_state", "state")],
+        applies: |snap| snap.cluster_enabled,
     },
     Check {
         name: "slowlog",
@@ -235,6 +261,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: slowlog::evaluate,
         enabled: |s| s.slowlog.active(),
         measures: &[("slow_entries", "entries")],
+        applies: always,
     },
     Check {
         name: "replication",
@@ -245,6 +272,7 @@ pub const REGISTRY: &[Check] = &[
             ("master_link_status", "status"),
             ("replicas_online", "replicas"),
         ],
+        applies: always,
     },
     Check {
         name: "role",
@@ -252,6 +280,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: role::evaluate,
         enabled: |s| s.role.enabled,
         measures: &[("role", "role")],
+        applies: always,
     },
 ];
 

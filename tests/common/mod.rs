@@ -215,6 +215,19 @@ impl TestRedis {
         resp_pipeline(self.addr(), args, count)
     }
 
+    /// The commands Redis refused for lack of permission, oldest first (ACL LOG).
+    pub fn acl_refused(&self) -> Vec<String> {
+        let log = self.cmd(&["ACL", "LOG"]);
+        let lines: Vec<&str> = log.lines().collect();
+        let mut refused: Vec<String> = lines
+            .windows(2)
+            .filter(|pair| pair[0] == "object")
+            .map(|pair| pair[1].to_owned())
+            .collect();
+        refused.reverse();
+        refused
+    }
+
     /// One INFO field, read from the server itself.
     pub fn info_field(&self, field: &str) -> Option<String> {
         let info = self.cmd(&["INFO"]);
@@ -598,4 +611,289 @@ pub async fn raw_exchange(addr: SocketAddr, request: &[u8], limit: Duration) -> 
         String::from_utf8_lossy(&received).into_owned(),
         started.elapsed(),
     )
+}
+
+/// Polls `done` (a blocking look at a server, not at the sidecar) until it
+/// holds, yielding to the runtime in between so an in-process sidecar keeps
+/// serving; fails with `what` after `limit`.
+pub async fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    started.elapsed()
+}
+
+/// Asserts a config error: exit code 2 and one stderr line naming the key.
+pub fn assert_config_error(args: &[&str], envs: &[(&str, &str)], key: &str) {
+    let output = run_binary(args, envs);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{envs:?}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(&format!("invalid config: {key}:")),
+        "{envs:?} should name {key}: {stderr}"
+    );
+}
+
+/// A private CA with a server certificate for `server_name` (its only name,
+/// so connecting to 127.0.0.1 needs `redis.tls.server_name`) and a client
+/// certificate, made with the openssl CLI (EC P-256 keys: fast to make).
+pub struct TestCerts {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestCerts {
+    pub fn new(server_name: &str) -> Self {
+        let certs = Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        // A name of its own, so another TestCerts' CA is a stranger, not a namesake.
+        let unique = certs
+            .dir
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        let ca_subject = format!("/CN=redis-health test CA {}", unique.unwrap_or_default());
+        certs.openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            &ca_subject,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        certs.issue(
+            "server",
+            server_name,
+            "serverAuth",
+            &format!("DNS:{server_name}"),
+        );
+        certs.issue("client", "health", "clientAuth", "DNS:health.client");
+        certs
+    }
+
+    fn issue(&self, name: &str, common_name: &str, usage: &str, san: &str) {
+        let ext = format!("{name}.ext");
+        std::fs::write(
+            self.dir.path().join(&ext),
+            format!(
+                "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+                 extendedKeyUsage={usage}\nsubjectAltName={san}\n"
+            ),
+        )
+        .expect("write extensions");
+        let (key, csr, pem) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+        );
+        self.openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={common_name}"),
+        ]);
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            &std::process::id().to_string(),
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+            "-out",
+            &pem,
+        ]);
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run openssl");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+
+    /// redis-server arguments for a TLS port beside the plain one (which the
+    /// test helpers keep using), asking clients for a certificate or not.
+    pub fn server_args(&self, tls_port: u16, auth_clients: bool) -> Vec<String> {
+        let path = |f: &str| self.path(f).to_string_lossy().into_owned();
+        vec![
+            "--tls-port".into(),
+            tls_port.to_string(),
+            "--tls-cert-file".into(),
+            path("server.pem"),
+            "--tls-key-file".into(),
+            path("server.key"),
+            "--tls-ca-cert-file".into(),
+            path("ca.pem"),
+            "--tls-auth-clients".into(),
+            if auth_clients { "yes" } else { "no" }.into(),
+        ]
+    }
+}
+
+/// Arguments that make a TestRedis a cluster node, with its bus on a port of
+/// its own (the default, port + 10000, may be out of range or taken).
+pub fn cluster_node_args() -> Vec<String> {
+    [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-node-timeout",
+        "1000",
+        "--cluster-port",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([free_port().to_string()])
+    .collect()
+}
+
+/// A Redis Cluster of `size` primaries (no replicas) made by
+/// `redis-cli --cluster create`, returned once every node says cluster_state:ok.
+pub fn start_cluster(size: usize) -> Vec<TestRedis> {
+    let nodes: Vec<TestRedis> = (0..size)
+        .map(|_| {
+            let args = cluster_node_args();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            TestRedis::with_args(&args)
+        })
+        .collect();
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr().to_string()).collect();
+    let output = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .expect("run redis-cli --cluster create");
+    assert!(
+        output.status.success(),
+        "cluster create: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for node in &nodes {
+        while !node.cmd(&["CLUSTER", "INFO"]).contains("cluster_state:ok") {
+            assert!(Instant::now() < deadline, "cluster never became ok");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    nodes
+}
+
+/// A Sentinel process (`redis-server CONFIG --sentinel`) watching one
+/// primary as `mymaster` with quorum 1, quick to act: down after 1 s.
+pub struct TestSentinel {
+    pub port: u16,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl TestSentinel {
+    pub fn start(primary: &TestRedis) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let config = dir.path().join("sentinel.conf");
+        // Sentinel rewrites its config file, so it must be its own, writable.
+        std::fs::write(
+            &config,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {dir}\nlogfile sentinel.log\n\
+                 sentinel monitor mymaster 127.0.0.1 {primary} 1\n\
+                 sentinel down-after-milliseconds mymaster 1000\n\
+                 sentinel failover-timeout mymaster 5000\n\
+                 sentinel parallel-syncs mymaster 1\n",
+                dir = dir.path().display(),
+                primary = primary.port,
+            ),
+        )
+        .expect("write sentinel.conf");
+        let child = Command::new(Server::Redis7.binary())
+            .arg(&config)
+            .arg("--sentinel")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sentinel");
+        let sentinel = Self {
+            port,
+            _dir: dir,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(sentinel.addr()).is_err() {
+            assert!(Instant::now() < deadline, "sentinel did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        sentinel
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// One command to the sentinel; the reply as text.
+    pub fn cmd(&self, args: &[&str]) -> String {
+        resp_pipeline(self.addr(), args, 1)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// The port Sentinel names as the primary of `mymaster` now.
+    pub fn primary_port(&self) -> Option<u16> {
+        self.cmd(&["SENTINEL", "get-master-addr-by-name", "mymaster"])
+            .lines()
+            .nth(1)
+            .and_then(|port| port.parse().ok())
+    }
+}
+
+impl Drop for TestSentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

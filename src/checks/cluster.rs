@@ -1,0 +1,88 @@
+//! `cluster`: what this node says about the Redis Cluster it belongs to
+//! (CLUSTER INFO), present only on a node with `cluster_enabled:1`. A node
+//! that is fine itself still cannot serve its keys while the cluster is down.
+
+use super::{CheckResult, Reason, Window};
+use crate::config::CheckSettings;
+use crate::info::Snapshot;
+
+pub fn evaluate(snap: &Snapshot, _window: &Window, _settings: &CheckSettings) -> CheckResult {
+    let Some(cluster) = &snap.cluster else {
+        return CheckResult::default();
+    };
+    let mut result = CheckResult::default();
+    if let Some(state) = &cluster.state {
+        result = result.observe("cluster_state", state.as_str());
+    }
+    for (key, value) in [
+        ("slots_assigned", cluster.slots_assigned),
+        ("slots_ok", cluster.slots_ok),
+        ("slots_pfail", cluster.slots_pfail),
+        ("slots_fail", cluster.slots_fail),
+        ("known_nodes", cluster.known_nodes),
+    ] {
+        if let Some(value) = value {
+            result = result.observe(key, value);
+        }
+    }
+    let failing = cluster.slots_pfail.unwrap_or(0) > 0 || cluster.slots_fail.unwrap_or(0) > 0;
+    result
+        .fail_if(
+            cluster.state.as_deref() == Some("fail"),
+            Reason::ClusterDown,
+        )
+        .fail_if(failing, Reason::ClusterSlotsFailing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::evaluate as cluster;
+    use crate::info::ClusterInfo;
+
+    fn node(state: &str, pfail: u64, fail: u64) -> Snapshot {
+        Snapshot {
+            cluster_enabled: true,
+            cluster: Some(ClusterInfo {
+                state: Some(state.into()),
+                slots_assigned: Some(16384),
+                slots_ok: Some(16384 - pfail - fail),
+                slots_pfail: Some(pfail),
+                slots_fail: Some(fail),
+                known_nodes: Some(3),
+            }),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn a_healthy_cluster_is_ok_and_shows_its_numbers() {
+        let result = evaluate(cluster, &node("ok", 0, 0));
+        assert_eq!(result.status(), Status::Ok);
+        assert_eq!(result.observed["cluster_state"], "ok");
+        assert_eq!(result.observed["slots_assigned"], 16384);
+        assert_eq!(result.observed["slots_ok"], 16384);
+        assert_eq!(result.observed["known_nodes"], 3);
+    }
+
+    #[test]
+    fn one_slot_in_pfail_or_fail_is_degraded() {
+        for (pfail, fail) in [(1, 0), (0, 1)] {
+            let result = evaluate(cluster, &node("ok", pfail, fail));
+            assert_eq!(result.reasons, vec![Reason::ClusterSlotsFailing]);
+            assert_eq!(result.status(), Status::Degraded);
+        }
+    }
+
+    #[test]
+    fn a_failed_cluster_is_critical() {
+        let result = evaluate(cluster, &node("fail", 10923, 0));
+        assert_eq!(
+            result.reasons,
+            vec![Reason::ClusterDown, Reason::ClusterSlotsFailing]
+        );
+        assert_eq!(result.status(), Status::Critical);
+        let result = evaluate(cluster, &node("fail", 0, 0));
+        assert_eq!(result.reasons, vec![Reason::ClusterDown]);
+    }
+}
