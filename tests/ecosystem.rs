@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{TestRedis, run_binary, settings, spawn_app};
+use common::{TestRedis, run_binary, settings, spawn_app, tool};
 use serde_json::Value;
 
 /// A tool the tests run, with how to get it when it is missing.

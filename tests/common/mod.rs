@@ -897,3 +897,50 @@ impl Drop for TestSentinel {
         let _ = self.child.wait();
     }
 }
+
+/// A tool the tests run, found on PATH, or a loud failure saying how to
+/// install it.
+pub fn tool(name: &str, install: &str) -> PathBuf {
+    which(name).unwrap_or_else(|| panic!("{name} not found: install it with `{install}`"))
+}
+
+/// Another program a test runs (haproxy, an exporter), killed on drop; its
+/// output goes to a file for failure messages.
+pub struct TestProcess {
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestProcess {
+    pub fn start(program: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("output.log");
+        let output = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(program)
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().expect("log file"))
+            .stderr(output)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+        Self {
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// What the process printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for TestProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,203 @@
+//! The shipped load-balancer and monitor configs, run for real: HAProxy
+//! sending writes to whichever node's sidecar says it is the primary, and the
+//! Prometheus blackbox exporter matching `"status":"ok"`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, TestProcess, TestRedis, free_port, settings, spawn_app, tool};
+
+fn deploy_file(path: &str) -> String {
+    format!("{}/deploy/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn sidecar(redis: &TestRedis) -> TestApp {
+    let mut config = settings(&redis.url());
+    config.checks.max_age = Duration::from_millis(100);
+    spawn_app(config).await
+}
+
+/// Each server's status in the backend, from HAProxy's CSV stats.
+async fn backend_status(stats_port: u16) -> Vec<(String, String)> {
+    let url = format!("http://127.0.0.1:{stats_port}/stats;csv");
+    let Ok(csv) = async { reqwest::get(url).await?.text().await }.await else {
+        return Vec::new();
+    };
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let column = |name: &str| header.iter().position(|h| *h == name);
+    let (Some(proxy), Some(server), Some(status)) =
+        (column("pxname"), column("svname"), column("status"))
+    else {
+        return Vec::new();
+    };
+    let mut servers: Vec<(String, String)> = lines
+        .map(|line| line.split(',').collect::<Vec<_>>())
+        .filter(|row| row.get(proxy) == Some(&"redis_primary"))
+        .filter(|row| row.get(server).is_some_and(|s| s.starts_with("redis-")))
+        .map(|row| (row[server].to_owned(), row[status].to_owned()))
+        .collect();
+    servers.sort();
+    servers
+}
+
+/// Polls HAProxy's stats until the backend's servers are in these states;
+/// returns how long that took.
+async fn wait_for_servers(
+    stats_port: u16,
+    expected: [(&str, &str); 2],
+    haproxy: &TestProcess,
+) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let servers = backend_status(stats_port).await;
+        let reached = servers.len() == expected.len()
+            && servers
+                .iter()
+                .zip(expected)
+                .all(|((server, state), (want_server, want_state))| {
+                    server == want_server && state == want_state
+                });
+        if reached {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "HAProxy never showed {expected:?}; last {servers:?}\n{}",
+            haproxy.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn haproxy_follows_the_primary_through_a_failover() {
+    let a = TestRedis::start();
+    let a_port = a.port.to_string();
+    let b = TestRedis::with_args(&["--replicaof", "127.0.0.1", &a_port]);
+    let (sidecar_a, sidecar_b) = (sidecar(&a).await, sidecar(&b).await);
+    sidecar_b
+        .wait_for("/health/replica", Duration::from_secs(10), |r| {
+            r.status == 200
+        })
+        .await;
+
+    let (write_port, stats_port) = (free_port(), free_port());
+    let env = [
+        ("REDIS_WRITE_BIND", format!("127.0.0.1:{write_port}")),
+        ("HAPROXY_STATS_BIND", format!("127.0.0.1:{stats_port}")),
+        ("REDIS_A", a.addr().to_string()),
+        ("REDIS_A_HEALTH_PORT", sidecar_a.addr.port().to_string()),
+        ("REDIS_B", b.addr().to_string()),
+        ("REDIS_B_HEALTH_PORT", sidecar_b.addr.port().to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config = deploy_file("haproxy/haproxy.cfg");
+    let haproxy = TestProcess::start(
+        &tool("haproxy", "apt-get install haproxy"),
+        &["-db", "-f", &config],
+        &env,
+    );
+    wait_for_servers(
+        stats_port,
+        [("redis-a", "UP"), ("redis-b", "DOWN")],
+        &haproxy,
+    )
+    .await;
+
+    let through = std::net::SocketAddr::from(([127, 0, 0, 1], write_port));
+    assert_eq!(
+        common::resp_pipeline(through, &["SET", "before", "1"], 1),
+        ["OK"]
+    );
+    assert_eq!(
+        a.cmd(&["GET", "before"]),
+        "1",
+        "the write reached the primary"
+    );
+
+    // Fail over: b becomes the primary, a its replica.
+    assert_eq!(b.cmd(&["REPLICAOF", "NO", "ONE"]), "OK");
+    let b_port = b.port.to_string();
+    assert_eq!(a.cmd(&["REPLICAOF", "127.0.0.1", &b_port]), "OK");
+    let took = wait_for_servers(
+        stats_port,
+        [("redis-a", "DOWN"), ("redis-b", "UP")],
+        &haproxy,
+    )
+    .await;
+    // Two failed/passed checks a second apart, plus the sidecars' max_age.
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+
+    assert_eq!(
+        common::resp_pipeline(through, &["SET", "after", "2"], 1),
+        ["OK"]
+    );
+    assert_eq!(
+        b.cmd(&["GET", "after"]),
+        "2",
+        "the write reached the new primary"
+    );
+}
+
+/// `probe_success` from the exporter's answer for one target.
+async fn blackbox_probe(exporter_port: u16, target: &str) -> Option<f64> {
+    let url = format!("http://127.0.0.1:{exporter_port}/probe?module=redis_health&target={target}");
+    let text = reqwest::get(url).await.ok()?.text().await.ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("probe_success "))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn blackbox_exporter_sees_ok_and_then_memory_pressure() {
+    let redis = TestRedis::with_args(&["--maxmemory", "100mb"]);
+    let app = sidecar(&redis).await;
+    let port = free_port();
+    let listen = format!("--web.listen-address=127.0.0.1:{port}");
+    let config = format!("--config.file={}", deploy_file("blackbox/blackbox.yml"));
+    let exporter = TestProcess::start(
+        &tool(
+            "prometheus-blackbox-exporter",
+            "apt-get install prometheus-blackbox-exporter",
+        ),
+        &[&config, &listen],
+        &[],
+    );
+    let target = format!("http://{}/health/redis", app.addr);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let healthy = loop {
+        if let Some(success) = blackbox_probe(port, &target).await {
+            break success;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the exporter did not answer:\n{}",
+            exporter.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(healthy, 1.0, "{}", exporter.output());
+
+    redis.fill_to_ratio(0.985);
+    app.wait_for("/health/redis", Duration::from_secs(2), |a| {
+        a.json["reason"] == "memory_pressure"
+    })
+    .await;
+    assert_eq!(blackbox_probe(port, &target).await, Some(0.0));
+
+    // A warning still serves but is not "ok": the module pages on it too.
+    redis.fill_to_ratio(0.87);
+    app.wait_for("/health/redis", Duration::from_secs(2), |a| {
+        a.json["reason"] == "memory_high"
+    })
+    .await;
+    assert_eq!(blackbox_probe(port, &target).await, Some(0.0));
+}
