@@ -10,14 +10,6 @@ use std::time::Duration;
 use common::{TestRedis, run_binary, settings, spawn_app, tool};
 use serde_json::Value;
 
-/// A tool the tests run, with how to get it when it is missing.
-fn tool(name: &str, install: &str) -> String {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()));
-    assert!(found, "{name} not found: install it with `{install}`");
-    name.to_owned()
-}
-
 async fn scrape(app: &common::TestApp) -> (String, String) {
     let response = reqwest::get(format!("http://{}/metrics", app.addr))
         .await
