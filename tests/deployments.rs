@@ -238,16 +238,7 @@ async fn acl_user_in_the_url_with_its_password_there_or_in_a_file_and_legacy_req
     in_file.redis.password_file = Some(password_file);
     for config in [in_url, in_file] {
         let app = spawn_app(config).await;
-        for route in [
-            "/health/redis",
-            "/health/replica",
-            "/health/primary",
-            "/health",
-        ] {
-            let answer = app.get(route).await;
-            assert_eq!(answer.status, 200, "{route}: {}", answer.text);
-            assert_eq!(answer.json["status"], "ok", "{route}: {}", answer.text);
-        }
+        app.assert_every_route_ok().await;
     }
     // Everything the client sends is allowed but fred's CLIENT ID on connect,
     // which it cannot be told to skip; it ignores the refusal (one ACL LOG

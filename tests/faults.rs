@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestApp, TestBinary, TestRedis, free_port, is_down_with, settings, spawn_app};
+use common::{TestBinary, TestRedis, free_port, is_down_with, settings, spawn_app};
 use redis_health::config::Settings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -20,19 +20,6 @@ fn fast(url: &str) -> Settings {
     config.redis.timeout = TIMEOUT;
     config.checks.max_age = MAX_AGE;
     config
-}
-
-/// Every route reads healthy.
-async fn assert_all_ok(app: &TestApp) {
-    for path in [
-        "/health/redis",
-        "/health/replica",
-        "/health/primary",
-        "/health",
-    ] {
-        let answer = app.get(path).await;
-        assert_eq!(answer.status, 200, "{path}: {}", answer.text);
-    }
 }
 
 #[tokio::test]
@@ -226,7 +213,7 @@ async fn the_documented_acl_is_enough_and_less_fails_with_noperm_and_no_secret()
 
     // A database in the URL must not make the sidecar SELECT (not allowed).
     let app = spawn_app(fast(&format!("{}/2", url("health")))).await;
-    assert_all_ok(&app).await;
+    app.assert_every_route_ok().await;
     let answer = app.get("/health").await;
     assert_eq!(answer.json["role"], "master", "{}", answer.text);
     assert_eq!(

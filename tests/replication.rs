@@ -159,12 +159,7 @@ async fn bodies_expose_no_address_of_the_other_node() {
     // The primary's INFO lists the replica's ip and port, the replica's
     // INFO its primary's: neither reaches a body.
     for (app, other) in [(&on_primary, replica.port), (&on_replica, primary.port)] {
-        for path in [
-            "/health/redis",
-            "/health/replica",
-            "/health/primary",
-            "/health",
-        ] {
+        for path in common::HEALTH_ROUTES {
             let answer = app.get(path).await;
             let mut found = Vec::new();
             leaves(&answer.json, &mut found);

@@ -395,6 +395,15 @@ impl TestApp {
         }
     }
 
+    /// Asserts that every route in [`HEALTH_ROUTES`] answers 200 `ok`.
+    pub async fn assert_every_route_ok(&self) {
+        for route in HEALTH_ROUTES {
+            let answer = self.get(route).await;
+            assert_eq!(answer.status, 200, "{route}: {}", answer.text);
+            assert_eq!(answer.json["status"], "ok", "{route}: {}", answer.text);
+        }
+    }
+
     /// Polls `path` until `done` holds, failing with the last answer after `limit`.
     pub async fn wait_for(
         &self,
@@ -532,6 +541,45 @@ pub fn run_binary(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output 
         .expect("run redis-health")
 }
 
+/// One established TCP socket, as /proc lists it.
+struct TcpSocket {
+    local_port: u16,
+    remote_port: u16,
+    /// Bytes received but not yet read by the socket's owner.
+    unread: usize,
+    inode: String,
+}
+
+/// The established TCP sockets of a network namespace's tables under `net`
+/// (`/proc/net` for every process here, `/proc/self/net` for this one).
+fn established_sockets(net: &str) -> Vec<TcpSocket> {
+    let port = |field: Option<&&str>| {
+        field
+            .and_then(|addr| addr.rsplit(':').next())
+            .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+    };
+    ["tcp", "tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(format!("{net}/{table}")).ok())
+        .flat_map(|text| text.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
+        .filter_map(|row| {
+            let fields: Vec<&str> = row.split_whitespace().collect();
+            if fields.get(3) != Some(&"01") {
+                return None;
+            }
+            Some(TcpSocket {
+                local_port: port(fields.get(1))?,
+                remote_port: port(fields.get(2))?,
+                unread: fields
+                    .get(4)
+                    .and_then(|queues| queues.split(':').nth(1))
+                    .and_then(|hex| usize::from_str_radix(hex, 16).ok())?,
+                inode: (*fields.get(9)?).to_owned(),
+            })
+        })
+        .collect()
+}
+
 /// Established TCP connections this test process holds to `port` (the
 /// in-process sidecar's connections to its Redis), from /proc.
 pub fn connections_to(port: u16) -> usize {
@@ -549,22 +597,9 @@ pub fn connections_to(port: u16) -> usize {
                 .collect()
         })
         .unwrap_or_default();
-    ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
+    established_sockets("/proc/self/net")
         .iter()
-        .filter_map(|table| std::fs::read_to_string(table).ok())
-        .flat_map(|text| text.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
-        .filter(|row| {
-            let fields: Vec<&str> = row.split_whitespace().collect();
-            let remote_port = fields
-                .get(2)
-                .and_then(|addr| addr.rsplit(':').next())
-                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
-            fields.get(3) == Some(&"01")
-                && remote_port == Some(port)
-                && fields
-                    .get(9)
-                    .is_some_and(|inode| inodes.iter().any(|i| i == inode))
-        })
+        .filter(|socket| socket.remote_port == port && inodes.contains(&socket.inode))
         .count()
 }
 
@@ -572,24 +607,20 @@ pub fn connections_to(port: u16) -> usize {
 /// receive queues), from /proc: how a test sees that a request reached a
 /// server that is not reading, e.g. a frozen Redis.
 pub fn unread_bytes_at(port: u16) -> usize {
-    ["/proc/net/tcp", "/proc/net/tcp6"]
+    established_sockets("/proc/net")
         .iter()
-        .filter_map(|table| std::fs::read_to_string(table).ok())
-        .flat_map(|text| text.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
-        .filter_map(|row| {
-            let fields: Vec<&str> = row.split_whitespace().collect();
-            let local_port = fields
-                .get(1)
-                .and_then(|addr| addr.rsplit(':').next())
-                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
-            let unread = fields
-                .get(4)
-                .and_then(|queues| queues.split(':').nth(1))
-                .and_then(|hex| usize::from_str_radix(hex, 16).ok());
-            (fields.get(3) == Some(&"01") && local_port == Some(port)).then_some(unread?)
-        })
+        .filter(|socket| socket.local_port == port)
+        .map(|socket| socket.unread)
         .sum()
 }
+
+/// The health routes that judge Redis (all but /health/alive).
+pub const HEALTH_ROUTES: [&str; 4] = [
+    "/health/redis",
+    "/health/replica",
+    "/health/primary",
+    "/health",
+];
 
 /// Sends raw bytes over a new connection and reads until the server closes
 /// it or `limit` passes; returns what was read and when reading stopped.
