@@ -67,7 +67,7 @@ pub async fn run(settings: Settings) -> std::io::Result<()> {
 
 /// One check for `route`, as a probe would see it: what `redis-health check` runs.
 pub async fn check_once(settings: Settings, route: Route) -> probe::Answer {
-    Prober::new(Arc::new(settings))
+    Arc::new(Prober::new(Arc::new(settings)))
         .answer(route, None, Format::Json)
         .await
 }

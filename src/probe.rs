@@ -93,7 +93,12 @@ impl Prober {
     /// `checks.max_age`, failing at `fail_at` (the caller's) or else at the
     /// route's configured level. The usual case takes no lock, no Redis I/O
     /// and no serialisation: it copies the body rendered when the check ran.
-    pub async fn answer(&self, route: Route, fail_at: Option<FailAt>, format: Format) -> Answer {
+    pub async fn answer(
+        self: &Arc<Self>,
+        route: Route,
+        fail_at: Option<FailAt>,
+        format: Format,
+    ) -> Answer {
         let fail_at = fail_at.unwrap_or_else(|| route.fail_at(&self.settings.routes));
         let max_age = self.settings.checks.max_age;
         if let Some(round) = &*self.latest.load()
@@ -101,39 +106,48 @@ impl Prober {
         {
             return round.answer(route, fail_at, format);
         }
-        self.fresher_than(max_age)
-            .await
-            .answer(route, fail_at, format)
+        self.refreshed(max_age).await.answer(route, fail_at, format)
     }
 
+    /// Metrics kept as probes and checks happen.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
-    /// Runs the sampler until the process ends.
+    /// Runs the sampler until the process ends: a check whenever the latest
+    /// one turns `checks.sample_interval` old, so windows fill and /metrics
+    /// stays fresh with no probes at all.
     pub async fn sample_forever(self: Arc<Self>) {
         let interval = self.settings.checks.sample_interval;
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
-            self.fresher_than(interval).await;
+            let round = self.fresher_than(interval, Instant::now()).await;
+            tokio::time::sleep_until((round.at + interval).into()).await;
         }
     }
 
-    fn cached(&self, max_age: Duration) -> Option<Arc<Round>> {
-        self.latest
-            .load_full()
-            .filter(|round| round.at.elapsed() < max_age)
+    /// [`Self::fresher_than`] in a task of its own: a probe whose client
+    /// gives up mid-check does not cancel the check, so the probes behind it
+    /// still get its result instead of starting another.
+    async fn refreshed(self: &Arc<Self>, max_age: Duration) -> Arc<Round> {
+        let asked = Instant::now();
+        let prober = Arc::clone(self);
+        match tokio::spawn(async move { prober.fresher_than(max_age, asked).await }).await {
+            Ok(round) => round,
+            // Only a panic in the check ends the task early: check here instead.
+            Err(_) => self.fresher_than(max_age, asked).await,
+        }
     }
 
-    async fn fresher_than(&self, max_age: Duration) -> Arc<Round> {
-        if let Some(round) = self.cached(max_age) {
+    /// A check younger than `max_age`, or one that completed after `asked`:
+    /// probes that queued behind a check in flight share its result rather
+    /// than each running one of their own, however small `max_age` is.
+    async fn fresher_than(&self, max_age: Duration, asked: Instant) -> Arc<Round> {
+        let usable = |round: &Arc<Round>| round.at.elapsed() < max_age || round.at >= asked;
+        if let Some(round) = self.latest.load_full().filter(usable) {
             return round;
         }
         let mut refresh = self.refresh.lock().await;
-        // Another probe may have finished a check while this one waited.
-        if let Some(round) = self.cached(max_age) {
+        if let Some(round) = self.latest.load_full().filter(usable) {
             return round;
         }
         let round = Arc::new(self.check(&mut refresh).await);

@@ -315,3 +315,24 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
         assert!(missing.is_empty(), "{file} uses {missing:?}, not exported");
     }
 }
+
+#[tokio::test]
+async fn the_sampler_keeps_metrics_within_one_sample_interval_without_probes() {
+    let redis = TestRedis::start();
+    let mut config = settings(&redis.url());
+    config.checks.sample_interval = Duration::from_millis(200);
+    let app = spawn_app(config).await;
+    let mut oldest: f64 = 0.0;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (_, text) = scrape(&app).await;
+        if let Some(age) = series(&text, "redis_health_last_check_age_seconds") {
+            oldest = oldest.max(age);
+        }
+    }
+    // The interval, plus a check's round trip and a scheduling hiccup.
+    assert!(
+        (0.15..0.3).contains(&oldest),
+        "metrics were up to {oldest} s old with a 0.2 s sample_interval"
+    );
+}

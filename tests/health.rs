@@ -384,16 +384,29 @@ async fn concurrent_probes_share_one_check() {
 
 #[tokio::test]
 async fn a_frozen_server_costs_each_probe_at_most_the_timeout_and_no_connections() {
+    probes_against_a_frozen_server(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn probes_queued_behind_a_check_share_it_even_with_no_max_age() {
+    // Each probe wants a fresh check; those that arrive while one is in
+    // flight must take its result, not run one after another.
+    probes_against_a_frozen_server(Duration::ZERO).await;
+}
+
+/// 100 concurrent probes while Redis is frozen: each answered `timeout`
+/// within the bound, with at most the one connection held.
+async fn probes_against_a_frozen_server(max_age: Duration) {
     let redis = TestRedis::start();
     let mut config = settings(&redis.url());
     config.redis.timeout = Duration::from_millis(300);
-    config.checks.max_age = Duration::from_millis(100);
+    config.checks.max_age = max_age;
     let app = spawn_app(config).await;
     assert_eq!(app.get("/health/redis").await.status, 200);
     assert_eq!(common::connections_to(redis.port), 1);
 
     redis.signal("STOP");
-    tokio::time::sleep(Duration::from_millis(100)).await; // max_age: the cached ok expires
+    tokio::time::sleep(max_age).await; // the cached ok expires
     let mut probes = tokio::task::JoinSet::new();
     for _ in 0..100 {
         let app = app.clone();
