@@ -373,7 +373,6 @@ pub struct CheckSettings {
     pub persistence: PersistenceThresholds,
     pub evictions: Toggle,
     pub connections: Toggle,
-    pub role: Toggle,
     pub slowlog: SlowlogThresholds,
     /// On a cluster node only; costs a CLUSTER INFO per check and the
     /// `+cluster|info` ACL permission.
@@ -394,7 +393,6 @@ impl Default for CheckSettings {
             persistence: PersistenceThresholds::default(),
             evictions: Toggle::default(),
             connections: Toggle::default(),
-            role: Toggle::default(),
             slowlog: SlowlogThresholds::default(),
             cluster: Toggle::default(),
         }

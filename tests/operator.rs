@@ -257,3 +257,13 @@ fn a_bad_fail_at_or_enabled_in_config_exits_2_naming_the_key() {
         );
     }
 }
+
+#[test]
+fn the_role_check_cannot_be_disabled() {
+    // Without it /health/primary would answer 200 on every replica.
+    common::assert_config_error(
+        &[],
+        &[("REDIS_HEALTH_CHECKS__ROLE__ENABLED", "false")],
+        "checks.role",
+    );
+}
