@@ -56,6 +56,16 @@ pub enum RedisError {
 }
 
 impl RedisError {
+    /// Whether the connection is no use after this error. A server that is
+    /// loading, running a script or without its primary answered on a
+    /// healthy connection: keep it rather than dial (and AUTH) every check.
+    fn ends_connection(&self) -> bool {
+        !matches!(
+            self,
+            RedisError::Loading(_) | RedisError::Busy(_) | RedisError::MasterDown(_)
+        )
+    }
+
     pub fn reason(&self) -> Reason {
         match self {
             RedisError::Unreachable(_) => Reason::Unreachable,
@@ -71,7 +81,11 @@ impl RedisError {
     /// Sorts a client error by what the operator needs to know, with the
     /// password cut out of its text should a layer below ever echo it.
     fn classify(error: &FredError, password: Option<&SecretString>) -> Self {
-        let mut message = readable(error.details().trim());
+        let details = error.details().trim();
+        let mut message = match error.kind() {
+            ErrorKind::IO => readable(details),
+            _ => details.to_owned(),
+        };
         if let Some(secret) = password
             .map(|p| p.expose_secret())
             .filter(|p| !p.is_empty())
@@ -168,7 +182,7 @@ impl Redis {
             Ok(result) => result,
             Err(_) => Err(RedisError::Timeout),
         };
-        if result.is_err() {
+        if result.as_ref().is_err_and(RedisError::ends_connection) {
             *slot = None;
         }
         result
@@ -196,10 +210,8 @@ impl Redis {
     }
 
     async fn connect(&self) -> Result<Connection, RedisError> {
-        let password = current_password(&self.settings).map_err(|e| {
-            RedisError::AuthFailed(format!("cannot read redis.password_file: {}", e.kind()))
-        })?;
-        let client = self.client(password.as_ref())?;
+        let (password, tls) = self.read_credentials().await?;
+        let client = self.client(password.as_ref(), tls);
         let mut task = client.connect();
         // Races the connect notification against the task itself, which ends
         // with the error when the first connection fails.
@@ -218,20 +230,42 @@ impl Redis {
         }
     }
 
-    fn client(&self, password: Option<&SecretString>) -> Result<fred::clients::Client, RedisError> {
+    /// The password and TLS configuration as the files hold them now, read
+    /// on a blocking thread: a hung mount then costs a timeout, not a
+    /// runtime worker that `redis.timeout` could never interrupt.
+    async fn read_credentials(
+        &self,
+    ) -> Result<(Option<SecretString>, Option<rustls::ClientConfig>), RedisError> {
+        let settings = self.settings.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let password = current_password(&settings).map_err(|e| {
+                RedisError::AuthFailed(format!("cannot read redis.password_file: {}", e.kind()))
+            })?;
+            let tls = if settings.url.tls {
+                let config = crate::tls::client_config(&settings.tls)
+                    .map_err(|e| RedisError::Tls(format!("{}: {e}", e.key())))?;
+                Some(config)
+            } else {
+                None
+            };
+            Ok((password, tls))
+        });
+        read.await
+            .map_err(|_| RedisError::Reply("reading the credential files failed".into()))?
+    }
+
+    fn client(
+        &self,
+        password: Option<&SecretString>,
+        tls: Option<rustls::ClientConfig>,
+    ) -> fred::clients::Client {
         let url = &self.settings.url;
         let timeout = self.settings.timeout;
-        let tls = if url.tls {
-            let config = crate::tls::client_config(&self.settings.tls)
-                .map_err(|e| RedisError::Tls(format!("{}: {e}", e.key())))?;
-            Some(TlsConfig {
-                connector: config.into(),
-                // Host mapping is for cluster routing, which is never used.
-                hostnames: TlsHostMapping::None,
-            })
-        } else {
-            None
-        };
+        let tls = tls.map(|config| TlsConfig {
+            connector: config.into(),
+            // Host mapping is for cluster routing, which is never used.
+            hostnames: TlsHostMapping::None,
+        });
         let server = Server::new_with_tls(
             url.host.clone(),
             url.port,
@@ -259,12 +293,7 @@ impl Redis {
             default_command_timeout: timeout,
             ..PerformanceConfig::default()
         };
-        Ok(fred::clients::Client::new(
-            config,
-            Some(performance),
-            Some(connection),
-            None,
-        ))
+        fred::clients::Client::new(config, Some(performance), Some(connection), None)
     }
 
     async fn ask(&self, client: &fred::clients::Client) -> Result<Reply, RedisError> {

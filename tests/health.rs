@@ -299,6 +299,13 @@ async fn a_running_script_is_busy() {
     config.checks.max_age = Duration::from_millis(10);
     let app = spawn_app(config).await;
     assert_eq!(app.get("/health/redis").await.status, 200);
+    let dialled = || -> u64 {
+        redis
+            .info_field("total_connections_received")
+            .and_then(|n| n.parse().ok())
+            .expect("total_connections_received")
+    };
+    let before = dialled();
 
     let addr = redis.addr();
     let script = std::thread::spawn(move || {
@@ -308,10 +315,17 @@ async fn a_running_script_is_busy() {
         .wait_for("/health/redis", Duration::from_secs(3), |a| a.status == 503)
         .await;
     assert_eq!(answer.json["reason"], "busy", "{}", answer.text);
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(20)).await; // past max_age
+        assert_eq!(app.get("/health/redis").await.json["reason"], "busy");
+    }
     assert!(redis.cmd(&["SCRIPT", "KILL"]).starts_with("OK"));
     let _ = script.join();
     app.wait_for("/health/redis", Duration::from_secs(2), |a| a.status == 200)
         .await;
+    // The script's, SCRIPT KILL's and this INFO's connections: the sidecar
+    // kept its own through BUSY rather than dialling again every check.
+    assert_eq!(dialled() - before, 3);
 }
 
 #[tokio::test]
