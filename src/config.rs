@@ -194,7 +194,11 @@ impl fmt::Debug for RedisUrl {
             (None, Some(_)) => write!(f, ":[redacted]@")?,
             (None, None) => {}
         }
-        write!(f, "{}:{}", self.host, self.port)?;
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)?; // IPv6
+        } else {
+            write!(f, "{}:{}", self.host, self.port)?;
+        }
         if let Some(db) = self.database {
             write!(f, "/{db}")?;
         }
@@ -606,6 +610,8 @@ impl Settings {
 
     /// Rules that span several keys, which serde cannot express per field.
     fn validate(&self) -> Result<(), ConfigError> {
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::new("log.level", e.to_string()))?;
         let checks = &self.checks;
         if checks.memory.warn_ratio > checks.memory.fail_ratio {
             return Err(ConfigError::new(
@@ -737,6 +743,13 @@ mod tests {
             Some("s@cret".to_owned())
         );
         assert_eq!(url.database, Some(2));
+    }
+
+    #[test]
+    fn url_debug_keeps_ipv6_brackets() {
+        let url = RedisUrl::try_from("redis://[::1]:6380".to_owned()).expect("valid url");
+        assert_eq!(url.host, "::1");
+        assert_eq!(format!("{url:?}"), "redis://[::1]:6380");
     }
 
     #[test]

@@ -17,8 +17,10 @@ struct Counters {
     misses: u64,
     evicted: u64,
     rejected: u64,
-    /// Slow-log entries ever written: the newest entry's id + 1.
-    slow: u64,
+    /// Slow-log entries ever written: the newest entry's id + 1. `None`
+    /// while unknown: an empty log (never written, or after SLOWLOG RESET,
+    /// which keeps counting ids) says nothing about how many came before.
+    slow: Option<u64>,
 }
 
 impl Counters {
@@ -28,7 +30,7 @@ impl Counters {
             misses: snap.keyspace_misses?,
             evicted: snap.evicted_keys.unwrap_or(0),
             rejected: snap.rejected_connections.unwrap_or(0),
-            slow: snap.slowlog_last_id.map_or(0, |id| id + 1),
+            slow: snap.slowlog_last_id.map(|id| id + 1),
         })
     }
 
@@ -37,7 +39,10 @@ impl Counters {
             || self.misses < earlier.misses
             || self.evicted < earlier.evicted
             || self.rejected < earlier.rejected
-            || self.slow < earlier.slow
+            || self
+                .slow
+                .zip(earlier.slow)
+                .is_some_and(|(now, then)| now < then)
     }
 }
 
@@ -76,7 +81,7 @@ impl History {
             let same_run = last.run_id == snap.run_id;
             // An empty slow log (SLOWLOG RESET) shows no id; entry ids keep
             // counting on, so the last known count still holds.
-            if same_run && snap.slowlog_last_id.is_none() {
+            if same_run && counters.slow.is_none() {
                 counters.slow = last.counters.slow;
             }
             if !same_run || counters.any_below(&last.counters) {
@@ -97,7 +102,12 @@ impl History {
                 misses: counters.misses - base.counters.misses,
                 evicted: counters.evicted - base.counters.evicted,
                 rejected: counters.rejected - base.counters.rejected,
-                slow: counters.slow - base.counters.slow,
+                // From the oldest sample that knew the count: growth from
+                // an unknown start is not growth.
+                slow: counters
+                    .slow
+                    .zip(self.samples.iter().find_map(|s| s.counters.slow))
+                    .map_or(0, |(now, then)| now - then),
             },
             None => Window::default(),
         };
@@ -194,6 +204,22 @@ mod tests {
         assert_eq!(window.slow, 0);
         let window = history.record(start + Duration::from_secs(2), &with_slow(Some(12)));
         assert_eq!(window.slow, 3);
+    }
+
+    #[test]
+    fn a_slow_log_first_seen_empty_counts_from_its_first_entry() {
+        let start = Instant::now();
+        let mut history = History::new(Duration::from_secs(300));
+        let with_slow = |id: Option<u64>| Snapshot {
+            slowlog_last_id: id,
+            ..snap("a", 0, 0)
+        };
+        // Emptied by SLOWLOG RESET before the sidecar started: ids go on at 500.
+        history.record(start, &with_slow(None));
+        let window = history.record(start + Duration::from_secs(1), &with_slow(Some(500)));
+        assert_eq!(window.slow, 0, "not 501 entries at once");
+        let window = history.record(start + Duration::from_secs(2), &with_slow(Some(502)));
+        assert_eq!(window.slow, 2);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use common::{TestBinary, TestRedis, assert_config_error, run_binary};
 
 #[test]
 fn a_value_of_the_wrong_type_exits_2() {
+    assert_config_error(&[], &[("REDIS_HEALTH_LOG__LEVEL", "loud=!")], "log.level");
     assert_config_error(
         &[],
         &[("REDIS_HEALTH_CHECKS__HIT_RATE__MIN_LOOKUPS", "many")],
@@ -234,6 +235,7 @@ async fn json_logs_say_once_when_a_route_changes_status() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     while binary.get("/health/redis").await.0 != 503 {
         assert!(std::time::Instant::now() < deadline, "never went down");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     for _ in 0..5 {
         assert_eq!(binary.get("/health/redis").await.0, 503);

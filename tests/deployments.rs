@@ -276,7 +276,7 @@ async fn a_plain_node_is_sent_no_cluster_command_and_has_no_cluster_check() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(redis.calls(&["ping", "info"]).iter().all(|&n| n >= 3));
+    assert!(redis.calls(&["ping"])[0] >= 3, "the checks ran");
     assert_eq!(redis.calls(&["cluster|info", "cluster"]), [0, 0]);
 }
 
