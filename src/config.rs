@@ -18,11 +18,11 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::checks::Status;
 
 /// Environment variable naming the config file (same as `--config`).
-pub const CONFIG_ENV: &str = "REDIS_HEALTH_CONFIG";
+const CONFIG_ENV: &str = "REDIS_HEALTH_CONFIG";
 /// Prefix of the environment variables that override config keys.
 const ENV_PREFIX: &str = "REDIS_HEALTH_";
 /// File read from the working directory when no file is named.
-pub const DEFAULT_CONFIG_FILE: &str = "config/default.toml";
+const DEFAULT_CONFIG_FILE: &str = "config/default.toml";
 
 /// Why the configuration cannot be used; the message is one line naming the key.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +41,7 @@ impl ConfigError {
     }
 }
 
+/// Every setting, validated: nothing downstream checks these again.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -657,7 +658,7 @@ impl Settings {
 }
 
 /// Reads a password file, trimming the trailing newline editors and `echo` add.
-pub fn read_password_file(path: &Path) -> std::io::Result<SecretString> {
+fn read_password_file(path: &Path) -> std::io::Result<SecretString> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
     })?;

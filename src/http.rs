@@ -37,9 +37,9 @@ pub fn router(prober: Arc<Prober>) -> Router {
 }
 
 /// Longest path and query accepted; a probe's is a few dozen bytes.
-pub const MAX_URI_BYTES: usize = 2048;
+const MAX_URI_BYTES: usize = 2048;
 /// Most header bytes accepted (names and values).
-pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+const MAX_HEADER_BYTES: usize = 8 * 1024;
 
 /// Refuses heads that no probe sends, with a JSON body. Heads beyond
 /// [`crate::server::MAX_HEAD_BYTES`] never get here: hyper refuses them.

@@ -89,7 +89,7 @@ impl ClusterInfo {
 /// Whether an INFO reply comes from a cluster node, so the access layer
 /// knows to send CLUSTER INFO (and a plain node never sees a CLUSTER command).
 pub fn cluster_enabled(info: &str) -> bool {
-    fields(info).get("cluster_enabled") == Some(&"1")
+    info.lines().any(|line| line.trim() == "cluster_enabled:1")
 }
 
 /// The `key:value` lines of an INFO-style reply.

@@ -33,6 +33,7 @@ pub struct Application {
 }
 
 impl Application {
+    /// Binds the listener; Redis is not contacted until the first check.
     pub async fn build(settings: Settings) -> std::io::Result<Self> {
         let listener = TcpListener::bind(settings.server.listen).await?;
         let settings = Arc::new(settings);

@@ -21,8 +21,9 @@ struct Cli {
 enum Command {
     /// Serve the health routes (the default).
     Serve,
-    /// Check once, print the route's JSON body, exit 0 for ok or warn and 1
-    /// otherwise (for Docker HEALTHCHECK, exec probes and scripts).
+    /// Check once, print the route's JSON body, exit 0 where the route would
+    /// answer 200 and 1 where it would answer 503 (for Docker HEALTHCHECK,
+    /// exec probes and scripts).
     Check {
         #[arg(value_enum, default_value_t = CheckRoute::Redis)]
         route: CheckRoute,

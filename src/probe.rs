@@ -21,6 +21,7 @@ use crate::report::{Format, Observation, Report, Route};
 #[derive(Debug)]
 pub struct Round {
     pub at: Instant,
+    /// What Redis answered, or why it could not be asked (for /metrics).
     pub outcome: Result<Observation, RedisError>,
     pub window: Window,
     /// Indexed by `Route as usize`.
@@ -57,6 +58,7 @@ struct Refresh {
     last_status: Vec<(Route, Status)>,
 }
 
+/// Answers probes from the latest check and decides when a new one runs.
 pub struct Prober {
     settings: Arc<Settings>,
     redis: Redis,
@@ -69,6 +71,7 @@ pub struct Prober {
 }
 
 impl Prober {
+    /// A prober with no check yet: the first probe or sampler tick runs one.
     pub fn new(settings: Arc<Settings>) -> Self {
         let redis = Redis::new(
             settings.redis.clone(),

@@ -152,6 +152,7 @@ impl Drop for Connection {
     }
 }
 
+/// The one connection to the checked node, dialled on demand.
 pub struct Redis {
     settings: RedisSettings,
     /// Whether a check also reads the slow log (only when its check runs).

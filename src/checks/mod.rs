@@ -172,6 +172,7 @@ pub type Evaluate = fn(&Snapshot, &Window, &CheckSettings) -> CheckResult;
 /// check's measures that it observed as `observedValue`.
 pub type Measure = (&'static str, &'static str);
 
+/// A registry entry: a check and the routes and settings that govern it.
 pub struct Check {
     pub name: &'static str,
     pub group: Group,
