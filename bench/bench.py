@@ -7,7 +7,7 @@ handler returning a fixed 140-byte JSON body), then drives both with wrk and
 prints one table. Saturation runs alternate between the two targets for
 several rounds and report medians, since a 2-core machine is noisy.
 
-    bench/bench.py                      # about 3 minutes on 2 cores
+    bench/bench.py                      # about 4 minutes on 2 cores
     BENCH_DURATION=4 BENCH_ROUNDS=1 bench/bench.py   # quick look
 
 Needs redis-server and wrk (installed with apt-get when missing).
@@ -27,7 +27,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DURATION = int(os.environ.get("BENCH_DURATION", "8"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 WRK = ["-t2", "-c32", f"-d{DURATION}s"]
 HUNG_PROBES = 300
 TIMEOUT_MS = 500  # the sidecar's default redis.timeout

@@ -136,8 +136,10 @@ impl Prober {
         let prober = Arc::clone(self);
         match tokio::spawn(async move { prober.fresher_than(max_age, asked).await }).await {
             Ok(round) => round,
-            // Only a panic in the check ends the task early: check here instead.
-            Err(_) => self.fresher_than(max_age, asked).await,
+            // Only a panic in the check ends the task early: check here
+            // instead. Boxed, so the probe's own future stays small: every
+            // probe in flight holds one.
+            Err(_) => Box::pin(self.fresher_than(max_age, asked)).await,
         }
     }
 
