@@ -89,7 +89,7 @@ async fn health(
         Err(error) => {
             prober
                 .metrics()
-                .probe_answered(route, error.code().as_u16(), started.elapsed());
+                .probe_answered(route, error.code(), started.elapsed());
             return Err(error);
         }
     };
@@ -106,7 +106,7 @@ async fn health(
     };
     prober
         .metrics()
-        .probe_answered(route, code.as_u16(), started.elapsed());
+        .probe_answered(route, code, started.elapsed());
     let mut response = json(code, answer.body);
     if format == Format::HealthJson {
         response

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use axum::http::StatusCode;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -23,8 +24,8 @@ use crate::info::Role;
 use crate::probe::Round;
 use crate::report::Route;
 
-/// The HTTP codes a health route answers.
-const CODES: [u16; 3] = [200, 400, 503];
+/// Every HTTP code a health route answers.
+const CODES: [&str; 5] = ["200", "400", "414", "431", "503"];
 
 type ProbeLabels = [(&'static str, &'static str); 2];
 
@@ -32,7 +33,7 @@ pub struct Metrics {
     registry: Registry,
     /// One handle per route and code, made once, so counting a probe is one
     /// atomic add on the hot path. Indexed by `Route as usize`.
-    probes: Vec<[Counter; CODES.len()]>,
+    probes: [[Counter; CODES.len()]; Route::EVERY.len()],
     probe_latency: Arc<ProbeLatency>,
     check_duration: Histogram,
 }
@@ -46,19 +47,9 @@ impl Metrics {
             "Health probes answered, by route and HTTP code",
             family.clone(),
         );
-        let probes = Route::EVERY
-            .iter()
-            .map(|route| {
-                CODES.map(|code| {
-                    let code = match code {
-                        200 => "200",
-                        400 => "400",
-                        _ => "503",
-                    };
-                    family.get_or_create_owned(&[("route", route.path()), ("code", code)])
-                })
-            })
-            .collect();
+        let probes = Route::EVERY.map(|route| {
+            CODES.map(|code| family.get_or_create_owned(&[("route", route.path()), ("code", code)]))
+        });
         // 0.25 ms to about 2 s: a healthy loopback check to a hung one.
         let check_duration = Histogram::new(exponential_buckets(0.00025, 2.0, 14));
         registry.register(
@@ -77,10 +68,9 @@ impl Metrics {
         }
     }
 
-    pub fn probe_answered(&self, route: Route, code: u16, took: Duration) {
-        let index = CODES.iter().position(|c| *c == code).unwrap_or(2);
-        if let Some(counters) = self.probes.get(route as usize) {
-            counters[index].inc();
+    pub fn probe_answered(&self, route: Route, code: StatusCode, took: Duration) {
+        if let Some(index) = CODES.iter().position(|c| *c == code.as_str()) {
+            self.probes[route as usize][index].inc();
         }
         self.probe_latency.observe(route, took);
     }

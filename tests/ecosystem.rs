@@ -42,6 +42,8 @@ async fn metrics_pass_promtool_and_cost_redis_nothing() {
     assert_eq!(app.get("/health/redis").await.status, 200);
     assert_eq!(app.get("/health/redis?fail_at=warn").await.status, 503);
     assert_eq!(app.get("/health/redis?fail_at=bogus").await.status, 400);
+    let padded = format!("/health/redis?pad={}", "a".repeat(3000));
+    assert_eq!(app.get(&padded).await.status, 414);
 
     let before = redis.calls(&["ping", "info"]);
     let (content_type, text) = scrape(&app).await;
@@ -69,7 +71,7 @@ async fn metrics_pass_promtool_and_cost_redis_nothing() {
     assert!(series(&text, "redis_health_ops_per_second").is_some());
     assert_eq!(series(&text, "redis_health_replicas_online"), Some(0.0));
     assert_eq!(series(&text, "redis_health_is_primary"), Some(1.0));
-    for (code, count) in [("200", 1.0), ("503", 1.0), ("400", 1.0)] {
+    for (code, count) in [("200", 1.0), ("503", 1.0), ("400", 1.0), ("414", 1.0)] {
         assert_eq!(
             series(
                 &text,
@@ -87,7 +89,7 @@ async fn metrics_pass_promtool_and_cost_redis_nothing() {
             &text,
             r#"redis_health_probe_duration_seconds_count{route="/health/redis"}"#
         ),
-        Some(3.0),
+        Some(4.0),
         "{text}"
     );
     assert!(text.contains(r#"redis_health_build_info{version=""#));
