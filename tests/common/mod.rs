@@ -80,6 +80,15 @@ fn test_servers_site_packages() -> Option<PathBuf> {
         .find(|p| p.is_dir())
 }
 
+/// `kill -SIGNAL pid`, asserting it was delivered.
+fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -197,12 +206,9 @@ impl TestRedis {
         }
     }
 
+    /// Sends a signal by name, e.g. "STOP".
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.pid().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} failed");
+        send_signal(self.pid(), signal);
     }
 
     /// One command on a new connection; the reply as text (errors start with `-`).
@@ -488,11 +494,7 @@ impl TestBinary {
 
     /// Sends a signal by name, e.g. "TERM".
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.pid().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} failed");
+        send_signal(self.pid(), signal);
     }
 
     /// The exit status, once the process has exited within `limit`.
