@@ -15,7 +15,7 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::checks::Status;
+use crate::verdict::Status;
 
 /// Environment variable naming the config file (same as `--config`).
 const CONFIG_ENV: &str = "REDIS_HEALTH_CONFIG";

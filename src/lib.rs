@@ -15,6 +15,7 @@ pub mod report;
 pub mod server;
 pub mod telemetry;
 pub mod tls;
+pub mod verdict;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -21,8 +21,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::info::Role;
-use crate::probe::Round;
-use crate::report::Route;
+use crate::report::{Round, Route};
 
 /// Every HTTP code a health route answers.
 const CODES: [&str; 5] = ["200", "400", "414", "431", "503"];

@@ -9,40 +9,24 @@ use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use tokio::sync::Mutex;
 
-use crate::checks::{Status, Window};
 use crate::config::{FailAt, Settings};
 use crate::history::History;
 use crate::info::{ClusterInfo, Snapshot};
 use crate::metrics::Metrics;
-use crate::redis::{Redis, RedisError};
-use crate::report::{Format, Observation, Report, Route};
+use crate::redis::Redis;
+use crate::report::{Format, Observation, Report, Round, Route};
+use crate::verdict::Status;
 
-/// One completed check: what Redis said and every route's verdict.
-#[derive(Debug)]
-pub struct Round {
-    pub at: Instant,
-    /// What Redis answered, or why it could not be asked (for /metrics).
-    pub outcome: Result<Observation, RedisError>,
-    pub window: Window,
-    /// Indexed by `Route as usize`.
-    reports: [Report; Route::EVERY.len()],
-}
-
-impl Round {
-    pub fn report(&self, route: Route) -> &Report {
-        &self.reports[route as usize]
-    }
-
-    fn answer(&self, route: Route, fail_at: FailAt, format: Format) -> Answer {
-        let report = self.report(route);
-        let body = match format {
-            Format::Json => Bytes::from(report.body(self.at.elapsed())),
-            Format::HealthJson => report.health_json(),
-        };
-        Answer {
-            healthy: !route.fails(report, fail_at),
-            body,
-        }
+/// A probe's answer for `route` from `round`, failing at `fail_at`.
+fn answer_from(round: &Round, route: Route, fail_at: FailAt, format: Format) -> Answer {
+    let report = round.report(route);
+    let body = match format {
+        Format::Json => Bytes::from(report.body(round.at.elapsed())),
+        Format::HealthJson => report.health_json(),
+    };
+    Answer {
+        healthy: !route.fails(report, fail_at),
+        body,
     }
 }
 
@@ -107,9 +91,9 @@ impl Prober {
         if let Some(round) = &*self.latest.load()
             && round.at.elapsed() < max_age
         {
-            return round.answer(route, fail_at, format);
+            return answer_from(round, route, fail_at, format);
         }
-        self.refreshed(max_age).await.answer(route, fail_at, format)
+        answer_from(&*self.refreshed(max_age).await, route, fail_at, format)
     }
 
     /// Metrics kept as probes and checks happen.

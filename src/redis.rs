@@ -27,9 +27,9 @@ use fred::types::config::TlsHostMapping;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use crate::checks::Reason;
 use crate::config::{RedisSettings, current_password};
 use crate::info::cluster_enabled;
+use crate::verdict::Reason;
 
 /// Why a check could not read Redis. Messages never hold a credential.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -4,16 +4,17 @@
 //! appends its `age_ms` (see [`Report::body`]).
 
 use std::cmp::Reverse;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value, json};
 
 use bytes::Bytes;
 
-use crate::checks::{CheckResult, Group, Measure, REGISTRY, Reason, Status, Window, ping};
+use crate::checks::{CheckResult, Group, Measure, REGISTRY, Window, ping};
 use crate::config::{CheckSettings, FailAt, RouteSettings};
 use crate::info::Snapshot;
 use crate::redis::RedisError;
+use crate::verdict::{Reason, Status};
 
 /// The health routes; each runs `ping` plus its own groups of checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +77,24 @@ impl Route {
                 | (Route::Replica | Route::All, Group::Replication)
                 | (Route::Primary, Group::Role)
         )
+    }
+}
+
+/// One completed check: what Redis said and every route's verdict. The
+/// probe cache keeps the latest; /metrics reads it.
+#[derive(Debug)]
+pub struct Round {
+    pub at: Instant,
+    /// What Redis answered, or why it could not be asked (for /metrics).
+    pub outcome: Result<Observation, RedisError>,
+    pub window: Window,
+    /// Indexed by `Route as usize`.
+    pub reports: [Report; Route::EVERY.len()],
+}
+
+impl Round {
+    pub fn report(&self, route: Route) -> &Report {
+        &self.reports[route as usize]
     }
 }
 

@@ -1,9 +1,10 @@
 //! `clients`: connections against maxclients, and clients blocked in
 //! BLPOP-style commands.
 
-use super::{CheckResult, Reason, Window};
+use super::{CheckResult, Window};
 use crate::config::CheckSettings;
 use crate::info::Snapshot;
+use crate::verdict::Reason;
 
 pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> CheckResult {
     let thresholds = &settings.clients;

@@ -2,9 +2,10 @@
 //! (CLUSTER INFO), present only on a node with `cluster_enabled:1`. A node
 //! that is fine itself still cannot serve its keys while the cluster is down.
 
-use super::{CheckResult, Reason, Window};
+use super::{CheckResult, Window};
 use crate::config::CheckSettings;
 use crate::info::Snapshot;
+use crate::verdict::Reason;
 
 pub fn evaluate(snap: &Snapshot, _window: &Window, _settings: &CheckSettings) -> CheckResult {
     let Some(cluster) = &snap.cluster else {

@@ -1,9 +1,10 @@
 //! `connections`: connections refused because maxclients was reached, within
 //! the window.
 
-use super::{CheckResult, Reason, Window};
+use super::{CheckResult, Window};
 use crate::config::CheckSettings;
 use crate::info::Snapshot;
+use crate::verdict::Reason;
 
 pub fn evaluate(_snap: &Snapshot, window: &Window, _settings: &CheckSettings) -> CheckResult {
     CheckResult::default()

@@ -1,9 +1,10 @@
 //! `evictions`: keys evicted within the window. A full `allkeys-*` cache is
 //! fine; one that is throwing keys out right now is worth a warning.
 
-use super::{CheckResult, Reason, Window};
+use super::{CheckResult, Window};
 use crate::config::CheckSettings;
 use crate::info::Snapshot;
+use crate::verdict::Reason;
 
 pub fn evaluate(_snap: &Snapshot, window: &Window, _settings: &CheckSettings) -> CheckResult {
     CheckResult::default()

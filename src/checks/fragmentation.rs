@@ -2,9 +2,10 @@
 //! big enough for the ratio to mean something (tiny datasets always look
 //! fragmented).
 
-use super::{CheckResult, Reason, Window, round3};
+use super::{CheckResult, Window, round3};
 use crate::config::CheckSettings;
 use crate::info::Snapshot;
+use crate::verdict::Reason;
 
 pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> CheckResult {
     let thresholds = &settings.fragmentation;

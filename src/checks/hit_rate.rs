@@ -1,9 +1,10 @@
 //! `hit_rate`: keyspace hits over lookups, over the window only, so today's
 //! drop shows even on a node that has been up for weeks.
 
-use super::{CheckResult, Reason, Window, round3};
+use super::{CheckResult, Window, round3};
 use crate::config::CheckSettings;
 use crate::info::Snapshot;
+use crate::verdict::Reason;
 
 pub fn evaluate(_snap: &Snapshot, window: &Window, settings: &CheckSettings) -> CheckResult {
     let thresholds = &settings.hit_rate;

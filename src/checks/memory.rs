@@ -1,8 +1,9 @@
 //! `memory`: used_memory against maxmemory, judged for the eviction policy.
 
-use super::{CheckResult, Reason, Window, round3};
+use super::{CheckResult, Window, round3};
 use crate::config::CheckSettings;
 use crate::info::Snapshot;
+use crate::verdict::Reason;
 
 pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> CheckResult {
     let thresholds = &settings.memory;

@@ -19,97 +19,11 @@ mod slowlog;
 
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::config::CheckSettings;
 use crate::info::Snapshot;
-
-/// How bad a check is, in order of severity; the derive order is the ranking.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Status {
-    Ok,
-    Warn,
-    Degraded,
-    Critical,
-    Down,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
-/// Why a check is not ok. The snake_case names are the public API.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, strum::IntoStaticStr, strum::EnumIter,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Reason {
-    // down: Redis could not be asked, or refused to answer.
-    Unreachable,
-    Timeout,
-    AuthFailed,
-    Loading,
-    Busy,
-    MasterDown,
-    Error,
-    // critical
-    MemoryPressure,
-    PersistenceFailed,
-    ClusterDown,
-    // degraded
-    LowHitRate,
-    ReplicaDisconnected,
-    ReplicaSyncing,
-    ReplicaStale,
-    TooFewReplicas,
-    ReplicaLagging,
-    NotPrimary,
-    ClusterSlotsFailing,
-    // warn
-    MemoryHigh,
-    LatencyHigh,
-    NoMaxmemory,
-    HitRateLow,
-    Fragmentation,
-    ClientsHigh,
-    BlockedClients,
-    Evicting,
-    RejectedConnections,
-    SlowCommands,
-    RdbStale,
-}
-
-impl Reason {
-    /// The snake_case name, as in bodies.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    /// Every reason has one fixed severity.
-    pub fn status(self) -> Status {
-        use Reason::*;
-        match self {
-            Unreachable | Timeout | AuthFailed | Loading | Busy | MasterDown | Error => {
-                Status::Down
-            }
-            MemoryPressure | PersistenceFailed | ClusterDown => Status::Critical,
-            LowHitRate | ReplicaDisconnected | ReplicaSyncing | ReplicaStale | TooFewReplicas
-            | ReplicaLagging | NotPrimary | ClusterSlotsFailing => Status::Degraded,
-            MemoryHigh | LatencyHigh | NoMaxmemory | HitRateLow | Fragmentation | ClientsHigh
-            | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale => {
-                Status::Warn
-            }
-        }
-    }
-}
+use crate::verdict::{Reason, Status};
 
 /// One check's verdict: every reason it found and the values it judged.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -297,6 +211,7 @@ pub(crate) mod test_support {
     pub use super::*;
     pub use crate::config::CheckSettings;
     pub use crate::info::Snapshot;
+    pub use crate::verdict::{Reason, Status};
 
     pub fn evaluate(check: Evaluate, snap: &Snapshot) -> CheckResult {
         check(snap, &Window::default(), &CheckSettings::default())
@@ -322,25 +237,5 @@ mod tests {
             ]
         );
         assert_eq!(result.status(), Status::Critical);
-    }
-
-    #[test]
-    fn reasons_serialise_as_snake_case() {
-        let json = serde_json::to_string(&[Reason::MasterDown, Reason::NoMaxmemory]).ok();
-        assert_eq!(json.as_deref(), Some(r#"["master_down","no_maxmemory"]"#));
-        for reason in <Reason as strum::IntoEnumIterator>::iter() {
-            assert_eq!(
-                serde_json::to_value(reason).ok(),
-                Some(reason.as_str().into())
-            );
-        }
-    }
-
-    #[test]
-    fn statuses_are_ordered_by_severity() {
-        assert!(Status::Ok < Status::Warn);
-        assert!(Status::Warn < Status::Degraded);
-        assert!(Status::Degraded < Status::Critical);
-        assert!(Status::Critical < Status::Down);
     }
 }

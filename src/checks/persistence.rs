@@ -2,9 +2,10 @@
 //! failed Redis may refuse writes with MISCONF. Optionally, unsaved changes
 //! older than `max_rdb_age` (rdb_stale): a restart now would lose them.
 
-use super::{CheckResult, Reason, Window};
+use super::{CheckResult, Window};
 use crate::config::CheckSettings;
 use crate::info::Snapshot;
+use crate::verdict::Reason;
 
 pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> CheckResult {
     let statuses = [

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use super::{CheckResult, Reason, round3};
+use super::{CheckResult, round3};
 use crate::config::CheckSettings;
 use crate::redis::RedisError;
+use crate::verdict::Reason;
 
 pub fn evaluate(latency: Duration, settings: &CheckSettings) -> CheckResult {
     CheckResult::default()
@@ -20,7 +21,7 @@ pub fn failed(error: &RedisError) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::Status;
+    use crate::verdict::Status;
 
     #[test]
     fn slow_round_trip_warns() {

@@ -1,9 +1,10 @@
 //! `replication`, judged for the node's own role: a replica by its link to
 //! its primary, a primary by its online replicas.
 
-use super::{CheckResult, Reason, Window};
+use super::{CheckResult, Window};
 use crate::config::CheckSettings;
 use crate::info::{Role, Snapshot};
+use crate::verdict::Reason;
 
 pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> CheckResult {
     match snap.role {

@@ -1,9 +1,10 @@
 //! `role`: whether this node is the primary, so a load balancer can send
 //! writes to whichever node holds the role now.
 
-use super::{CheckResult, Reason, Window};
+use super::{CheckResult, Window};
 use crate::config::CheckSettings;
 use crate::info::{Role, Snapshot};
+use crate::verdict::Reason;
 
 pub fn evaluate(snap: &Snapshot, _window: &Window, _settings: &CheckSettings) -> CheckResult {
     let result = CheckResult::default();

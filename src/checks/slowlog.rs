@@ -2,9 +2,10 @@
 //! Growth is counted by the id of the newest entry, not by SLOWLOG LEN, which
 //! is capped by slowlog-max-len and says nothing about the last minutes.
 
-use super::{CheckResult, Reason, Window};
+use super::{CheckResult, Window};
 use crate::config::CheckSettings;
 use crate::info::Snapshot;
+use crate::verdict::Reason;
 
 pub fn evaluate(_snap: &Snapshot, window: &Window, settings: &CheckSettings) -> CheckResult {
     CheckResult::default()
