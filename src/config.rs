@@ -665,8 +665,7 @@ impl std::str::FromStr for MemoryLimit {
             .find_map(|(name, factor)| (*name == suffix).then_some(*factor))
             .ok_or(QuantityError::Malformed)?;
         let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-        if whole.is_empty() && fraction.is_empty()
-            || !fraction.bytes().all(|b| b.is_ascii_digit())
+        if whole.is_empty() && fraction.is_empty() || !fraction.bytes().all(|b| b.is_ascii_digit())
         {
             return Err(QuantityError::Malformed);
         }
@@ -683,9 +682,7 @@ impl std::str::FromStr for MemoryLimit {
             .and_then(|places| 10u128.checked_pow(places))
             .ok_or(QuantityError::TooLarge)?;
         let bytes = u64::try_from(scaled.div_ceil(divisor)).map_err(|_| QuantityError::TooLarge)?;
-        NonZeroU64::new(bytes)
-            .map(Self)
-            .ok_or(QuantityError::Zero)
+        NonZeroU64::new(bytes).map(Self).ok_or(QuantityError::Zero)
     }
 }
 
@@ -977,7 +974,11 @@ mod tests {
         assert_eq!(from("limit_bytes = \"512Mi\""), Ok(Some(536_870_912)));
         assert_eq!(from("limit_bytes = \"536870912\""), Ok(Some(536_870_912)));
         assert_eq!(from(""), Ok(None));
-        for bad in ["limit_bytes = -5", "limit_bytes = 0", "limit_bytes = \"lots\""] {
+        for bad in [
+            "limit_bytes = -5",
+            "limit_bytes = 0",
+            "limit_bytes = \"lots\"",
+        ] {
             let err = from(bad).expect_err(bad);
             assert!(!err.contains("lots") && !err.contains("-5"), "{err}");
         }
