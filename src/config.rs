@@ -715,19 +715,9 @@ impl serde::de::Visitor<'_> for MemoryLimitVisitor {
         }
     }
 
-    fn visit_u128<E: serde::de::Error>(self, value: u128) -> Result<Self::Value, E> {
-        match u64::try_from(value) {
-            Ok(value) => self.visit_u64(value),
-            Err(_) => Err(E::custom(QuantityError::TooLarge)),
-        }
-    }
-
-    fn visit_i128<E: serde::de::Error>(self, value: i128) -> Result<Self::Value, E> {
-        match u64::try_from(value) {
-            Ok(value) => self.visit_u64(value),
-            Err(_) if value < 0 => Err(E::custom(QuantityError::Negative)),
-            Err(_) => Err(E::custom(QuantityError::TooLarge)),
-        }
+    /// `true` from an environment variable arrives as a bool.
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Err(E::custom(QuantityError::Malformed))
     }
 
     /// `1.5` from an environment variable arrives as a float; its decimal
@@ -980,7 +970,10 @@ mod tests {
             "limit_bytes = \"lots\"",
         ] {
             let err = from(bad).expect_err(bad);
-            assert!(!err.contains("lots") && !err.contains("-5"), "{err}");
+            assert!(
+                !err.contains("lots") && !err.contains("-5") && !err.contains("true"),
+                "{err}"
+            );
         }
         let mut settings = Settings::default();
         settings.checks.headroom.limit_bytes = "1Gi".parse().ok();
