@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -379,6 +379,7 @@ pub struct CheckSettings {
     pub evictions: Toggle,
     pub connections: Toggle,
     pub slowlog: SlowlogThresholds,
+    pub headroom: HeadroomThresholds,
     /// On a cluster node only; costs a CLUSTER INFO per check and the
     /// `+cluster|info` ACL permission.
     pub cluster: Toggle,
@@ -399,6 +400,7 @@ impl Default for CheckSettings {
             evictions: Toggle::default(),
             connections: Toggle::default(),
             slowlog: SlowlogThresholds::default(),
+            headroom: HeadroomThresholds::default(),
             cluster: Toggle::default(),
         }
     }
@@ -581,6 +583,154 @@ impl SlowlogThresholds {
     }
 }
 
+/// `checks.headroom`: RSS against the memory limit the kernel enforces.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeadroomThresholds {
+    pub enabled: bool,
+    /// The container's memory limit; unset, INFO `total_system_memory`.
+    pub limit_bytes: Option<MemoryLimit>,
+    pub warn_ratio: Ratio,
+    pub fail_ratio: Ratio,
+}
+
+impl Default for HeadroomThresholds {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            limit_bytes: None,
+            warn_ratio: Ratio(0.80),
+            fail_ratio: Ratio(0.90),
+        }
+    }
+}
+
+/// A memory limit in bytes, more than 0, read from a byte count (what the
+/// Kubernetes Downward API gives for `limits.memory`) or a Kubernetes
+/// quantity such as `512Mi` or `1.5Gi`. Shown in the config dump as bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MemoryLimit(NonZeroU64);
+
+impl MemoryLimit {
+    pub fn bytes(self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// Why a memory quantity was refused; never quotes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuantityError {
+    #[error("not a byte count or a quantity such as 512Mi, 1Gi or 2G")]
+    Malformed,
+    #[error("must not be negative")]
+    Negative,
+    #[error("must be more than 0 bytes")]
+    Zero,
+    #[error("is more than 2^64 bytes")]
+    TooLarge,
+}
+
+/// Kubernetes quantity suffixes and what each multiplies by.
+const QUANTITY_SUFFIXES: [(&str, u128); 13] = [
+    ("", 1),
+    ("Ki", 1 << 10),
+    ("Mi", 1 << 20),
+    ("Gi", 1 << 30),
+    ("Ti", 1 << 40),
+    ("Pi", 1 << 50),
+    ("Ei", 1 << 60),
+    ("k", 1_000),
+    ("M", 1_000_000),
+    ("G", 1_000_000_000),
+    ("T", 1_000_000_000_000),
+    ("P", 1_000_000_000_000_000),
+    ("E", 1_000_000_000_000_000_000),
+];
+
+impl std::str::FromStr for MemoryLimit {
+    type Err = QuantityError;
+
+    /// Digits, an optional fraction, an optional suffix. A fraction of a
+    /// byte rounds up, as Kubernetes rounds a memory quantity.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.starts_with('-') {
+            return Err(QuantityError::Negative);
+        }
+        let number_end = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(text.len());
+        let (number, suffix) = text.split_at(number_end);
+        let multiplier = QUANTITY_SUFFIXES
+            .iter()
+            .find_map(|(name, factor)| (*name == suffix).then_some(*factor))
+            .ok_or(QuantityError::Malformed)?;
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        if whole.is_empty() && fraction.is_empty() || !fraction.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(QuantityError::Malformed);
+        }
+        // Exact in integers: digits * multiplier / 10^(fraction digits).
+        let digits = format!("{whole}{fraction}");
+        // Only digits are left, so parsing fails on overflow alone.
+        let scaled = digits
+            .parse::<u128>()
+            .map_err(|_| QuantityError::TooLarge)?
+            .checked_mul(multiplier)
+            .ok_or(QuantityError::TooLarge)?;
+        let divisor = u32::try_from(fraction.len())
+            .ok()
+            .and_then(|places| 10u128.checked_pow(places))
+            .ok_or(QuantityError::TooLarge)?;
+        let bytes = u64::try_from(scaled.div_ceil(divisor)).map_err(|_| QuantityError::TooLarge)?;
+        NonZeroU64::new(bytes).map(Self).ok_or(QuantityError::Zero)
+    }
+}
+
+impl<'de> Deserialize<'de> for MemoryLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(MemoryLimitVisitor)
+    }
+}
+
+/// Takes an integer (TOML, or an environment variable of digits) or a string.
+struct MemoryLimitVisitor;
+
+impl serde::de::Visitor<'_> for MemoryLimitVisitor {
+    type Value = MemoryLimit;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a byte count or a quantity such as 512Mi")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Self::Value, E> {
+        NonZeroU64::new(value)
+            .map(MemoryLimit)
+            .ok_or_else(|| E::custom(QuantityError::Zero))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Self::Value, E> {
+        match u64::try_from(value) {
+            Ok(value) => self.visit_u64(value),
+            Err(_) => Err(E::custom(QuantityError::Negative)),
+        }
+    }
+
+    /// `true` from an environment variable arrives as a bool.
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Err(E::custom(QuantityError::Malformed))
+    }
+
+    /// `1.5` from an environment variable arrives as a float; its decimal
+    /// text is judged like any other quantity.
+    fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Self::Value, E> {
+        self.visit_str(&value.to_string())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        text.parse().map_err(E::custom)
+    }
+}
+
 impl Settings {
     /// Loads the layers: defaults, then a TOML file, then `REDIS_HEALTH_*` variables.
     ///
@@ -618,6 +768,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "checks.memory.warn_ratio",
                 "must not be above checks.memory.fail_ratio",
+            ));
+        }
+        if checks.headroom.warn_ratio > checks.headroom.fail_ratio {
+            return Err(ConfigError::new(
+                "checks.headroom.warn_ratio",
+                "must not be above checks.headroom.fail_ratio",
             ));
         }
         if checks.hit_rate.warn_below < checks.hit_rate.fail_below {
@@ -729,6 +885,100 @@ mod tests {
         assert!(Ratio::try_from(1.2).is_err());
         assert!(Ratio::try_from(-0.1).is_err());
         assert_eq!(Ratio::try_from(0.5).map(Ratio::get), Ok(0.5));
+    }
+
+    fn limit(text: &str) -> Result<u64, QuantityError> {
+        text.parse::<MemoryLimit>().map(MemoryLimit::bytes)
+    }
+
+    #[test]
+    fn memory_limit_reads_every_quantity_suffix() {
+        for (text, bytes) in [
+            ("536870912", 536_870_912),
+            ("1Ki", 1 << 10),
+            ("512Mi", 512 << 20),
+            ("1Gi", 1 << 30),
+            ("2Ti", 2 << 40),
+            ("1Pi", 1 << 50),
+            ("3Ei", 3 << 60),
+            ("1k", 1_000),
+            ("64M", 64_000_000),
+            ("2G", 2_000_000_000),
+            ("1T", 1_000_000_000_000),
+            ("1P", 1_000_000_000_000_000),
+            ("5E", 5_000_000_000_000_000_000),
+        ] {
+            assert_eq!(limit(text), Ok(bytes), "{text}");
+        }
+    }
+
+    #[test]
+    fn memory_limit_reads_fractions_rounding_up_to_a_byte() {
+        assert_eq!(limit("1.5Gi"), Ok(1_610_612_736));
+        assert_eq!(limit("0.5Ki"), Ok(512));
+        assert_eq!(limit("2.25G"), Ok(2_250_000_000));
+        assert_eq!(limit("1.1Ki"), Ok(1127), "1126.4 rounds up");
+        assert_eq!(limit("0.1"), Ok(1));
+        assert_eq!(limit("007Mi"), Ok(7 << 20));
+    }
+
+    #[test]
+    fn memory_limit_refuses_overflow_without_panicking() {
+        assert_eq!(limit("18446744073709551615"), Ok(u64::MAX));
+        for text in [
+            "18446744073709551616",
+            "16Ei",
+            "18.5E",
+            "99999999999999999999999999999999999999999999Ei",
+        ] {
+            assert_eq!(limit(text), Err(QuantityError::TooLarge), "{text}");
+        }
+        assert_eq!(limit("15.99Ei"), Ok(18_435_214_858_663_483_147));
+    }
+
+    #[test]
+    fn memory_limit_refuses_zero_negatives_and_other_text() {
+        for zero in ["0", "0Gi", "0.0", "000"] {
+            assert_eq!(limit(zero), Err(QuantityError::Zero), "{zero}");
+        }
+        for negative in ["-1", "-512Mi", "-0.5Gi"] {
+            assert_eq!(limit(negative), Err(QuantityError::Negative), "{negative}");
+        }
+        for junk in [
+            "", "lots", "Gi", ".", "1..2", "1.2.3", "1 Gi", " 1Gi", "1gi", "1mi", "1K", "1Gib",
+            "1e9", "+1", "1m", "NaN", "inf", "1.5.Gi",
+        ] {
+            assert_eq!(limit(junk), Err(QuantityError::Malformed), "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn memory_limit_deserialises_from_integers_and_strings_and_dumps_bytes() {
+        let from = |toml: &str| {
+            Figment::from(Toml::string(toml))
+                .extract::<HeadroomThresholds>()
+                .map(|t| t.limit_bytes.map(MemoryLimit::bytes))
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(from("limit_bytes = 536870912"), Ok(Some(536_870_912)));
+        assert_eq!(from("limit_bytes = \"512Mi\""), Ok(Some(536_870_912)));
+        assert_eq!(from("limit_bytes = \"536870912\""), Ok(Some(536_870_912)));
+        assert_eq!(from(""), Ok(None));
+        for bad in [
+            "limit_bytes = -5",
+            "limit_bytes = 0",
+            "limit_bytes = \"lots\"",
+        ] {
+            let err = from(bad).expect_err(bad);
+            assert!(
+                !err.contains("lots") && !err.contains("-5") && !err.contains("true"),
+                "{err}"
+            );
+        }
+        let mut settings = Settings::default();
+        settings.checks.headroom.limit_bytes = "1Gi".parse().ok();
+        let dump = toml::to_string(&settings).expect("dump");
+        assert!(dump.contains("limit_bytes = 1073741824"), "{dump}");
     }
 
     #[test]

@@ -46,6 +46,22 @@ pub struct Snapshot {
     pub server_time_s: Option<u64>,
     pub rdb_last_save_time: Option<u64>,
     pub rdb_changes_since_last_save: Option<u64>,
+    /// Memory the kernel counts against the process (and a container's limit).
+    pub used_memory_rss: Option<u64>,
+    /// The machine's RAM; inside a container still the host's.
+    pub total_system_memory: Option<u64>,
+    pub aof_enabled: Option<bool>,
+    /// Successful RDB saves since start (Redis 7.0+).
+    pub rdb_saves: Option<u64>,
+    /// How long the last background save took; -1 until one has completed.
+    pub rdb_last_bgsave_time_s: Option<i64>,
+    pub rdb_bgsave_in_progress: Option<bool>,
+    pub aof_rewrite_in_progress: Option<bool>,
+    /// Copy-on-write bytes of the last RDB save, AOF rewrite, and the fork
+    /// running now (Redis 6.2+).
+    pub rdb_last_cow_size: Option<u64>,
+    pub aof_last_cow_size: Option<u64>,
+    pub current_cow_size: Option<u64>,
     /// Id of the newest slow-log entry; not in INFO, read by SLOWLOG GET 1
     /// only when the slowlog check runs.
     pub slowlog_last_id: Option<u64>,
@@ -106,6 +122,11 @@ impl Snapshot {
         let fields = fields(text);
         let num = |key: &str| fields.get(key).and_then(|v| v.parse::<u64>().ok());
         let status_ok = |key: &str| fields.get(key).map(|v| *v == "ok");
+        let flag = |key: &str| match fields.get(key) {
+            Some(&"1") => Some(true),
+            Some(&"0") => Some(false),
+            _ => None,
+        };
         let mut replicas: Vec<(u32, ReplicaInfo)> = fields
             .iter()
             .filter_map(|(key, value)| {
@@ -143,6 +164,18 @@ impl Snapshot {
             server_time_s: num("server_time_usec").map(|us| us / 1_000_000),
             rdb_last_save_time: num("rdb_last_save_time"),
             rdb_changes_since_last_save: num("rdb_changes_since_last_save"),
+            used_memory_rss: num("used_memory_rss"),
+            total_system_memory: num("total_system_memory"),
+            aof_enabled: flag("aof_enabled"),
+            rdb_saves: num("rdb_saves"),
+            rdb_last_bgsave_time_s: fields
+                .get("rdb_last_bgsave_time_sec")
+                .and_then(|v| v.parse::<i64>().ok()),
+            rdb_bgsave_in_progress: flag("rdb_bgsave_in_progress"),
+            aof_rewrite_in_progress: flag("aof_rewrite_in_progress"),
+            rdb_last_cow_size: num("rdb_last_cow_size"),
+            aof_last_cow_size: num("aof_last_cow_size"),
+            current_cow_size: num("current_cow_size"),
             slowlog_last_id: None,
             master_link_up: fields.get("master_link_status").map(|v| *v == "up"),
             master_sync_in_progress: fields.get("master_sync_in_progress").map(|v| *v == "1"),
@@ -239,6 +272,25 @@ mod tests {
     }
 
     #[test]
+    fn parses_memory_and_fork_fields() {
+        let snap = fixture("info-redis-7.0-primary.txt");
+        assert!(snap.used_memory_rss.is_some_and(|rss| rss > 0));
+        assert!(snap.total_system_memory.is_some_and(|ram| ram > 0));
+        assert_eq!(snap.aof_enabled, Some(false));
+        assert_eq!(snap.rdb_saves, Some(0));
+        assert_eq!(snap.rdb_last_bgsave_time_s, Some(-1));
+        assert_eq!(snap.rdb_bgsave_in_progress, Some(false));
+        assert_eq!(snap.aof_rewrite_in_progress, Some(false));
+        assert_eq!(snap.rdb_last_cow_size, Some(0));
+        assert_eq!(snap.aof_last_cow_size, Some(0));
+        assert_eq!(snap.current_cow_size, Some(0));
+        let old = fixture("info-redis-6.2.txt");
+        assert_eq!(old.used_memory_rss, Some(4_710_400));
+        assert_eq!(old.rdb_saves, None, "7.0+");
+        assert_eq!(old.rdb_last_cow_size, Some(0));
+    }
+
+    #[test]
     fn parses_valkey_9_1() {
         let snap = fixture("info-valkey-9.1.txt");
         assert_common_fields(&snap);
@@ -274,6 +326,14 @@ mod tests {
             "slave1",
             "slave4294967296",
             "run_id",
+            "used_memory_rss",
+            "total_system_memory",
+            "aof_enabled",
+            "rdb_saves",
+            "rdb_last_bgsave_time_sec",
+            "rdb_bgsave_in_progress",
+            "rdb_last_cow_size",
+            "current_cow_size",
         ];
 
         fn value() -> impl Strategy<Value = String> {

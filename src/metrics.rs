@@ -20,6 +20,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::checks::headroom;
+use crate::config::MemoryLimit;
 use crate::info::Role;
 use crate::report::{Round, Route};
 
@@ -38,7 +40,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(latest: Arc<ArcSwapOption<Round>>) -> Self {
+    /// `memory_limit` is `checks.headroom.limit_bytes`, shown as
+    /// `redis_health_memory_limit_bytes` (else INFO `total_system_memory`).
+    pub fn new(latest: Arc<ArcSwapOption<Round>>, memory_limit: Option<MemoryLimit>) -> Self {
         let mut registry = Registry::default();
         let family = Family::<ProbeLabels, Counter>::default();
         registry.register(
@@ -56,7 +60,10 @@ impl Metrics {
             "Time one check (connect if needed, PING, INFO) took",
             check_duration.clone(),
         );
-        registry.register_collector(Box::new(LatestCheck { latest }));
+        registry.register_collector(Box::new(LatestCheck {
+            latest,
+            memory_limit,
+        }));
         let probe_latency = Arc::new(ProbeLatency::default());
         registry.register_collector(Box::new(probe_latency.clone()));
         Self {
@@ -155,6 +162,7 @@ impl Collector for ProbeLatency {
 #[derive(Debug)]
 struct LatestCheck {
     latest: Arc<ArcSwapOption<Round>>,
+    memory_limit: Option<MemoryLimit>,
 }
 
 impl Collector for LatestCheck {
@@ -208,7 +216,7 @@ impl Collector for LatestCheck {
                 .into_iter()
                 .map(|(name, level)| ("check", name, level)),
         )?;
-        for (name, help, value) in observed(&round) {
+        for (name, help, value) in observed(&round, self.memory_limit) {
             if let Some(value) = value {
                 gauge(&mut encoder, name, help, &[], value)?;
             }
@@ -219,7 +227,10 @@ impl Collector for LatestCheck {
 
 /// The values the latest check read, by metric name; `None` where Redis did
 /// not report it (or could not be asked).
-fn observed(round: &Round) -> Vec<(&'static str, &'static str, Option<f64>)> {
+fn observed(
+    round: &Round,
+    memory_limit: Option<MemoryLimit>,
+) -> Vec<(&'static str, &'static str, Option<f64>)> {
     let Ok(observation) = &round.outcome else {
         return Vec::new();
     };
@@ -252,6 +263,16 @@ fn observed(round: &Round) -> Vec<(&'static str, &'static str, Option<f64>)> {
             snap.used_memory
                 .zip(snap.maxmemory.filter(|max| *max > 0))
                 .map(|(used, max)| used as f64 / max as f64),
+        ),
+        (
+            "redis_health_memory_rss_bytes",
+            "used_memory_rss",
+            float(snap.used_memory_rss),
+        ),
+        (
+            "redis_health_memory_limit_bytes",
+            "The memory limit RSS is judged against: checks.headroom.limit_bytes, else total_system_memory",
+            float(headroom::limit(memory_limit, snap).map(|(bytes, _)| bytes)),
         ),
         (
             "redis_health_fragmentation_ratio",

@@ -64,10 +64,11 @@ impl Prober {
         );
         let history = History::new(settings.checks.hit_rate.window);
         let latest = Arc::new(ArcSwapOption::empty());
+        let metrics = Metrics::new(latest.clone(), settings.checks.headroom.limit_bytes);
         Self {
             settings,
             redis,
-            metrics: Metrics::new(latest.clone()),
+            metrics,
             latest,
             refresh: Mutex::new(Refresh {
                 history,

@@ -44,6 +44,7 @@ pub enum Reason {
     MemoryPressure,
     PersistenceFailed,
     ClusterDown,
+    OomRisk,
     // degraded
     LowHitRate,
     ReplicaDisconnected,
@@ -65,6 +66,9 @@ pub enum Reason {
     RejectedConnections,
     SlowCommands,
     RdbStale,
+    RssHigh,
+    MaxmemoryAboveLimit,
+    ForkHeadroom,
 }
 
 impl Reason {
@@ -80,13 +84,12 @@ impl Reason {
             Unreachable | Timeout | AuthFailed | Loading | Busy | MasterDown | Error => {
                 Status::Down
             }
-            MemoryPressure | PersistenceFailed | ClusterDown => Status::Critical,
+            MemoryPressure | PersistenceFailed | ClusterDown | OomRisk => Status::Critical,
             LowHitRate | ReplicaDisconnected | ReplicaSyncing | ReplicaStale | TooFewReplicas
             | ReplicaLagging | NotPrimary | ClusterSlotsFailing => Status::Degraded,
             MemoryHigh | LatencyHigh | NoMaxmemory | HitRateLow | Fragmentation | ClientsHigh
-            | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale => {
-                Status::Warn
-            }
+            | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale
+            | RssHigh | MaxmemoryAboveLimit | ForkHeadroom => Status::Warn,
         }
     }
 }

@@ -9,6 +9,7 @@ mod cluster;
 mod connections;
 mod evictions;
 mod fragmentation;
+pub mod headroom;
 mod hit_rate;
 mod memory;
 mod persistence;
@@ -176,6 +177,14 @@ pub const REGISTRY: &[Check] = &[
         evaluate: slowlog::evaluate,
         enabled: |s| s.slowlog.active(),
         measures: &[("slow_entries", "entries")],
+        applies: always,
+    },
+    Check {
+        name: "headroom",
+        group: Group::Node,
+        evaluate: headroom::evaluate,
+        enabled: |s| s.headroom.enabled,
+        measures: &[("ratio", "ratio"), ("rss_bytes", "bytes")],
         applies: always,
     },
     Check {
