@@ -76,18 +76,15 @@ async fn wait_for_servers(
     }
 }
 
-#[tokio::test]
-async fn haproxy_follows_the_primary_through_a_failover() {
-    let a = TestRedis::start();
-    let a_port = a.port.to_string();
-    let b = TestRedis::with_args(&["--replicaof", "127.0.0.1", &a_port]);
-    let (sidecar_a, sidecar_b) = (sidecar(&a).await, sidecar(&b).await);
-    sidecar_b
-        .wait_for("/health/replica", Duration::from_secs(10), |r| {
-            r.status == 200
-        })
-        .await;
-
+/// Real HAProxy running deploy/haproxy/haproxy.cfg as shipped, with the
+/// addresses from its environment variables; returns it with its write and
+/// stats ports.
+fn haproxy(
+    a: &TestRedis,
+    sidecar_a: &TestApp,
+    b: &TestRedis,
+    sidecar_b: &TestApp,
+) -> (TestProcess, u16, u16) {
     let (write_port, stats_port) = (free_port(), free_port());
     let env = [
         ("REDIS_WRITE_BIND", format!("127.0.0.1:{write_port}")),
@@ -104,6 +101,22 @@ async fn haproxy_follows_the_primary_through_a_failover() {
         &["-db", "-f", &config],
         &env,
     );
+    (haproxy, write_port, stats_port)
+}
+
+#[tokio::test]
+async fn haproxy_follows_the_primary_through_a_failover() {
+    let a = TestRedis::start();
+    let a_port = a.port.to_string();
+    let b = TestRedis::with_args(&["--replicaof", "127.0.0.1", &a_port]);
+    let (sidecar_a, sidecar_b) = (sidecar(&a).await, sidecar(&b).await);
+    sidecar_b
+        .wait_for("/health/replica", Duration::from_secs(10), |r| {
+            r.status == 200
+        })
+        .await;
+
+    let (haproxy, write_port, stats_port) = haproxy(&a, &sidecar_a, &b, &sidecar_b);
     wait_for_servers(
         stats_port,
         [("redis-a", "UP"), ("redis-b", "DOWN")],
@@ -143,6 +156,31 @@ async fn haproxy_follows_the_primary_through_a_failover() {
         b.cmd(&["GET", "after"]),
         "2",
         "the write reached the new primary"
+    );
+}
+
+#[tokio::test]
+async fn haproxy_never_spreads_writes_over_two_primaries() {
+    // Mid-failover: both nodes are primaries and both sidecars answer 200.
+    let (a, b) = (TestRedis::start(), TestRedis::start());
+    let (sidecar_a, sidecar_b) = (sidecar(&a).await, sidecar(&b).await);
+    let (haproxy, write_port, stats_port) = haproxy(&a, &sidecar_a, &b, &sidecar_b);
+    wait_for_servers(stats_port, [("redis-a", "UP"), ("redis-b", "UP")], &haproxy).await;
+
+    let through = std::net::SocketAddr::from(([127, 0, 0, 1], write_port));
+    for i in 0..20 {
+        // One new connection per write.
+        let key = format!("write-{i}");
+        assert_eq!(
+            common::resp_pipeline(through, &["SET", &key, "1"], 1),
+            ["OK"]
+        );
+    }
+    let keys = |redis: &TestRedis| redis.cmd(&["DBSIZE"]);
+    assert_eq!(
+        (keys(&a), keys(&b)),
+        ("20".to_owned(), "0".to_owned()),
+        "all 20 writes land on the first server that is UP"
     );
 }
 
