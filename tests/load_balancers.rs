@@ -1,6 +1,7 @@
 //! The shipped load-balancer and monitor configs, run for real: HAProxy
-//! sending writes to whichever node's sidecar says it is the primary, and the
-//! Prometheus blackbox exporter matching `"status":"ok"`.
+//! sending writes to whichever node's sidecar says it is the primary, the
+//! Prometheus blackbox exporter matching `"status":"ok"`, and Prometheus
+//! scraping the sidecar through the shipped relabelling.
 
 mod common;
 
@@ -238,4 +239,124 @@ async fn blackbox_exporter_sees_ok_and_then_memory_pressure() {
     })
     .await;
     assert_eq!(blackbox_probe(port, &target).await, Some(0.0));
+}
+
+/// The labels Kubernetes pod discovery gives one container port of an
+/// annotated pod (the annotations of deploy/kubernetes/redis.yaml).
+fn discovered(
+    address: &str,
+    pod: &str,
+    container: &str,
+    port_name: &str,
+    annotation_port: u16,
+) -> serde_json::Value {
+    serde_json::json!({
+        "targets": [address],
+        "labels": {
+            "__meta_kubernetes_namespace": "default",
+            "__meta_kubernetes_pod_name": pod,
+            "__meta_kubernetes_pod_container_name": container,
+            "__meta_kubernetes_pod_container_port_name": port_name,
+            "__meta_kubernetes_pod_annotation_prometheus_io_scrape": "true",
+            "__meta_kubernetes_pod_annotation_prometheus_io_path": "/metrics",
+            "__meta_kubernetes_pod_annotation_prometheus_io_port": annotation_port.to_string(),
+        }
+    })
+}
+
+#[tokio::test]
+async fn prometheus_scrapes_only_the_sidecar_as_job_redis_health() {
+    let redis = TestRedis::start();
+    let app = sidecar(&redis).await;
+    let port = app.addr.port();
+    // Debian's Prometheus has no Kubernetes discovery: a file lists what pod
+    // discovery would (the example pod's two container ports, and another
+    // annotated pod); the relabelling is the shipped file's.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let targets = dir.path().join("targets.json");
+    let pods = serde_json::json!([
+        discovered(
+            &format!("127.0.0.1:{port}"),
+            "redis-0",
+            "redis-health",
+            "health",
+            port
+        ),
+        discovered(&redis.addr().to_string(), "redis-0", "redis", "redis", port),
+        discovered("127.0.0.1:9", "web-0", "web", "http", 9),
+    ]);
+    std::fs::write(&targets, pods.to_string()).expect("write targets");
+    let shipped = std::fs::read_to_string(deploy_file("prometheus/prometheus.yml"))
+        .expect("read prometheus.yml");
+    let discovery = "    kubernetes_sd_configs:\n      - role: pod\n";
+    assert!(shipped.contains(discovery), "{shipped}");
+    let config = shipped
+        .replace(
+            discovery,
+            &format!(
+                "    file_sd_configs:\n      - files: [{}]\n",
+                targets.display()
+            ),
+        )
+        .replace("scrape_interval: 15s", "scrape_interval: 1s");
+    std::fs::write(dir.path().join("prometheus.yml"), config).expect("write config");
+    std::fs::copy(
+        deploy_file("prometheus/alerts.yml"),
+        dir.path().join("alerts.yml"),
+    )
+    .expect("copy rules");
+
+    let web = free_port();
+    let prometheus = TestProcess::start(
+        &tool("prometheus", "apt-get install prometheus"),
+        &[
+            &format!(
+                "--config.file={}",
+                dir.path().join("prometheus.yml").display()
+            ),
+            &format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+            &format!("--web.listen-address=127.0.0.1:{web}"),
+        ],
+        &[],
+    );
+    let url = format!("http://127.0.0.1:{web}/api/v1/targets");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (active, dropped) = loop {
+        let answer = async { reqwest::get(&url).await?.text().await }.await;
+        let answer: Option<serde_json::Value> = answer
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        if let Some(data) = answer.map(|a| a["data"].clone()) {
+            let active = data["activeTargets"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if active.iter().any(|t| t["health"] == "up") {
+                break (active, data["droppedTargets"].clone());
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Prometheus never scraped the sidecar:\n{}",
+            prometheus.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(active.len(), 1, "{active:?}");
+    let target = &active[0];
+    assert_eq!(
+        target["scrapeUrl"],
+        format!("http://127.0.0.1:{port}/metrics")
+    );
+    let labels = &target["labels"];
+    assert_eq!(
+        (&labels["job"], &labels["namespace"], &labels["pod"]),
+        (
+            &serde_json::json!("redis-health"),
+            &serde_json::json!("default"),
+            &serde_json::json!("redis-0")
+        ),
+        "{labels}"
+    );
+    assert_eq!(dropped.as_array().map(Vec::len), Some(2), "{dropped}");
 }
