@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{TestApp, TestRedis, settings, spawn_app};
@@ -78,23 +78,25 @@ async fn reconnect_probing(redis: &TestRedis, app: &TestApp) -> usize {
     }
 }
 
-async fn sidecar(redis: &TestRedis, password_file: &Path) -> TestApp {
-    let mut config = settings(&format!("redis://health@127.0.0.1:{}", redis.port));
-    config.redis.password_file = Some(password_file.to_owned());
-    config.checks.max_age = Duration::from_millis(5);
-    let app = spawn_app(config).await;
-    let answer = app.get("/health/redis").await;
-    assert_eq!(answer.status, 200, "{}", answer.text);
-    app
-}
-
-#[tokio::test]
-async fn rotating_through_two_passwords_never_fails_a_probe() {
+/// Redis with the health user on its old password, the password file
+/// holding it, and a sidecar reading the file that answers 200.
+async fn start() -> (TestRedis, tempfile::TempDir, PathBuf, TestApp) {
     let redis = redis_with_health_user();
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("password");
     write_password_file(&file, OLD);
-    let app = sidecar(&redis, &file).await;
+    let mut config = settings(&format!("redis://health@127.0.0.1:{}", redis.port));
+    config.redis.password_file = Some(file.clone());
+    config.checks.max_age = Duration::from_millis(5);
+    let app = spawn_app(config).await;
+    let answer = app.get("/health/redis").await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    (redis, dir, file, app)
+}
+
+#[tokio::test]
+async fn rotating_through_two_passwords_never_fails_a_probe() {
+    let (redis, _dir, file, app) = start().await;
 
     // 1. The user takes the new password beside the old one.
     assert_eq!(
@@ -122,11 +124,7 @@ async fn rotating_through_two_passwords_never_fails_a_probe() {
 
 #[tokio::test]
 async fn removing_the_old_password_before_the_file_is_updated_is_auth_failed_until_it_is() {
-    let redis = redis_with_health_user();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("password");
-    write_password_file(&file, OLD);
-    let app = sidecar(&redis, &file).await;
+    let (redis, _dir, file, app) = start().await;
 
     // The single-password way: the server's password changes first.
     assert_eq!(
