@@ -70,16 +70,17 @@ pub fn client_config(tls: &TlsSettings) -> Result<ClientConfig, TlsError> {
     let client = match (&tls.cert_file, &tls.key_file) {
         (None, None) => None,
         (Some(cert), Some(key)) => Some((cert, key)),
+        // Blame the key that is set: it is the one that needs the other.
         (Some(_), None) => {
             return Err(TlsError::Unpaired {
-                key: KEY_FILE,
-                other: CERT_FILE,
+                key: CERT_FILE,
+                other: KEY_FILE,
             });
         }
         (None, Some(_)) => {
             return Err(TlsError::Unpaired {
-                key: CERT_FILE,
-                other: KEY_FILE,
+                key: KEY_FILE,
+                other: CERT_FILE,
             });
         }
     };
