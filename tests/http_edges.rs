@@ -47,7 +47,10 @@ async fn connect_answers_405_with_a_json_body() {
         "CONNECT /nope HTTP/1.1\r\nHost: x\r\n\r\n",
     ] {
         let (answer, _) = raw_exchange(app.addr, request.as_bytes(), Duration::from_secs(2)).await;
-        assert!(answer.starts_with("HTTP/1.1 405"), "{request:?}: {answer:?}");
+        assert!(
+            answer.starts_with("HTTP/1.1 405"),
+            "{request:?}: {answer:?}"
+        );
         assert!(
             answer.contains(r#"{"status":"error","error":"method not allowed"}"#),
             "{request:?}: {answer:?}"
