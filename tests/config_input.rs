@@ -101,6 +101,21 @@ fn every_duration_key_accepts_its_maximum_and_refuses_one_nanosecond_more() {
 }
 
 #[test]
+fn the_readme_states_each_duration_range() {
+    let readme = include_str!("../README.md");
+    for bound in DURATION_BOUNDS {
+        let max = format!("`{}`", humantime::format_duration(bound.max));
+        let key = format!("`{}`", bound.key);
+        assert!(
+            readme
+                .lines()
+                .any(|line| line.starts_with("| ") && line.contains(&key) && line.contains(&max)),
+            "README has no range row for {key} up to {max}"
+        );
+    }
+}
+
+#[test]
 fn a_max_age_of_zero_exits_2() {
     assert_config_error(
         &[],

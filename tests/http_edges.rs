@@ -42,9 +42,9 @@ async fn a_client_that_half_closes_after_its_request_gets_its_answer() {
 async fn connect_answers_405_with_a_json_body() {
     let app = spawn_app(settings(&format!("redis://127.0.0.1:{}", free_port()))).await;
     for request in [
-        "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
-        "CONNECT /livez HTTP/1.1\r\nHost: x\r\n\r\n",
-        "CONNECT /nope HTTP/1.1\r\nHost: x\r\n\r\n",
+        "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nConnection: close\r\n\r\n",
+        "CONNECT /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "CONNECT /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     ] {
         let (answer, _) = raw_exchange(app.addr, request.as_bytes(), Duration::from_secs(2)).await;
         assert!(
