@@ -662,39 +662,18 @@ const fn bound(
 /// duration key missing here). The maxima refuse what no deployment means
 /// (a unit typo, `u64::MAX` seconds) and keep every `Instant + duration`
 /// far from overflow; the README lists them.
+#[rustfmt::skip]
 pub const DURATION_BOUNDS: &[DurationBound] = &[
-    bound("server.header_read_timeout", NONZERO, HOUR, |s| {
-        s.server.header_read_timeout
-    }),
-    bound("server.shutdown_timeout", NONZERO, HOUR, |s| {
-        s.server.shutdown_timeout
-    }),
+    bound("server.header_read_timeout", NONZERO, HOUR, |s| s.server.header_read_timeout),
+    bound("server.shutdown_timeout", NONZERO, HOUR, |s| s.server.shutdown_timeout),
     bound("redis.timeout", NONZERO, MINUTE, |s| s.redis.timeout),
     bound("checks.max_age", NONZERO, HOUR, |s| s.checks.max_age),
-    bound("checks.sample_interval", NONZERO, HOUR, |s| {
-        s.checks.sample_interval
-    }),
-    bound("checks.latency.warn_above", Duration::ZERO, MINUTE, |s| {
-        s.checks.latency.warn_above
-    }),
-    bound("checks.hit_rate.window", NONZERO, DAY, |s| {
-        s.checks.hit_rate.window
-    }),
-    bound("checks.replication.max_last_io", Duration::ZERO, DAY, |s| {
-        s.checks.replication.max_last_io
-    }),
-    bound(
-        "checks.replication.max_replica_lag",
-        Duration::ZERO,
-        DAY,
-        |s| s.checks.replication.max_replica_lag,
-    ),
-    bound(
-        "checks.persistence.max_rdb_age",
-        Duration::ZERO,
-        MONTH,
-        |s| s.checks.persistence.max_rdb_age,
-    ),
+    bound("checks.sample_interval", NONZERO, HOUR, |s| s.checks.sample_interval),
+    bound("checks.latency.warn_above", Duration::ZERO, MINUTE, |s| s.checks.latency.warn_above),
+    bound("checks.hit_rate.window", NONZERO, DAY, |s| s.checks.hit_rate.window),
+    bound("checks.replication.max_last_io", Duration::ZERO, DAY, |s| s.checks.replication.max_last_io),
+    bound("checks.replication.max_replica_lag", Duration::ZERO, DAY, |s| s.checks.replication.max_replica_lag),
+    bound("checks.persistence.max_rdb_age", Duration::ZERO, MONTH, |s| s.checks.persistence.max_rdb_age),
 ];
 
 impl DurationBound {
@@ -777,10 +756,12 @@ pub fn ignored_env_names() -> Vec<String> {
     std::env::vars_os()
         .filter_map(|(name, _)| name.into_string().ok())
         .filter(|name| {
-            name.get(..ENV_PREFIX.len())
-                .is_some_and(|prefix| prefix.eq_ignore_ascii_case(ENV_PREFIX))
-                && !name[ENV_PREFIX.len()..].eq_ignore_ascii_case("config")
-                && !is_key_name(&name[ENV_PREFIX.len()..])
+            name.split_at_checked(ENV_PREFIX.len())
+                .is_some_and(|(prefix, rest)| {
+                    prefix.eq_ignore_ascii_case(ENV_PREFIX)
+                        && !rest.eq_ignore_ascii_case("config")
+                        && !is_key_name(rest)
+                })
         })
         .collect()
 }
