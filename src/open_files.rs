@@ -27,16 +27,12 @@ pub fn soft_limit() -> Option<u64> {
 /// The connections served at once: the configured number, or fewer when the
 /// open-file limit leaves no room for them beside [`RESERVED`].
 pub fn connection_cap(configured: NonZeroU32, limit: Option<u64>) -> NonZeroU32 {
-    let room = limit
-        .map(|limit| limit.saturating_sub(RESERVED))
-        .and_then(|room| u32::try_from(room).ok())
-        .and_then(NonZeroU32::new);
-    match (limit, room) {
-        (None, _) => configured,
-        (Some(_), Some(room)) => configured.min(room),
-        // A limit at or below the reserve: serve one client at a time.
-        (Some(_), None) => NonZeroU32::MIN,
-    }
+    let Some(limit) = limit else {
+        return configured;
+    };
+    let room = u32::try_from(limit.saturating_sub(RESERVED)).unwrap_or(u32::MAX);
+    // A limit at or below the reserve: serve one client at a time.
+    configured.min(NonZeroU32::new(room).unwrap_or(NonZeroU32::MIN))
 }
 
 #[cfg(test)]

@@ -203,11 +203,12 @@ mod tests {
     #[test]
     fn a_client_certificate_needs_its_key_and_the_reverse() {
         let any = PathBuf::from("/nonexistent/x.pem");
-        assert_eq!(error_key(&settings(None, Some(&any), None, None)), KEY_FILE);
+        // The key that is set is blamed: it needs the other.
         assert_eq!(
-            error_key(&settings(None, None, Some(&any), None)),
+            error_key(&settings(None, Some(&any), None, None)),
             CERT_FILE
         );
+        assert_eq!(error_key(&settings(None, None, Some(&any), None)), KEY_FILE);
     }
 
     #[test]
