@@ -27,7 +27,8 @@ pub enum TlsError {
         path: String,
         problem: String,
     },
-    #[error("needs {other} as well")]
+    /// `key` is the missing one, `other` the one set without it.
+    #[error("missing, but {other} needs it")]
     Unpaired {
         key: &'static str,
         other: &'static str,
@@ -70,17 +71,16 @@ pub fn client_config(tls: &TlsSettings) -> Result<ClientConfig, TlsError> {
     let client = match (&tls.cert_file, &tls.key_file) {
         (None, None) => None,
         (Some(cert), Some(key)) => Some((cert, key)),
-        // Blame the key that is set: it is the one that needs the other.
         (Some(_), None) => {
             return Err(TlsError::Unpaired {
-                key: CERT_FILE,
-                other: KEY_FILE,
+                key: KEY_FILE,
+                other: CERT_FILE,
             });
         }
         (None, Some(_)) => {
             return Err(TlsError::Unpaired {
-                key: KEY_FILE,
-                other: CERT_FILE,
+                key: CERT_FILE,
+                other: KEY_FILE,
             });
         }
     };
@@ -203,12 +203,11 @@ mod tests {
     #[test]
     fn a_client_certificate_needs_its_key_and_the_reverse() {
         let any = PathBuf::from("/nonexistent/x.pem");
-        // The key that is set is blamed: it needs the other.
+        assert_eq!(error_key(&settings(None, Some(&any), None, None)), KEY_FILE);
         assert_eq!(
-            error_key(&settings(None, Some(&any), None, None)),
+            error_key(&settings(None, None, Some(&any), None)),
             CERT_FILE
         );
-        assert_eq!(error_key(&settings(None, None, Some(&any), None)), KEY_FILE);
     }
 
     #[test]

@@ -292,7 +292,7 @@ fn the_readme_error_example_is_what_the_binary_prints() {
 }
 
 #[test]
-fn an_unpaired_client_certificate_blames_the_key_that_is_set() {
+fn an_unpaired_client_certificate_names_the_missing_key() {
     let url = ("REDIS_HEALTH_REDIS__URL", "rediss://127.0.0.1:6390");
     let output = run_binary(
         &["config"],
@@ -300,7 +300,7 @@ fn an_unpaired_client_certificate_blames_the_key_that_is_set() {
     );
     assert_refused_without_secret(
         &output,
-        "redis.tls.cert_file: needs redis.tls.key_file as well",
+        "redis.tls.key_file: missing, but redis.tls.cert_file needs it",
     );
     let output = run_binary(
         &["config"],
@@ -308,7 +308,7 @@ fn an_unpaired_client_certificate_blames_the_key_that_is_set() {
     );
     assert_refused_without_secret(
         &output,
-        "redis.tls.key_file: needs redis.tls.cert_file as well",
+        "redis.tls.cert_file: missing, but redis.tls.key_file needs it",
     );
 }
 
