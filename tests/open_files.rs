@@ -27,18 +27,46 @@ fn is_ok(answer: &str) -> bool {
     answer.starts_with("HTTP/1.1 200") && answer.contains(r#"{"status":"ok""#)
 }
 
+/// The binary run by a shell that sets the open-file limit first
+/// (`ulimit_args`: `-n 256` sets soft and hard, `-Sn 256` the soft one).
+async fn start_limited(ulimit_args: &str, envs: &[(&str, &str)]) -> TestBinary {
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        &format!("ulimit {ulimit_args} && exec \"$0\""),
+        env!("CARGO_BIN_EXE_redis-health"),
+    ]);
+    TestBinary::start_command(command, envs).await
+}
+
+/// (soft, hard) open-file limits of a process, from /proc.
+fn open_file_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .expect("open files line");
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    let mut next = || fields.next().expect("limit").to_owned();
+    (next(), next())
+}
+
+#[tokio::test]
+async fn the_soft_open_file_limit_is_raised_to_the_hard_limit() {
+    let binary = start_limited(&format!("-Sn {OPEN_FILES}"), &[]).await;
+    let (soft, hard) = open_file_limits(binary.pid());
+    assert_eq!(soft, hard, "soft limit not raised");
+    assert_ne!(soft, OPEN_FILES.to_string());
+    let logs = binary.stop();
+    assert!(!logs.contains("capped"), "{logs}");
+}
+
 #[tokio::test]
 async fn under_ulimit_256_a_flood_of_clients_leaves_room_to_reach_redis() {
     let redis = TestRedis::start();
     let url = redis.url();
-    let mut command = Command::new("sh");
-    command.args([
-        "-c",
-        &format!("ulimit -n {OPEN_FILES} && exec \"$0\""),
-        env!("CARGO_BIN_EXE_redis-health"),
-    ]);
-    let binary = TestBinary::start_command(
-        command,
+    let binary = start_limited(
+        &format!("-n {OPEN_FILES}"),
         &[
             ("REDIS_HEALTH_REDIS__URL", &url),
             ("REDIS_HEALTH_SERVER__HEADER_READ_TIMEOUT", "60s"),
