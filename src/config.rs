@@ -10,8 +10,10 @@ use std::num::{NonZeroU32, NonZeroU64};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::Figment;
+use figment::error::{Actual, Kind};
 use figment::providers::{Env, Format, Toml};
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider, Source};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -83,15 +85,60 @@ impl Default for ServerSettings {
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
-    pub level: String,
+    pub level: LogLevel,
     pub format: LogFormat,
 }
 
 impl Default for LogSettings {
     fn default() -> Self {
         Self {
-            level: "info".into(),
+            level: LogLevel("info".into()),
             format: LogFormat::Text,
+        }
+    }
+}
+
+/// `log.level`: a level name, or filter directives that each name a level
+/// (`info,redis_health=debug`). A bare word is refused: as a filter it would
+/// mean "only the target of that name" and silence every line we log.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(try_from = "String")]
+pub struct LogLevel(String);
+
+impl LogLevel {
+    const NAMES: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+    /// What `check` logs: its body on stdout says the rest.
+    pub fn errors_only() -> Self {
+        Self("error".into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for LogLevel {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        let names_a_level = |directive: &str| {
+            let level = directive
+                .rsplit_once('=')
+                .map_or(directive, |(_, level)| level);
+            Self::NAMES
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(level.trim()))
+        };
+        if text.split(',').all(names_a_level)
+            && tracing_subscriber::EnvFilter::try_new(&text).is_ok()
+        {
+            Ok(Self(text))
+        } else {
+            Err(
+                "must be one of trace, debug, info, warn, error, off, or target=level directives"
+                    .into(),
+            )
         }
     }
 }
@@ -731,6 +778,144 @@ impl serde::de::Visitor<'_> for MemoryLimitVisitor {
     }
 }
 
+/// The range one duration key must fall in.
+pub struct DurationBound {
+    pub key: &'static str,
+    /// `Duration::ZERO` where 0 means "off" or "any", else [`NONZERO`].
+    pub min: Duration,
+    pub max: Duration,
+    value: fn(&Settings) -> Duration,
+}
+
+/// The shortest duration that is not 0.
+pub const NONZERO: Duration = Duration::from_nanos(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(60 * 60);
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+const MONTH: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+const fn bound(
+    key: &'static str,
+    min: Duration,
+    max: Duration,
+    value: fn(&Settings) -> Duration,
+) -> DurationBound {
+    DurationBound {
+        key,
+        min,
+        max,
+        value,
+    }
+}
+
+/// Every duration key and its bounds, one line each (a unit test fails for a
+/// duration key missing here). The maxima refuse what no deployment means
+/// (a unit typo, `u64::MAX` seconds) and keep every `Instant + duration`
+/// far from overflow; the README lists them.
+#[rustfmt::skip]
+pub const DURATION_BOUNDS: &[DurationBound] = &[
+    bound("server.header_read_timeout", NONZERO, HOUR, |s| s.server.header_read_timeout),
+    bound("server.shutdown_timeout", NONZERO, HOUR, |s| s.server.shutdown_timeout),
+    bound("redis.timeout", NONZERO, MINUTE, |s| s.redis.timeout),
+    bound("checks.max_age", NONZERO, HOUR, |s| s.checks.max_age),
+    bound("checks.sample_interval", NONZERO, HOUR, |s| s.checks.sample_interval),
+    bound("checks.latency.warn_above", Duration::ZERO, MINUTE, |s| s.checks.latency.warn_above),
+    bound("checks.hit_rate.window", NONZERO, DAY, |s| s.checks.hit_rate.window),
+    bound("checks.replication.max_last_io", Duration::ZERO, DAY, |s| s.checks.replication.max_last_io),
+    bound("checks.replication.max_replica_lag", Duration::ZERO, DAY, |s| s.checks.replication.max_replica_lag),
+    bound("checks.persistence.max_rdb_age", Duration::ZERO, MONTH, |s| s.checks.persistence.max_rdb_age),
+];
+
+impl DurationBound {
+    fn check(&self, settings: &Settings) -> Result<(), ConfigError> {
+        let value = (self.value)(settings);
+        if value < self.min {
+            Err(ConfigError::new(self.key, "must be longer than 0"))
+        } else if value > self.max {
+            Err(ConfigError::new(
+                self.key,
+                format!("must be at most {}", humantime::format_duration(self.max)),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The config file, read and checked to be TOML before figment sees it, so
+/// no error quotes a line of it (a line may hold a password).
+struct ConfigFile {
+    path: PathBuf,
+    text: String,
+}
+
+impl ConfigFile {
+    /// Reads the file (`/dev/null` too); each failure is one line naming it.
+    fn read(path: PathBuf) -> Result<Self, ConfigError> {
+        let bytes = std::fs::read(&path).map_err(|e| {
+            ConfigError::new(&path.display().to_string(), format!("cannot read: {e}"))
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            ConfigError::new(
+                &path.display().to_string(),
+                format!("not UTF-8 text (at byte {})", e.utf8_error().valid_up_to()),
+            )
+        })?;
+        if let Err(error) = toml::from_str::<toml::Table>(&text) {
+            let at = error.span().map_or(0, |span| span.start).min(text.len());
+            let before = text.get(..at).unwrap_or_default();
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            return Err(ConfigError::new(
+                &format!("{}:{line}:{column}", path.display()),
+                "not valid TOML",
+            ));
+        }
+        Ok(Self { path, text })
+    }
+
+    /// The default file: absent is fine, anything else there must be readable.
+    fn read_if_present(path: &Path) -> Result<Option<Self>, ConfigError> {
+        match std::fs::symlink_metadata(path) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            _ => Self::read(path.to_path_buf()).map(Some),
+        }
+    }
+}
+
+impl Provider for ConfigFile {
+    fn metadata(&self) -> Metadata {
+        Metadata::from("TOML file", Source::File(self.path.clone()))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Toml::string(&self.text).data()
+    }
+}
+
+/// Whether `name`, a variable's name after `REDIS_HEALTH_`, can be a key:
+/// every key is at least two levels deep. Other names, such as the
+/// `REDIS_HEALTH_PORT` Kubernetes injects for a Service named redis-health,
+/// and `REDIS_HEALTH_CONFIG`, are not config keys.
+fn is_key_name(name: &str) -> bool {
+    name.contains("__")
+}
+
+/// The `REDIS_HEALTH_*` variables set that [`Settings::load`] ignored.
+pub fn ignored_env_names() -> Vec<String> {
+    std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| {
+            name.split_at_checked(ENV_PREFIX.len())
+                .is_some_and(|(prefix, rest)| {
+                    prefix.eq_ignore_ascii_case(ENV_PREFIX)
+                        && !rest.eq_ignore_ascii_case("config")
+                        && !is_key_name(rest)
+                })
+        })
+        .collect()
+}
+
 impl Settings {
     /// Loads the layers: defaults, then a TOML file, then `REDIS_HEALTH_*` variables.
     ///
@@ -740,20 +925,16 @@ impl Settings {
         let named = path
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
+        let file = match named {
+            Some(file) => Some(ConfigFile::read(file)?),
+            None => ConfigFile::read_if_present(Path::new(DEFAULT_CONFIG_FILE))?,
+        };
         let mut figment = Figment::new();
-        match named {
-            Some(file) => {
-                if !file.is_file() {
-                    return Err(ConfigError::new(
-                        "--config",
-                        format!("cannot read {}", file.display()),
-                    ));
-                }
-                figment = figment.merge(Toml::file_exact(file));
-            }
-            None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
+        if let Some(file) = file {
+            figment = figment.merge(file);
         }
-        let figment = figment.merge(Env::prefixed(ENV_PREFIX).ignore(&["config"]).split("__"));
+        let env = Env::prefixed(ENV_PREFIX).filter(|name| is_key_name(name.as_str()));
+        let figment = figment.merge(env.split("__"));
         let settings: Settings = figment.extract().map_err(from_figment)?;
         settings.validate()?;
         Ok(settings)
@@ -761,8 +942,6 @@ impl Settings {
 
     /// Rules that span several keys, which serde cannot express per field.
     fn validate(&self) -> Result<(), ConfigError> {
-        tracing_subscriber::EnvFilter::try_new(&self.log.level)
-            .map_err(|e| ConfigError::new("log.level", e.to_string()))?;
         let checks = &self.checks;
         if checks.memory.warn_ratio > checks.memory.fail_ratio {
             return Err(ConfigError::new(
@@ -782,19 +961,8 @@ impl Settings {
                 "must not be below checks.hit_rate.fail_below",
             ));
         }
-        for (key, value) in [
-            (
-                "server.header_read_timeout",
-                self.server.header_read_timeout,
-            ),
-            ("server.shutdown_timeout", self.server.shutdown_timeout),
-            ("redis.timeout", self.redis.timeout),
-            ("checks.sample_interval", checks.sample_interval),
-            ("checks.hit_rate.window", checks.hit_rate.window),
-        ] {
-            if value.is_zero() {
-                return Err(ConfigError::new(key, "must be longer than 0"));
-            }
+        for bound in DURATION_BOUNDS {
+            bound.check(self)?;
         }
         if let Some(file) = &self.redis.password_file {
             read_password_file(file)
@@ -836,9 +1004,25 @@ fn from_figment(error: figment::Error) -> ConfigError {
     let error = error.into_iter().next().unwrap_or_else(|| {
         figment::Error::from(figment::error::Kind::Message("unknown error".into()))
     });
+    // serde's own messages quote the value, which may be a password: these
+    // name the expected type only, and nothing spans two lines.
     let message = match &error.kind {
-        figment::error::Kind::UnknownField(..) => "unknown key".to_owned(),
-        kind => kind.to_string(),
+        Kind::UnknownField(..) => "unknown key".to_owned(),
+        Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
+            let expected = if expected.starts_with("struct ") {
+                "a table of keys"
+            } else {
+                expected
+            };
+            format!("expected {expected}, found {}", type_name(actual))
+        }
+        Kind::UnknownVariant(_, expected) => format!("must be one of {}", expected.join(", ")),
+        kind => kind
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
     };
     let key = if error.path.is_empty() {
         "config".to_owned()
@@ -863,6 +1047,19 @@ fn from_figment(error: figment::Error) -> ConfigError {
     ConfigError::new(&key, format!("{message}{source}"))
 }
 
+/// What a value is, never what it holds.
+fn type_name(actual: &Actual) -> &'static str {
+    match actual {
+        Actual::Bool(_) => "a boolean",
+        Actual::Unsigned(_) | Actual::Signed(_) => "an integer",
+        Actual::Float(_) => "a number",
+        Actual::Char(_) | Actual::Str(_) => "a string",
+        Actual::Seq => "an array",
+        Actual::Map => "a table",
+        _ => "another type",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -878,6 +1075,43 @@ mod tests {
             format!("{from_file:?}"),
             format!("{:?}", Settings::default())
         );
+    }
+
+    /// Every key whose default prints as a duration, with its dotted path.
+    fn duration_keys(table: &toml::Table, prefix: &str, found: &mut Vec<String>) {
+        for (key, value) in table {
+            let path = format!("{prefix}{key}");
+            match value {
+                toml::Value::Table(inner) => duration_keys(inner, &format!("{path}."), found),
+                toml::Value::String(text) if humantime::parse_duration(text).is_ok() => {
+                    found.push(path)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn every_duration_key_is_bounded_and_its_default_within_bounds() {
+        let defaults = toml::Table::try_from(Settings::default()).expect("defaults serialise");
+        let mut keys = Vec::new();
+        duration_keys(&defaults, "", &mut keys);
+        let mut bounded: Vec<String> = DURATION_BOUNDS.iter().map(|b| b.key.to_owned()).collect();
+        keys.sort();
+        bounded.sort();
+        assert_eq!(keys, bounded, "add the duration key to DURATION_BOUNDS");
+        let defaults = Settings::default();
+        for bound in DURATION_BOUNDS {
+            assert!(bound.check(&defaults).is_ok(), "{}", bound.key);
+            assert!(bound.min <= bound.max, "{}", bound.key);
+        }
+    }
+
+    #[test]
+    fn log_level_refuses_a_bare_word_that_names_no_level() {
+        assert!(LogLevel::try_from("nonsense".to_owned()).is_err());
+        assert!(LogLevel::try_from("info,nonsense=trace".to_owned()).is_ok());
+        assert!(LogLevel::try_from("Warn".to_owned()).is_ok());
     }
 
     #[test]

@@ -109,7 +109,8 @@ impl Prober {
         let interval = self.settings.checks.sample_interval;
         loop {
             let round = self.fresher_than(interval, Instant::now()).await;
-            tokio::time::sleep_until((round.at + interval).into()).await;
+            // Subtracting saturates where adding to an Instant could panic.
+            tokio::time::sleep(interval.saturating_sub(round.at.elapsed())).await;
         }
     }
 

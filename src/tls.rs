@@ -27,7 +27,8 @@ pub enum TlsError {
         path: String,
         problem: String,
     },
-    #[error("needs {other} as well")]
+    /// `key` is the missing one, `other` the one set without it.
+    #[error("missing, but {other} needs it")]
     Unpaired {
         key: &'static str,
         other: &'static str,

@@ -123,7 +123,11 @@ fn an_unreadable_password_file_or_config_file_exits_2() {
         &[("REDIS_HEALTH_REDIS__PASSWORD_FILE", "/nonexistent/pw")],
         "redis.password_file",
     );
-    assert_config_error(&["--config", "/nonexistent/health.toml"], &[], "--config");
+    assert_config_error(
+        &["--config", "/nonexistent/health.toml"],
+        &[],
+        "/nonexistent/health.toml",
+    );
 }
 
 #[test]

@@ -451,11 +451,17 @@ impl TestBinary {
     /// Starts `redis-health` with these environment variables (in an empty
     /// working directory) and waits until /livez answers.
     pub async fn start(envs: &[(&str, &str)]) -> Self {
+        Self::start_command(Command::new(env!("CARGO_BIN_EXE_redis-health")), envs).await
+    }
+
+    /// [`Self::start`], with `command` running the binary (e.g. a shell
+    /// that sets a limit first).
+    pub async fn start_command(mut command: Command, envs: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let stderr_path = dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_redis-health"))
+        let child = command
             .env("REDIS_HEALTH_SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .envs(envs.iter().copied())
             .current_dir(dir.path())
