@@ -44,6 +44,9 @@ pub enum Reason {
     MemoryPressure,
     PersistenceFailed,
     ClusterDown,
+    MasterOdown,
+    SentinelNoQuorum,
+    SentinelUnknownMaster,
     // degraded
     LowHitRate,
     ReplicaDisconnected,
@@ -53,6 +56,10 @@ pub enum Reason {
     ReplicaLagging,
     NotPrimary,
     ClusterSlotsFailing,
+    MasterSdown,
+    SentinelTilt,
+    NotDataNode,
+    NotSentinel,
     // warn
     MemoryHigh,
     LatencyHigh,
@@ -80,9 +87,15 @@ impl Reason {
             Unreachable | Timeout | AuthFailed | Loading | Busy | MasterDown | Error => {
                 Status::Down
             }
-            MemoryPressure | PersistenceFailed | ClusterDown => Status::Critical,
+            MemoryPressure
+            | PersistenceFailed
+            | ClusterDown
+            | MasterOdown
+            | SentinelNoQuorum
+            | SentinelUnknownMaster => Status::Critical,
             LowHitRate | ReplicaDisconnected | ReplicaSyncing | ReplicaStale | TooFewReplicas
-            | ReplicaLagging | NotPrimary | ClusterSlotsFailing => Status::Degraded,
+            | ReplicaLagging | NotPrimary | ClusterSlotsFailing | MasterSdown | SentinelTilt
+            | NotDataNode | NotSentinel => Status::Degraded,
             MemoryHigh | LatencyHigh | NoMaxmemory | HitRateLow | Fragmentation | ClientsHigh
             | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale => {
                 Status::Warn

@@ -15,6 +15,7 @@ mod persistence;
 pub mod ping;
 mod replication;
 mod role;
+mod sentinel;
 mod slowlog;
 
 use std::time::Duration;
@@ -78,6 +79,17 @@ pub enum Group {
     Replication,
     /// Whether the node is the primary: /health/primary only.
     Role,
+    /// A Sentinel's view of its masters: /health/sentinel, and on a Sentinel
+    /// /health/redis and /health too.
+    Sentinel,
+}
+
+impl Group {
+    /// Whether the group's checks are for a Sentinel process rather than a
+    /// data node: each kind is judged by its own checks only.
+    pub fn for_sentinel(self) -> bool {
+        self == Group::Sentinel
+    }
 }
 
 pub type Evaluate = fn(&Snapshot, &Window, &CheckSettings) -> CheckResult;
@@ -94,12 +106,14 @@ pub struct Check {
     /// `checks.<name>.enabled`: a disabled check is left out of every route.
     pub enabled: fn(&CheckSettings) -> bool,
     pub measures: &'static [Measure],
-    /// Whether the check means anything for this node; if not, it is left
-    /// out of the body (e.g. `cluster` on a node that is not in a cluster).
+    /// Whether the node reported what the check judges: the INFO fields it
+    /// reads (absent on a fork or an older server), or the node being of
+    /// its kind (`cluster` on a cluster node). If not, the check is left out
+    /// of the body rather than answer an `ok` that judged nothing.
     pub applies: fn(&Snapshot) -> bool,
 }
 
-/// `applies` for the checks that every node has.
+/// `applies` for the checks whose data does not come from INFO fields.
 fn always(_: &Snapshot) -> bool {
     true
 }
@@ -112,7 +126,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: memory::evaluate,
         enabled: |s| s.memory.enabled,
         measures: &[("ratio", "ratio"), ("used_bytes", "bytes")],
-        applies: always,
+        applies: |snap| snap.used_memory.is_some() && snap.maxmemory.is_some(),
     },
     Check {
         name: "hit_rate",
@@ -120,7 +134,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: hit_rate::evaluate,
         enabled: |s| s.hit_rate.enabled,
         measures: &[("ratio", "ratio"), ("lookups", "lookups")],
-        applies: always,
+        applies: |snap| snap.keyspace_hits.is_some() && snap.keyspace_misses.is_some(),
     },
     Check {
         name: "persistence",
@@ -128,7 +142,11 @@ pub const REGISTRY: &[Check] = &[
         evaluate: persistence::evaluate,
         enabled: |s| s.persistence.enabled,
         measures: &[("rdb_last_bgsave_status", "status")],
-        applies: always,
+        applies: |snap| {
+            snap.rdb_last_bgsave_ok.is_some()
+                || snap.aof_last_bgrewrite_ok.is_some()
+                || snap.aof_last_write_ok.is_some()
+        },
     },
     Check {
         name: "fragmentation",
@@ -136,7 +154,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: fragmentation::evaluate,
         enabled: |s| s.fragmentation.enabled,
         measures: &[("ratio", "ratio")],
-        applies: always,
+        applies: |snap| snap.mem_fragmentation_ratio.is_some() && snap.used_memory.is_some(),
     },
     Check {
         name: "clients",
@@ -144,7 +162,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: clients::evaluate,
         enabled: |s| s.clients.enabled,
         measures: &[("connected", "clients")],
-        applies: always,
+        applies: |snap| snap.connected_clients.is_some() || snap.blocked_clients.is_some(),
     },
     Check {
         name: "evictions",
@@ -152,7 +170,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: evictions::evaluate,
         enabled: |s| s.evictions.enabled,
         measures: &[("evicted_keys", "keys")],
-        applies: always,
+        applies: |snap| snap.evicted_keys.is_some(),
     },
     Check {
         name: "connections",
@@ -160,7 +178,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: connections::evaluate,
         enabled: |s| s.connections.enabled,
         measures: &[("rejected", "connections")],
-        applies: always,
+        applies: |snap| snap.rejected_connections.is_some(),
     },
     Check {
         name: "cluster",
@@ -187,7 +205,7 @@ pub const REGISTRY: &[Check] = &[
             ("master_link_status", "status"),
             ("replicas_online", "replicas"),
         ],
-        applies: always,
+        applies: |snap| snap.role.is_some(),
     },
     Check {
         name: "role",
@@ -198,6 +216,15 @@ pub const REGISTRY: &[Check] = &[
         enabled: |_| true,
         measures: &[("role", "role")],
         applies: always,
+    },
+    Check {
+        name: "sentinel",
+        group: Group::Sentinel,
+        evaluate: sentinel::evaluate,
+        // What /health/sentinel answers.
+        enabled: |_| true,
+        measures: &[("tilt", "boolean")],
+        applies: |snap| snap.sentinel.is_some(),
     },
 ];
 
