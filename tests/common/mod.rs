@@ -2,6 +2,8 @@
 //! the sidecar served on port 0, and an HTTP client.
 #![allow(dead_code)] // each test binary uses its own subset of the helpers
 
+pub mod sentinel;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
