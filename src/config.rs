@@ -50,6 +50,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub checks: CheckSettings,
     pub routes: RouteSettings,
+    /// The `sentinel` section as the layers give it; [`Settings::load`]
+    /// copies it into `checks.sentinel`, which is what runs.
     pub sentinel: SentinelSettings,
 }
 

@@ -61,7 +61,7 @@ impl Prober {
             settings.redis.clone(),
             settings.checks.slowlog.active(),
             settings.checks.cluster.enabled,
-            settings.sentinel.masters.clone(),
+            settings.checks.sentinel.masters.clone(),
         );
         let history = History::new(settings.checks.hit_rate.window);
         let latest = Arc::new(ArcSwapOption::empty());

@@ -281,8 +281,17 @@ impl Report {
             .collect();
         reasons.sort_by_key(|reason| Reverse(reason.status()));
         let reason = reasons.first().copied();
+        // A check that only says the process is of the other kind judged
+        // nothing: as a check status it would fire the replication alert on
+        // every Sentinel.
         let statuses = results
             .iter()
+            .filter(|e| {
+                !e.result
+                    .reasons
+                    .iter()
+                    .any(|r| matches!(r, Reason::NotDataNode | Reason::NotSentinel))
+            })
             .map(|e| (e.name, e.result.status()))
             .collect();
         let time = humantime::format_rfc3339_millis(checked_at).to_string();
@@ -475,19 +484,22 @@ mod tests {
     }
 
     fn build_from(fixture: &str, route: Route) -> Value {
+        parse(&report_from(fixture, route))
+    }
+
+    fn report_from(fixture: &str, route: Route) -> Report {
         let path = format!("{}/tests/fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
         let outcome = Ok(Observation {
             latency: Duration::from_micros(100),
             snapshot: Snapshot::parse(&std::fs::read_to_string(path).unwrap_or_default()),
         });
-        let report = Report::build(
+        Report::build(
             route,
             &outcome,
             &Window::default(),
             &CheckSettings::default(),
             SystemTime::now(),
-        );
-        parse(&report)
+        )
     }
 
     fn check_names(body: &Value) -> Vec<String> {
@@ -518,6 +530,14 @@ mod tests {
         }
         let body = build_from("info-redis-7.0-primary.txt", Route::Sentinel);
         assert_eq!(body["reason"], "not_sentinel");
+        assert_eq!(
+            report_from("info-redis-7.0-primary.txt", Route::Sentinel).checks,
+            [("ping", Status::Ok)]
+        );
+        assert_eq!(
+            report_from("info-sentinel-7.0.txt", Route::Replica).checks,
+            [("ping", Status::Ok)]
+        );
         assert_eq!(body["status"], "degraded");
         assert_eq!(check_names(&body), ["ping", "sentinel"]);
         let data_node = build_from("info-redis-7.0-primary.txt", Route::All);

@@ -108,6 +108,9 @@ async fn a_healthy_group_is_ok_until_two_sentinels_stop_and_quorum_is_lost() {
     ] {
         assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
     }
+    // The data-node routes' verdicts are route statuses, not check statuses:
+    // a Sentinel must not fire the replication alert.
+    assert!(!text.contains("check=\"replication\""), "{text}");
 
     sentinels[1].stop();
     sentinels[2].stop();
@@ -221,15 +224,13 @@ async fn sentinel_masters_judges_only_the_named_masters_and_flags_unknown_ones()
     let sentinel = SentinelNode::start(primary.port, 1);
 
     let mut config = quick(&sentinel.url());
-    config.sentinel.masters = names("mymaster");
-    config.checks.sentinel = config.sentinel.clone();
+    config.checks.sentinel.masters = names("mymaster");
     let app = spawn_app(config).await;
     let answer = app.get("/health/sentinel").await;
     assert_eq!(answer.status, 200, "{}", answer.text);
 
     let mut config = quick(&sentinel.url());
-    config.sentinel.masters = names("mymaster,nosuch");
-    config.checks.sentinel = config.sentinel.clone();
+    config.checks.sentinel.masters = names("mymaster,nosuch");
     let app = spawn_app(config).await;
     let answer = app.get("/health/sentinel").await;
     assert_eq!(answer.status, 503, "{}", answer.text);
@@ -294,6 +295,7 @@ async fn a_data_node_is_no_sentinel_and_is_sent_no_sentinel_command() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert!(!metrics(&app).await.contains("check=\"sentinel\""));
     let stats = redis.cmd(&["INFO", "commandstats"]);
     assert!(stats.contains("cmdstat_info:"), "{stats}");
     assert!(!stats.contains("cmdstat_sentinel"), "{stats}");
