@@ -7,7 +7,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{TestRedis, TestSentinel, run_binary, settings, spawn_app, tool};
+use common::sentinel::SentinelNode;
+use common::{TestRedis, run_binary, settings, spawn_app, tool};
 use serde_json::Value;
 
 async fn scrape(app: &common::TestApp) -> (String, String) {
@@ -305,8 +306,8 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
         scraped.push_str(&scrape(&app).await.1);
     }
     // A Sentinel exports the sentinel gauges.
-    let sentinel = TestSentinel::start(&primary);
-    let app = spawn_app(settings(&format!("redis://{}", sentinel.addr()))).await;
+    let sentinel = SentinelNode::start(primary.port, 1);
+    let app = spawn_app(settings(&sentinel.url())).await;
     app.wait_for("/health/sentinel", Duration::from_secs(5), |a| {
         a.status == 200
     })

@@ -242,24 +242,23 @@ async fn sentinel_masters_judges_only_the_named_masters_and_flags_unknown_ones()
 
     // The same from the environment, comma-separated, through the CLI.
     let url = sentinel.url();
-    let envs = [
-        ("REDIS_HEALTH_REDIS__URL", url.as_str()),
-        ("REDIS_HEALTH_SENTINEL__MASTERS", "mymaster,nosuch"),
-    ];
-    let output = run_binary(&["check", "sentinel"], &envs);
-    let body = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "{body}");
+    let check = |masters: &str| {
+        let envs = [
+            ("REDIS_HEALTH_REDIS__URL", url.as_str()),
+            ("REDIS_HEALTH_SENTINEL__MASTERS", masters),
+        ];
+        let output = run_binary(&["check", "sentinel"], &envs);
+        let body = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.code(), body)
+    };
+    let (code, body) = check("mymaster,nosuch");
+    assert_eq!(code, Some(1), "{body}");
     assert!(
         body.contains("\"reason\":\"sentinel_unknown_master\""),
         "{body}"
     );
-    let envs = [
-        ("REDIS_HEALTH_REDIS__URL", url.as_str()),
-        ("REDIS_HEALTH_SENTINEL__MASTERS", "mymaster"),
-    ];
-    let output = run_binary(&["check", "sentinel"], &envs);
-    let body = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{body}");
+    let (code, body) = check("mymaster");
+    assert_eq!(code, Some(0), "{body}");
 }
 
 #[test]

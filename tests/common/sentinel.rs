@@ -1,7 +1,5 @@
-//! A Sentinel group for the sentinel route's tests: several Sentinels
-//! watching one primary as `mymaster`, each stoppable and signalable on its
-//! own (the single, quorum-1 [`super::TestSentinel`] serves the failover
-//! test of /health/primary).
+//! Sentinel processes for the tests: one, or a group watching one primary
+//! as `mymaster`, each stoppable and signalable on its own.
 
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -74,6 +72,14 @@ impl SentinelNode {
         resp_pipeline(self.addr(), args, 1)
             .pop()
             .unwrap_or_default()
+    }
+
+    /// The port Sentinel names as the primary of `mymaster` now.
+    pub fn primary_port(&self) -> Option<u16> {
+        self.cmd(&["SENTINEL", "get-master-addr-by-name", "mymaster"])
+            .lines()
+            .nth(1)
+            .and_then(|port| port.parse().ok())
     }
 
     /// The `master0:` line of INFO, e.g. `name=mymaster,status=ok,...`.
