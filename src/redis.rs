@@ -187,8 +187,9 @@ impl Redis {
     }
 
     /// One PING and one INFO (and SLOWLOG GET 1 when the slowlog check runs,
-    /// CLUSTER INFO on a cluster node), within `redis.timeout` from start to
-    /// end, TLS handshake included.
+    /// CLUSTER INFO on a cluster node, SENTINEL CKQUORUM per judged master
+    /// on a Sentinel), within `redis.timeout` from start to end, TLS
+    /// handshake included.
     pub async fn check(&self) -> Result<Reply, RedisError> {
         let timeout = self.settings.timeout;
         let mut slot = self.connection.lock().await;

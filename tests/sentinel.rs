@@ -213,8 +213,15 @@ async fn a_sentinel_stopped_for_3_s_reports_tilt() {
         text.lines().any(|l| l == "redis_health_sentinel_tilt 1.0"),
         "{text}"
     );
-    // Readiness at critical lets a Sentinel in TILT keep serving.
+    // Readiness at critical lets a Sentinel in TILT keep serving, per
+    // request or by routes.sentinel.fail_at.
     let answer = app.get("/health/sentinel?fail_at=critical").await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let mut config = quick(&sentinel.url());
+    config.routes.sentinel.fail_at = "critical".parse().expect("a level");
+    let app = spawn_app(config).await;
+    let answer = app.get("/health/sentinel").await;
+    assert_eq!(answer.json["reason"], "sentinel_tilt", "{}", answer.text);
     assert_eq!(answer.status, 200, "{}", answer.text);
 }
 
