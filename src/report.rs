@@ -226,6 +226,8 @@ fn health_json(
             item.insert("time".into(), json!(time));
             if !e.result.reasons.is_empty() {
                 item.insert("output".into(), json!(joined(&e.result.reasons)));
+            } else if let Some(why) = e.result.skipped_because() {
+                item.insert("output".into(), json!(format!("skipped: {why}")));
             }
             (format!("redis:{}", e.name), json!([item]))
         })
@@ -281,16 +283,18 @@ impl Report {
             .collect();
         reasons.sort_by_key(|reason| Reverse(reason.status()));
         let reason = reasons.first().copied();
-        // A check that only says the process is of the other kind judged
-        // nothing: as a check status it would fire the replication alert on
-        // every Sentinel.
+        // A skipped check, or one that only says the process is of the other
+        // kind, judged nothing: as a check status it would claim an ok, or
+        // fire the replication alert on every Sentinel.
         let statuses = results
             .iter()
             .filter(|e| {
-                !e.result
-                    .reasons
-                    .iter()
-                    .any(|r| matches!(r, Reason::NotDataNode | Reason::NotSentinel))
+                e.result.skipped_because().is_none()
+                    && !e
+                        .result
+                        .reasons
+                        .iter()
+                        .any(|r| matches!(r, Reason::NotDataNode | Reason::NotSentinel))
             })
             .map(|e| (e.name, e.result.status()))
             .collect();
@@ -545,11 +549,14 @@ mod tests {
     }
 
     #[test]
-    fn checks_without_their_info_fields_are_left_out_not_ok() {
+    fn checks_without_their_info_fields_say_skipped_not_ok() {
         // The Server and Clients sections only, as a fork might answer.
         let body = build_from("info-redis-7.0-trimmed.txt", Route::All);
-        assert_eq!(check_names(&body), ["ping", "clients"]);
         assert_eq!(body["checks"]["clients"]["connected"], 1);
+        assert_eq!(
+            body["checks"]["memory"],
+            json!({"status": "ok", "skipped": "INFO has no used_memory or maxmemory"})
+        );
         for route in Route::EVERY {
             let body = build_from("info-redis-7.0-trimmed.txt", route);
             for (name, check) in body["checks"].as_object().into_iter().flatten() {
@@ -557,5 +564,17 @@ mod tests {
                 assert!(!bare, "{route:?}: {name} says only {check}");
             }
         }
+        let skipped = ["memory", "hit_rate", "persistence", "fragmentation"];
+        let skipped = skipped
+            .iter()
+            .chain(&["evictions", "connections", "replication"]);
+        for name in skipped {
+            let check = &body["checks"][name];
+            assert!(check["skipped"].is_string(), "{name}: {check}");
+        }
+        // Nor a check status for /metrics to read as ok.
+        let report = report_from("info-redis-7.0-trimmed.txt", Route::All);
+        let statuses: Vec<_> = report.checks.iter().map(|(name, _)| *name).collect();
+        assert_eq!(statuses, ["ping", "clients"]);
     }
 }

@@ -55,7 +55,21 @@ impl CheckResult {
     pub fn fail_if(self, condition: bool, reason: Reason) -> Self {
         if condition { self.fail(reason) } else { self }
     }
+
+    /// A check that judged nothing, with why (INFO lacks the fields it
+    /// reads: a fork, an older server): never a bare `ok`.
+    pub fn skipped(why: &'static str) -> Self {
+        Self::default().observe(SKIPPED, why)
+    }
+
+    /// Why the check judged nothing, if it did not (see [`Self::skipped`]).
+    pub fn skipped_because(&self) -> Option<&str> {
+        self.observed.get(SKIPPED).and_then(Value::as_str)
+    }
 }
+
+/// The body key of a check that judged nothing; its value says why.
+const SKIPPED: &str = "skipped";
 
 /// Counter growth over the hit-rate window, computed once per check from the
 /// sample history (see [`crate::history`]).
@@ -106,14 +120,14 @@ pub struct Check {
     /// `checks.<name>.enabled`: a disabled check is left out of every route.
     pub enabled: fn(&CheckSettings) -> bool,
     pub measures: &'static [Measure],
-    /// Whether the node reported what the check judges: the INFO fields it
-    /// reads (absent on a fork or an older server), or the node being of
-    /// its kind (`cluster` on a cluster node). If not, the check is left out
-    /// of the body rather than answer an `ok` that judged nothing.
+    /// Whether the check means anything for this node; if not, it is left
+    /// out of the body (e.g. `cluster` on a node that is not in a cluster).
+    /// A check that applies but whose INFO fields are missing says so with
+    /// [`CheckResult::skipped`].
     pub applies: fn(&Snapshot) -> bool,
 }
 
-/// `applies` for the checks whose data does not come from INFO fields.
+/// `applies` for the checks that every node has.
 fn always(_: &Snapshot) -> bool {
     true
 }
@@ -126,7 +140,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: memory::evaluate,
         enabled: |s| s.memory.enabled,
         measures: &[("ratio", "ratio"), ("used_bytes", "bytes")],
-        applies: |snap| snap.used_memory.is_some() && snap.maxmemory.is_some(),
+        applies: always,
     },
     Check {
         name: "hit_rate",
@@ -134,7 +148,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: hit_rate::evaluate,
         enabled: |s| s.hit_rate.enabled,
         measures: &[("ratio", "ratio"), ("lookups", "lookups")],
-        applies: |snap| snap.keyspace_hits.is_some() && snap.keyspace_misses.is_some(),
+        applies: always,
     },
     Check {
         name: "persistence",
@@ -142,11 +156,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: persistence::evaluate,
         enabled: |s| s.persistence.enabled,
         measures: &[("rdb_last_bgsave_status", "status")],
-        applies: |snap| {
-            snap.rdb_last_bgsave_ok.is_some()
-                || snap.aof_last_bgrewrite_ok.is_some()
-                || snap.aof_last_write_ok.is_some()
-        },
+        applies: always,
     },
     Check {
         name: "fragmentation",
@@ -154,7 +164,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: fragmentation::evaluate,
         enabled: |s| s.fragmentation.enabled,
         measures: &[("ratio", "ratio")],
-        applies: |snap| snap.mem_fragmentation_ratio.is_some() && snap.used_memory.is_some(),
+        applies: always,
     },
     Check {
         name: "clients",
@@ -162,7 +172,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: clients::evaluate,
         enabled: |s| s.clients.enabled,
         measures: &[("connected", "clients")],
-        applies: |snap| snap.connected_clients.is_some() || snap.blocked_clients.is_some(),
+        applies: always,
     },
     Check {
         name: "evictions",
@@ -170,7 +180,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: evictions::evaluate,
         enabled: |s| s.evictions.enabled,
         measures: &[("evicted_keys", "keys")],
-        applies: |snap| snap.evicted_keys.is_some(),
+        applies: always,
     },
     Check {
         name: "connections",
@@ -178,7 +188,7 @@ pub const REGISTRY: &[Check] = &[
         evaluate: connections::evaluate,
         enabled: |s| s.connections.enabled,
         measures: &[("rejected", "connections")],
-        applies: |snap| snap.rejected_connections.is_some(),
+        applies: always,
     },
     Check {
         name: "cluster",
@@ -205,7 +215,7 @@ pub const REGISTRY: &[Check] = &[
             ("master_link_status", "status"),
             ("replicas_online", "replicas"),
         ],
-        applies: |snap| snap.role.is_some(),
+        applies: always,
     },
     Check {
         name: "role",
