@@ -52,6 +52,64 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub checks: CheckSettings,
     pub routes: RouteSettings,
+    /// The `sentinel` section as the layers give it; [`Settings::load`]
+    /// copies it into `checks.sentinel`, which is what runs.
+    pub sentinel: SentinelSettings,
+}
+
+/// `sentinel`: what the sentinel check judges on a Sentinel process.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SentinelSettings {
+    /// The masters to judge; empty judges every master the Sentinel monitors.
+    pub masters: MasterNames,
+}
+
+/// Master names: a TOML list, or one comma-separated string as an environment
+/// variable holds it (`REDIS_HEALTH_SENTINEL__MASTERS=a,b`). Names are
+/// non-empty, without whitespace and not repeated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "NamesInput", into = "Vec<String>")]
+pub struct MasterNames(Vec<String>);
+
+impl MasterNames {
+    pub fn get(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl From<MasterNames> for Vec<String> {
+    fn from(names: MasterNames) -> Self {
+        names.0
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NamesInput {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl TryFrom<NamesInput> for MasterNames {
+    type Error = &'static str;
+
+    fn try_from(input: NamesInput) -> Result<Self, Self::Error> {
+        let names: Vec<String> = match input {
+            NamesInput::List(names) => names,
+            NamesInput::Text(text) if text.trim().is_empty() => Vec::new(),
+            NamesInput::Text(text) => text.split(',').map(|n| n.trim().to_owned()).collect(),
+        };
+        for (index, name) in names.iter().enumerate() {
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err("a master name is empty or holds whitespace");
+            }
+            if names[..index].contains(name) {
+                return Err("a master name is repeated");
+            }
+        }
+        Ok(Self(names))
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -399,6 +457,7 @@ pub struct RouteSettings {
     pub replica: RouteFailure,
     pub primary: RouteFailure,
     pub all: RouteFailure,
+    pub sentinel: RouteFailure,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -430,6 +489,10 @@ pub struct CheckSettings {
     /// On a cluster node only; costs a CLUSTER INFO per check and the
     /// `+cluster|info` ACL permission.
     pub cluster: Toggle,
+    /// The top-level `sentinel` section, copied here by [`Settings::load`]
+    /// so the sentinel check reads it as every check reads its thresholds.
+    #[serde(skip)]
+    pub sentinel: SentinelSettings,
 }
 
 impl Default for CheckSettings {
@@ -449,6 +512,7 @@ impl Default for CheckSettings {
             slowlog: SlowlogThresholds::default(),
             headroom: HeadroomThresholds::default(),
             cluster: Toggle::default(),
+            sentinel: SentinelSettings::default(),
         }
     }
 }
@@ -935,8 +999,9 @@ impl Settings {
         }
         let env = Env::prefixed(ENV_PREFIX).filter(|name| is_key_name(name.as_str()));
         let figment = figment.merge(env.split("__"));
-        let settings: Settings = figment.extract().map_err(from_figment)?;
+        let mut settings: Settings = figment.extract().map_err(from_figment)?;
         settings.validate()?;
+        settings.checks.sentinel = settings.sentinel.clone();
         Ok(settings)
     }
 
@@ -1258,6 +1323,18 @@ mod tests {
                 "{shown}"
             );
         }
+    }
+
+    #[test]
+    fn master_names_come_as_a_list_or_comma_separated() {
+        let parse = |input| MasterNames::try_from(input).map(|n| n.get().to_vec());
+        let names = vec!["a".to_owned(), "b".to_owned()];
+        assert_eq!(parse(NamesInput::Text("a, b".into())), Ok(names.clone()));
+        assert_eq!(parse(NamesInput::List(names.clone())), Ok(names));
+        assert_eq!(parse(NamesInput::Text(" ".into())), Ok(Vec::new()));
+        assert!(parse(NamesInput::Text("a,,b".into())).is_err());
+        assert!(parse(NamesInput::Text("a,a".into())).is_err());
+        assert!(parse(NamesInput::List(vec!["my master".into()])).is_err());
     }
 
     #[test]

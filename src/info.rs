@@ -73,6 +73,69 @@ pub struct Snapshot {
     pub cluster_enabled: bool,
     /// Not in INFO: read by CLUSTER INFO, only on a cluster node.
     pub cluster: Option<ClusterInfo>,
+    /// `redis_mode:sentinel`: the process is a Sentinel, not a data node.
+    pub sentinel: Option<SentinelInfo>,
+}
+
+/// What a Sentinel says in INFO's Sentinel section.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SentinelInfo {
+    /// `sentinel_tilt:1`: the Sentinel distrusts its timer and takes no action.
+    pub tilt: Option<bool>,
+    /// One per `masterN:` line, in N order.
+    pub masters: Vec<MonitoredMaster>,
+}
+
+/// One `masterN:name=...,status=...,address=...,slaves=N,sentinels=N` line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MonitoredMaster {
+    pub name: String,
+    pub status: Option<MasterStatus>,
+    pub address: Option<String>,
+    pub replicas: Option<u64>,
+    pub sentinels: Option<u64>,
+    /// Not in INFO: whether `SENTINEL CKQUORUM` answered OK; `None` when it
+    /// was not asked (a master outside `sentinel.masters`).
+    pub quorum_ok: Option<bool>,
+}
+
+/// A master's state as this Sentinel sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MasterStatus {
+    Ok,
+    /// Subjectively down: this Sentinel cannot reach it.
+    Sdown,
+    /// Objectively down: a quorum of Sentinels agrees; failover follows.
+    Odown,
+}
+
+impl SentinelInfo {
+    /// The Sentinel section of an INFO reply; `None` unless `redis_mode:sentinel`.
+    fn parse(fields: &HashMap<&str, &str>) -> Option<Self> {
+        if fields.get("redis_mode") != Some(&"sentinel") {
+            return None;
+        }
+        let mut masters: Vec<(u32, MonitoredMaster)> = fields
+            .iter()
+            .filter_map(|(key, value)| {
+                let index = key.strip_prefix("master")?.parse::<u32>().ok()?;
+                Some((index, parse_master(value)?))
+            })
+            .collect();
+        masters.sort_by_key(|(index, _)| *index);
+        Some(Self {
+            tilt: fields.get("sentinel_tilt").map(|v| *v == "1"),
+            masters: masters.into_iter().map(|(_, m)| m).collect(),
+        })
+    }
+}
+
+/// The names of the masters a Sentinel monitors, or `None` when the reply is
+/// not from a Sentinel: the access layer asks CKQUORUM for these only, and a
+/// data node never sees a SENTINEL command.
+pub fn sentinel_masters(info: &str) -> Option<Vec<String>> {
+    SentinelInfo::parse(&fields(info)).map(|s| s.masters.into_iter().map(|m| m.name).collect())
 }
 
 /// What a cluster node says about the whole cluster (`CLUSTER INFO`).
@@ -185,7 +248,21 @@ impl Snapshot {
             replicas: replicas.into_iter().map(|(_, r)| r).collect(),
             cluster_enabled: fields.get("cluster_enabled") == Some(&"1"),
             cluster: None,
+            sentinel: SentinelInfo::parse(&fields),
         }
+    }
+
+    /// Records what `SENTINEL CKQUORUM` answered for each master asked.
+    pub fn with_quorum(mut self, answers: &[(String, bool)]) -> Self {
+        if let Some(sentinel) = &mut self.sentinel {
+            for master in &mut sentinel.masters {
+                master.quorum_ok = answers
+                    .iter()
+                    .find(|(name, _)| *name == master.name)
+                    .map(|(_, ok)| *ok);
+            }
+        }
+        self
     }
 
     /// How long ago the last successful RDB save was, by Redis's clock.
@@ -208,6 +285,28 @@ fn parse_replica(value: &str) -> ReplicaInfo {
         }
     }
     info
+}
+
+fn parse_master(value: &str) -> Option<MonitoredMaster> {
+    let mut master = MonitoredMaster::default();
+    for (key, val) in value.split(',').filter_map(|kv| kv.split_once('=')) {
+        match key {
+            "name" => master.name = val.to_owned(),
+            "status" => {
+                master.status = match val {
+                    "ok" => Some(MasterStatus::Ok),
+                    "sdown" => Some(MasterStatus::Sdown),
+                    "odown" => Some(MasterStatus::Odown),
+                    _ => None,
+                }
+            }
+            "address" => master.address = Some(val.to_owned()),
+            "slaves" => master.replicas = val.parse().ok(),
+            "sentinels" => master.sentinels = val.parse().ok(),
+            _ => {}
+        }
+    }
+    (!master.name.is_empty()).then_some(master)
 }
 
 #[cfg(test)]
@@ -334,6 +433,10 @@ mod tests {
             "rdb_bgsave_in_progress",
             "rdb_last_cow_size",
             "current_cow_size",
+            "redis_mode",
+            "sentinel_tilt",
+            "master0",
+            "master1",
         ];
 
         fn value() -> impl Strategy<Value = String> {
@@ -344,6 +447,8 @@ mod tests {
                 Just("NaN".to_owned()),
                 Just("inf".to_owned()),
                 "(ip|port|state|lag|offset)=[a-z0-9,=:.-]{0,12}(,[a-z]{0,6}=[a-z0-9-]{0,8}){0,4}",
+                Just("sentinel".to_owned()),
+                "(name|status|address|slaves|sentinels)=[a-z0-9,=:.-]{0,12}(,[a-z]{0,9}=[a-z0-9-]{0,8}){0,4}",
             ]
         }
 
@@ -419,6 +524,85 @@ mod tests {
             }
         );
         assert_eq!(ClusterInfo::parse("garbage"), ClusterInfo::default());
+    }
+
+    #[test]
+    fn parses_a_sentinel_with_two_masters() {
+        let snap = fixture("info-sentinel-7.0.txt");
+        let master = |name: &str, address: &str, replicas| MonitoredMaster {
+            name: name.into(),
+            status: Some(MasterStatus::Ok),
+            address: Some(address.into()),
+            replicas: Some(replicas),
+            sentinels: Some(3),
+            quorum_ok: None,
+        };
+        assert_eq!(
+            snap.sentinel,
+            Some(SentinelInfo {
+                tilt: Some(false),
+                masters: vec![
+                    master("mymaster", "127.0.0.1:27101", 1),
+                    master("other", "127.0.0.1:27102", 0),
+                ],
+            })
+        );
+        // A Sentinel has no data-node sections.
+        assert_eq!(snap.role, None);
+        assert_eq!(snap.used_memory, None);
+        assert_eq!(snap.rdb_last_bgsave_ok, None);
+        assert_eq!(
+            sentinel_masters(
+                &std::fs::read_to_string(format!(
+                    "{}/tests/fixtures/info-sentinel-7.0.txt",
+                    env!("CARGO_MANIFEST_DIR")
+                ))
+                .unwrap_or_default()
+            ),
+            Some(vec!["mymaster".to_owned(), "other".to_owned()])
+        );
+    }
+
+    #[test]
+    fn parses_a_sentinel_in_tilt_with_a_master_odown() {
+        let snap = fixture("info-sentinel-7.0-tilt.txt");
+        let sentinel = snap.sentinel.unwrap_or_default();
+        assert_eq!(sentinel.tilt, Some(true));
+        let statuses: Vec<_> = sentinel.masters.iter().map(|m| m.status).collect();
+        assert_eq!(
+            statuses,
+            vec![Some(MasterStatus::Ok), Some(MasterStatus::Odown)]
+        );
+    }
+
+    #[test]
+    fn data_nodes_are_not_sentinels() {
+        for name in [
+            "info-redis-6.2.txt",
+            "info-redis-7.0-primary.txt",
+            "info-redis-7.0-replica.txt",
+            "info-valkey-9.1.txt",
+        ] {
+            assert_eq!(fixture(name).sentinel, None, "{name}");
+        }
+        assert_eq!(sentinel_masters("redis_mode:standalone\r\n"), None);
+    }
+
+    #[test]
+    fn quorum_answers_land_on_their_masters() {
+        let snap =
+            fixture("info-sentinel-7.0-odown.txt").with_quorum(&[("other".to_owned(), false)]);
+        let quorum: Vec<_> = snap
+            .sentinel
+            .unwrap_or_default()
+            .masters
+            .iter()
+            .map(|m| (m.name.clone(), m.quorum_ok))
+            .collect();
+        assert_eq!(
+            quorum,
+            vec![("mymaster".into(), None), ("other".into(), Some(false))]
+        );
     }
 
     #[test]

@@ -41,6 +41,7 @@ enum CheckRoute {
     Primary,
     All,
     Alive,
+    Sentinel,
 }
 
 impl From<CheckRoute> for Route {
@@ -51,6 +52,7 @@ impl From<CheckRoute> for Route {
             CheckRoute::Primary => Route::Primary,
             CheckRoute::All => Route::All,
             CheckRoute::Alive => Route::Alive,
+            CheckRoute::Sentinel => Route::Sentinel,
         }
     }
 }

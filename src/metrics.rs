@@ -22,7 +22,7 @@ use prometheus_client::registry::Registry;
 
 use crate::checks::headroom;
 use crate::config::MemoryLimit;
-use crate::info::Role;
+use crate::info::{MasterStatus, Role, SentinelInfo};
 use crate::report::{Round, Route};
 
 /// Every HTTP code a health route answers.
@@ -221,8 +221,48 @@ impl Collector for LatestCheck {
                 gauge(&mut encoder, name, help, &[], value)?;
             }
         }
+        if let Ok(observation) = &round.outcome
+            && let Some(sentinel) = &observation.snapshot.sentinel
+        {
+            sentinel_gauges(&mut encoder, sentinel)?;
+        }
         Ok(())
     }
+}
+
+/// On a Sentinel: TILT, and each monitored master's status and quorum.
+fn sentinel_gauges(encoder: &mut DescriptorEncoder, sentinel: &SentinelInfo) -> fmt::Result {
+    if let Some(tilt) = sentinel.tilt {
+        gauge(
+            encoder,
+            "redis_health_sentinel_tilt",
+            "1 while the Sentinel is in TILT mode (it takes no action)",
+            &[],
+            f64::from(u8::from(tilt)),
+        )?;
+    }
+    labelled(
+        encoder,
+        "redis_health_sentinel_master_status",
+        "Each monitored master as this Sentinel sees it: 0 ok, 1 sdown, 2 odown",
+        sentinel.masters.iter().filter_map(|m| {
+            let level = match m.status? {
+                MasterStatus::Ok => 0,
+                MasterStatus::Sdown => 1,
+                MasterStatus::Odown => 2,
+            };
+            Some(("master", m.name.as_str(), level))
+        }),
+    )?;
+    labelled(
+        encoder,
+        "redis_health_sentinel_quorum_ok",
+        "1 when SENTINEL CKQUORUM answered OK for the master (judged masters only)",
+        sentinel.masters.iter().filter_map(|m| {
+            let ok = m.quorum_ok?;
+            Some(("master", m.name.as_str(), u8::from(ok)))
+        }),
+    )
 }
 
 /// The values the latest check read, by metric name; `None` where Redis did

@@ -61,6 +61,7 @@ impl Prober {
             settings.redis.clone(),
             settings.checks.slowlog.active(),
             settings.checks.cluster.enabled,
+            settings.checks.sentinel.masters.clone(),
         );
         let history = History::new(settings.checks.hit_rate.window);
         let latest = Arc::new(ArcSwapOption::empty());
@@ -154,7 +155,8 @@ impl Prober {
                 slowlog_last_id: reply.slowlog_last_id,
                 cluster: reply.cluster_info.as_deref().map(ClusterInfo::parse),
                 ..Snapshot::parse(&reply.info)
-            },
+            }
+            .with_quorum(&reply.quorum),
         });
         let at = Instant::now();
         self.metrics.check_took(at - started);

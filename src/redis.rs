@@ -1,6 +1,7 @@
 //! Redis access: one persistent connection, used for one PING + one INFO per
-//! check (plus CLUSTER INFO on a cluster node), with the whole exchange
-//! bounded by `redis.timeout`.
+//! check (plus CLUSTER INFO on a cluster node, one SENTINEL CKQUORUM per
+//! judged master on a Sentinel), with the whole exchange bounded by
+//! `redis.timeout`.
 //!
 //! The client always talks to the configured node itself (fred's centralized
 //! mode), never through cluster or sentinel routing: the sidecar judges its
@@ -27,8 +28,8 @@ use fred::types::config::TlsHostMapping;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use crate::config::{RedisSettings, current_password};
-use crate::info::cluster_enabled;
+use crate::config::{MasterNames, RedisSettings, current_password};
+use crate::info::{cluster_enabled, sentinel_masters};
 use crate::verdict::Reason;
 
 /// Why a check could not read Redis. Messages never hold a credential.
@@ -137,6 +138,9 @@ pub struct Reply {
     pub slowlog_last_id: Option<u64>,
     /// The CLUSTER INFO text, read only when INFO says `cluster_enabled:1`.
     pub cluster_info: Option<String>,
+    /// Whether `SENTINEL CKQUORUM` answered OK, per judged master; asked
+    /// only when INFO says `redis_mode:sentinel`.
+    pub quorum: Vec<(String, bool)>,
 }
 
 struct Connection {
@@ -160,22 +164,32 @@ pub struct Redis {
     /// Whether a check reads CLUSTER INFO on a cluster node (only when the
     /// cluster check runs).
     read_cluster: bool,
+    /// `sentinel.masters`: on a Sentinel, the masters asked CKQUORUM for
+    /// (empty: every monitored master).
+    sentinel_masters: MasterNames,
     connection: Mutex<Option<Connection>>,
 }
 
 impl Redis {
-    pub fn new(settings: RedisSettings, read_slowlog: bool, read_cluster: bool) -> Self {
+    pub fn new(
+        settings: RedisSettings,
+        read_slowlog: bool,
+        read_cluster: bool,
+        sentinel_masters: MasterNames,
+    ) -> Self {
         Self {
             settings,
             read_slowlog,
             read_cluster,
+            sentinel_masters,
             connection: Mutex::new(None),
         }
     }
 
     /// One PING and one INFO (and SLOWLOG GET 1 when the slowlog check runs,
-    /// CLUSTER INFO on a cluster node), within `redis.timeout` from start to
-    /// end, TLS handshake included.
+    /// CLUSTER INFO on a cluster node, SENTINEL CKQUORUM per judged master
+    /// on a Sentinel), within `redis.timeout` from start to end, TLS
+    /// handshake included.
     pub async fn check(&self) -> Result<Reply, RedisError> {
         let timeout = self.settings.timeout;
         let mut slot = self.connection.lock().await;
@@ -299,6 +313,11 @@ impl Redis {
 
     async fn ask(&self, client: &fred::clients::Client) -> Result<Reply, RedisError> {
         let mut reply = ping_and_info(client).await?;
+        if let Some(monitored) = sentinel_masters(&reply.info) {
+            // A Sentinel has no slow log or cluster state to read.
+            reply.quorum = quorum(client, monitored, self.sentinel_masters.get()).await?;
+            return Ok(reply);
+        }
         if self.read_slowlog {
             reply.slowlog_last_id = newest_slowlog_id(client).await?;
         }
@@ -338,6 +357,33 @@ async fn newest_slowlog_id(client: &fred::clients::Client) -> Result<Option<u64>
     })
 }
 
+/// One `SENTINEL CKQUORUM` per judged master: those of `monitored` named in
+/// `named`, or all when `named` is empty. A NOQUORUM answer is the finding;
+/// any other error (a refused command, a lost connection) fails the check.
+async fn quorum(
+    client: &fred::clients::Client,
+    monitored: Vec<String>,
+    named: &[String],
+) -> Result<Vec<(String, bool)>, RedisError> {
+    let client = fail_fast(client);
+    let mut answers = Vec::with_capacity(monitored.len());
+    for name in monitored {
+        if !named.is_empty() && !named.contains(&name) {
+            continue;
+        }
+        let answer: Result<String, FredError> = client
+            .custom(fred::cmd!("SENTINEL"), vec!["CKQUORUM", name.as_str()])
+            .await;
+        let ok = match answer {
+            Ok(_) => true,
+            Err(error) if error.details().starts_with("NOQUORUM") => false,
+            Err(error) => return Err(RedisError::classify(&error, None)),
+        };
+        answers.push((name, ok));
+    }
+    Ok(answers)
+}
+
 async fn ping_and_info(client: &fred::clients::Client) -> Result<Reply, RedisError> {
     let client = fail_fast(client);
     let started = Instant::now();
@@ -356,6 +402,7 @@ async fn ping_and_info(client: &fred::clients::Client) -> Result<Reply, RedisErr
         info,
         slowlog_last_id: None,
         cluster_info: None,
+        quorum: Vec::new(),
     })
 }
 

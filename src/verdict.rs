@@ -45,6 +45,9 @@ pub enum Reason {
     PersistenceFailed,
     ClusterDown,
     OomRisk,
+    MasterOdown,
+    SentinelNoQuorum,
+    SentinelUnknownMaster,
     // degraded
     LowHitRate,
     ReplicaDisconnected,
@@ -54,6 +57,10 @@ pub enum Reason {
     ReplicaLagging,
     NotPrimary,
     ClusterSlotsFailing,
+    MasterSdown,
+    SentinelTilt,
+    NotDataNode,
+    NotSentinel,
     // warn
     MemoryHigh,
     LatencyHigh,
@@ -84,9 +91,16 @@ impl Reason {
             Unreachable | Timeout | AuthFailed | Loading | Busy | MasterDown | Error => {
                 Status::Down
             }
-            MemoryPressure | PersistenceFailed | ClusterDown | OomRisk => Status::Critical,
+            MemoryPressure
+            | PersistenceFailed
+            | ClusterDown
+            | MasterOdown
+            | SentinelNoQuorum
+            | SentinelUnknownMaster
+            | OomRisk => Status::Critical,
             LowHitRate | ReplicaDisconnected | ReplicaSyncing | ReplicaStale | TooFewReplicas
-            | ReplicaLagging | NotPrimary | ClusterSlotsFailing => Status::Degraded,
+            | ReplicaLagging | NotPrimary | ClusterSlotsFailing | MasterSdown | SentinelTilt
+            | NotDataNode | NotSentinel => Status::Degraded,
             MemoryHigh | LatencyHigh | NoMaxmemory | HitRateLow | Fragmentation | ClientsHigh
             | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale
             | RssHigh | MaxmemoryAboveLimit | ForkHeadroom => Status::Warn,

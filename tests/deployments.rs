@@ -6,9 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::sentinel::SentinelNode;
 use common::{
-    TestCerts, TestRedis, TestSentinel, assert_config_error, eventually, free_port, settings,
-    spawn_app, start_cluster,
+    TestCerts, TestRedis, assert_config_error, eventually, free_port, settings, spawn_app,
+    start_cluster,
 };
 use redis_health::config::Settings;
 
@@ -359,7 +360,7 @@ async fn after_a_sentinel_failover_the_promoted_replica_answers_primary() {
         replica.info_field("master_link_status").as_deref() == Some("up")
     })
     .await;
-    let sentinel = TestSentinel::start(&primary);
+    let sentinel = SentinelNode::start(primary.port, 1);
     let replica_port = replica.port.to_string();
     eventually("sentinel sees the replica", Duration::from_secs(10), || {
         sentinel

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::sentinel::SentinelNode;
 use common::{TestRedis, run_binary, settings, spawn_app, tool};
 use serde_json::Value;
 
@@ -304,6 +305,14 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
         .await;
         scraped.push_str(&scrape(&app).await.1);
     }
+    // A Sentinel exports the sentinel gauges.
+    let sentinel = SentinelNode::start(primary.port, 1);
+    let app = spawn_app(settings(&sentinel.url())).await;
+    app.wait_for("/health/sentinel", Duration::from_secs(5), |a| {
+        a.status == 200
+    })
+    .await;
+    scraped.push_str(&scrape(&app).await.1);
     let exported = metric_names(&scraped);
     let root = env!("CARGO_MANIFEST_DIR");
     for file in [

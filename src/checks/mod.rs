@@ -16,6 +16,7 @@ mod persistence;
 pub mod ping;
 mod replication;
 mod role;
+mod sentinel;
 mod slowlog;
 
 use std::time::Duration;
@@ -55,7 +56,21 @@ impl CheckResult {
     pub fn fail_if(self, condition: bool, reason: Reason) -> Self {
         if condition { self.fail(reason) } else { self }
     }
+
+    /// A check that judged nothing, with why (INFO lacks the fields it
+    /// reads: a fork, an older server): never a bare `ok`.
+    pub fn skipped(why: &'static str) -> Self {
+        Self::default().observe(SKIPPED, why)
+    }
+
+    /// Why the check judged nothing, if it did not (see [`Self::skipped`]).
+    pub fn skipped_because(&self) -> Option<&str> {
+        self.observed.get(SKIPPED).and_then(Value::as_str)
+    }
 }
+
+/// The body key of a check that judged nothing; its value says why.
+const SKIPPED: &str = "skipped";
 
 /// Counter growth over the hit-rate window, computed once per check from the
 /// sample history (see [`crate::history`]).
@@ -79,6 +94,17 @@ pub enum Group {
     Replication,
     /// Whether the node is the primary: /health/primary only.
     Role,
+    /// A Sentinel's view of its masters: /health/sentinel, and on a Sentinel
+    /// /health/redis and /health too.
+    Sentinel,
+}
+
+impl Group {
+    /// Whether the group's checks are for a Sentinel process rather than a
+    /// data node: each kind is judged by its own checks only.
+    pub fn for_sentinel(self) -> bool {
+        self == Group::Sentinel
+    }
 }
 
 pub type Evaluate = fn(&Snapshot, &Window, &CheckSettings) -> CheckResult;
@@ -97,6 +123,8 @@ pub struct Check {
     pub measures: &'static [Measure],
     /// Whether the check means anything for this node; if not, it is left
     /// out of the body (e.g. `cluster` on a node that is not in a cluster).
+    /// A check that applies but whose INFO fields are missing says so with
+    /// [`CheckResult::skipped`].
     pub applies: fn(&Snapshot) -> bool,
 }
 
@@ -207,6 +235,15 @@ pub const REGISTRY: &[Check] = &[
         enabled: |_| true,
         measures: &[("role", "role")],
         applies: always,
+    },
+    Check {
+        name: "sentinel",
+        group: Group::Sentinel,
+        evaluate: sentinel::evaluate,
+        // What /health/sentinel answers.
+        enabled: |_| true,
+        measures: &[("tilt", "boolean")],
+        applies: |snap| snap.sentinel.is_some(),
     },
 ];
 

@@ -2,6 +2,8 @@
 //! the sidecar served on port 0, and an HTTP client.
 #![allow(dead_code)] // each test binary uses its own subset of the helpers
 
+pub mod sentinel;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -860,81 +862,6 @@ pub fn start_cluster(size: usize) -> Vec<TestRedis> {
         }
     }
     nodes
-}
-
-/// A Sentinel process (`redis-server CONFIG --sentinel`) watching one
-/// primary as `mymaster` with quorum 1, quick to act: down after 1 s.
-pub struct TestSentinel {
-    pub port: u16,
-    _dir: tempfile::TempDir,
-    child: Child,
-}
-
-impl TestSentinel {
-    pub fn start(primary: &TestRedis) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let config = dir.path().join("sentinel.conf");
-        // Sentinel rewrites its config file, so it must be its own, writable.
-        std::fs::write(
-            &config,
-            format!(
-                "port {port}\nbind 127.0.0.1\ndir {dir}\nlogfile sentinel.log\n\
-                 sentinel monitor mymaster 127.0.0.1 {primary} 1\n\
-                 sentinel down-after-milliseconds mymaster 1000\n\
-                 sentinel failover-timeout mymaster 5000\n\
-                 sentinel parallel-syncs mymaster 1\n",
-                dir = dir.path().display(),
-                primary = primary.port,
-            ),
-        )
-        .expect("write sentinel.conf");
-        let child = Command::new(Server::Redis7.binary())
-            .arg(&config)
-            .arg("--sentinel")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn sentinel");
-        let sentinel = Self {
-            port,
-            _dir: dir,
-            child,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(sentinel.addr()).is_err() {
-            assert!(Instant::now() < deadline, "sentinel did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        sentinel
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    /// One command to the sentinel; the reply as text.
-    pub fn cmd(&self, args: &[&str]) -> String {
-        resp_pipeline(self.addr(), args, 1)
-            .pop()
-            .unwrap_or_default()
-    }
-
-    /// The port Sentinel names as the primary of `mymaster` now.
-    pub fn primary_port(&self) -> Option<u16> {
-        self.cmd(&["SENTINEL", "get-master-addr-by-name", "mymaster"])
-            .lines()
-            .nth(1)
-            .and_then(|port| port.parse().ok())
-    }
-}
-
-impl Drop for TestSentinel {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A tool the tests run, found on PATH, or a loud failure saying how to
