@@ -57,6 +57,19 @@ pub struct Snapshot {
     pub cluster_enabled: bool,
     /// Not in INFO: read by CLUSTER INFO, only on a cluster node.
     pub cluster: Option<ClusterInfo>,
+    /// Not in INFO: the certificates of the `rediss://` connection's
+    /// handshake, only on such a connection.
+    pub tls: Option<CertDates>,
+}
+
+/// When the certificates of a TLS connection expire, in Unix seconds, and
+/// when the check that saw them ran (so expiry is judged without a clock).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CertDates {
+    pub checked_at_s: i64,
+    pub server_not_after: Option<i64>,
+    /// Only when `redis.tls.cert_file` is set.
+    pub client_not_after: Option<i64>,
 }
 
 /// What a cluster node says about the whole cluster (`CLUSTER INFO`).
@@ -152,6 +165,7 @@ impl Snapshot {
             replicas: replicas.into_iter().map(|(_, r)| r).collect(),
             cluster_enabled: fields.get("cluster_enabled") == Some(&"1"),
             cluster: None,
+            tls: None,
         }
     }
 

@@ -151,6 +151,7 @@ impl Prober {
             snapshot: Snapshot {
                 slowlog_last_id: reply.slowlog_last_id,
                 cluster: reply.cluster_info.as_deref().map(ClusterInfo::parse),
+                tls: reply.certificates,
                 ..Snapshot::parse(&reply.info)
             },
         });

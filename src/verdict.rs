@@ -65,6 +65,7 @@ pub enum Reason {
     RejectedConnections,
     SlowCommands,
     RdbStale,
+    TlsCertExpiring,
 }
 
 impl Reason {
@@ -84,9 +85,8 @@ impl Reason {
             LowHitRate | ReplicaDisconnected | ReplicaSyncing | ReplicaStale | TooFewReplicas
             | ReplicaLagging | NotPrimary | ClusterSlotsFailing => Status::Degraded,
             MemoryHigh | LatencyHigh | NoMaxmemory | HitRateLow | Fragmentation | ClientsHigh
-            | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale => {
-                Status::Warn
-            }
+            | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale
+            | TlsCertExpiring => Status::Warn,
         }
     }
 }

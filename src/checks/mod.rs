@@ -16,6 +16,7 @@ pub mod ping;
 mod replication;
 mod role;
 mod slowlog;
+mod tls;
 
 use std::time::Duration;
 
@@ -177,6 +178,14 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.slowlog.active(),
         measures: &[("slow_entries", "entries")],
         applies: always,
+    },
+    Check {
+        name: "tls",
+        group: Group::Node,
+        evaluate: tls::evaluate,
+        enabled: |s| s.tls.enabled,
+        measures: &[("expires_in_s", "s")],
+        applies: |snap| snap.tls.is_some(),
     },
     Check {
         name: "replication",
