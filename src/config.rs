@@ -174,7 +174,10 @@ pub struct RedisUrl {
 /// Where Redis listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
     /// A Unix socket (`unix:///run/redis/redis.sock`).
     Unix(PathBuf),
 }
@@ -896,15 +899,18 @@ mod tests {
         let url = RedisUrl::try_from("unix:///run/redis/redis.sock".to_owned()).expect("valid");
         assert_eq!(url.address, Address::Unix("/run/redis/redis.sock".into()));
         assert_eq!(url.username, None);
-        let url = RedisUrl::try_from("unix://health:p%40+w@/run/redis.sock".to_owned())
-            .expect("valid");
+        let url =
+            RedisUrl::try_from("unix://health:p%40+w@/run/redis.sock".to_owned()).expect("valid");
         assert_eq!(url.address, Address::Unix("/run/redis.sock".into()));
         assert_eq!(url.username.as_deref(), Some("health"));
         assert_eq!(
             url.password.as_ref().map(|p| p.expose_secret().to_owned()),
             Some("p@+w".to_owned())
         );
-        assert_eq!(format!("{url:?}"), "unix://health:[redacted]@/run/redis.sock");
+        assert_eq!(
+            format!("{url:?}"),
+            "unix://health:[redacted]@/run/redis.sock"
+        );
         assert!(RedisUrl::try_from("unix://relative.sock".to_owned()).is_err());
         assert!(RedisUrl::try_from("unix://host/x.sock".to_owned()).is_err());
     }

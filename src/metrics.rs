@@ -220,12 +220,7 @@ impl Collector for LatestCheck {
 /// When the TLS connection's certificates expire, as Unix timestamps; absent
 /// on plain connections.
 fn certificate_expiry(encoder: &mut DescriptorEncoder, round: &Round) -> fmt::Result {
-    let Some(dates) = round
-        .outcome
-        .as_ref()
-        .ok()
-        .and_then(|o| o.snapshot.tls)
-    else {
+    let Some(dates) = round.outcome.as_ref().ok().and_then(|o| o.snapshot.tls) else {
         return Ok(());
     };
     let mut metric = encoder.encode_descriptor(

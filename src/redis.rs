@@ -28,6 +28,7 @@ use fred::prelude::{
 use fred::types::ConnectHandle;
 use fred::types::config::TlsHostMapping;
 use secrecy::{ExposeSecret, SecretString};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
 use crate::config::{Address, RedisSettings, current_password};
@@ -230,12 +231,16 @@ impl Redis {
                 other => return other,
             }
         }
-        let connection = bounded(
+        let connection = match bounded(
             self.settings.connect_timeout,
             "redis.connect_timeout",
             self.connect(),
         )
-        .await?;
+        .await
+        {
+            Err(RedisError::Timeout(key)) => Err(self.why_no_tls_answer(key).await),
+            other => other,
+        }?;
         let reply = self.ask(&connection).await;
         *slot = Some(connection);
         reply
@@ -291,6 +296,35 @@ impl Redis {
             },
             other => other,
         })
+    }
+
+    /// A `rediss://` connect that timed out may have reached a plain Redis
+    /// port: it never answers a TLS hello (it waits for the end of an inline
+    /// command), so that looks like a hung server. On this failure path only,
+    /// one plain PING within `redis.timeout` tells the two apart.
+    async fn why_no_tls_answer(&self, key: &'static str) -> RedisError {
+        let Address::Tcp { host, port } = &self.settings.url.address else {
+            return RedisError::Timeout(key);
+        };
+        if !self.settings.url.tls {
+            return RedisError::Timeout(key);
+        }
+        let plain = async {
+            let mut stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+            stream.write_all(b"PING\r\n").await?;
+            let mut first = [0u8; 1];
+            let read = stream.read(&mut first).await?;
+            // Every RESP reply to PING starts so: +PONG, -NOAUTH, -ERR...
+            Ok::<bool, std::io::Error>(read == 1 && matches!(first[0], b'+' | b'-'))
+        };
+        match tokio::time::timeout(self.settings.timeout, plain).await {
+            Ok(Ok(true)) => RedisError::Tls(
+                "TLS handshake failed: the server does not speak TLS on this port \
+                 (it answers plain Redis); use a redis:// URL for it"
+                    .into(),
+            ),
+            _ => RedisError::Timeout(key),
+        }
     }
 
     /// The password and TLS configuration as the files hold them now, read
@@ -436,7 +470,10 @@ async fn ping_and_info(client: &fred::clients::Client) -> Result<Reply, RedisErr
     let started = Instant::now();
     let mut replies = pipeline.try_all::<Value>().await.into_iter();
     let latency = started.elapsed();
-    replies.next().unwrap_or_else(|| Err(FredError::new(ErrorKind::Unknown, "no reply to PING"))).map_err(classify)?;
+    replies
+        .next()
+        .unwrap_or_else(|| Err(FredError::new(ErrorKind::Unknown, "no reply to PING")))
+        .map_err(classify)?;
     let info: String = replies
         .next()
         .unwrap_or_else(|| Err(FredError::new(ErrorKind::Unknown, "no reply to INFO")))

@@ -19,7 +19,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::sign::CertifiedKey;
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 
 use crate::config::TlsSettings;
 
@@ -133,13 +135,6 @@ impl Handshake {
                 (false, false) => "the server ended the TLS handshake".into(),
             };
         }
-        if failure.contains("InvalidContentType")
-            || failure.contains("InvalidMessage")
-            || failure.contains("CorruptMessage")
-        {
-            return "the server does not speak TLS on this port; for a plain port use redis://"
-                .into();
-        }
         "the TLS handshake failed".into()
     }
 }
@@ -218,7 +213,10 @@ pub fn client_config(tls: &TlsSettings) -> Result<Tls, TlsError> {
 fn validity(cert: &CertificateDer<'_>) -> Option<(i64, i64)> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
     let validity = parsed.validity();
-    Some((validity.not_before.timestamp(), validity.not_after.timestamp()))
+    Some((
+        validity.not_before.timestamp(),
+        validity.not_after.timestamp(),
+    ))
 }
 
 /// A Unix time as RFC 3339, for bodies and messages.
@@ -248,10 +246,10 @@ impl Verifier {
         server_name: &ServerName<'_>,
         now: UnixTime,
     ) -> Result<(), rustls::Error> {
-        let (not_before, not_after) =
-            validity(cert).ok_or(CertificateError::BadEncoding)?;
+        let (not_before, not_after) = validity(cert).ok_or(CertificateError::BadEncoding)?;
         let now_s = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        let at = |s: i64| UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(s).unwrap_or(0)));
+        let at =
+            |s: i64| UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(s).unwrap_or(0)));
         if now_s > not_after {
             return Err(CertificateError::ExpiredContext {
                 time: now,
@@ -270,7 +268,12 @@ impl Verifier {
     }
 
     /// What went wrong with the server's certificate, in words.
-    fn explain(&self, error: &rustls::Error, cert: &CertificateDer<'_>, name: &ServerName<'_>) -> String {
+    fn explain(
+        &self,
+        error: &rustls::Error,
+        cert: &CertificateDer<'_>,
+        name: &ServerName<'_>,
+    ) -> String {
         let dates = validity(cert);
         let rustls::Error::InvalidCertificate(error) = error else {
             return "the server's certificate could not be checked".into();
@@ -311,17 +314,27 @@ impl ServerCertVerifier for Verifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let outcome = if self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) {
+        let outcome = if self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
             self.verify_pinned(end_entity, server_name, now)
                 .map(|()| ServerCertVerified::assertion())
         } else {
-            self.webpki
-                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            self.webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            )
         };
         match &outcome {
             Ok(_) => {
                 let not_after = validity(end_entity).map(|(_, end)| end);
-                self.handshake.update(|seen| seen.server_not_after = not_after);
+                self.handshake
+                    .update(|seen| seen.server_not_after = not_after);
             }
             Err(error) => {
                 let refused = self.explain(error, end_entity, server_name);
@@ -403,7 +416,10 @@ fn certificates(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'st
     Ok(certs)
 }
 
-fn ca_roots(path: &Path, certs: &[CertificateDer<'static>]) -> Result<Arc<RootCertStore>, TlsError> {
+fn ca_roots(
+    path: &Path,
+    certs: &[CertificateDer<'static>],
+) -> Result<Arc<RootCertStore>, TlsError> {
     let mut roots = RootCertStore::empty();
     for cert in certs {
         roots
