@@ -4,10 +4,13 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
-use common::tls::{TestPki, self_signed, tls_only_redis};
-use common::{Answer, TestBinary, TestCerts, TestRedis, settings, spawn_app};
+use common::tls::{SELF_SIGNED_ONE_LINER, TestPki, self_signed, tls_only_redis};
+use common::{
+    Answer, TestBinary, TestCerts, TestProcess, TestRedis, free_port, settings, spawn_app,
+};
 use redis_health::config::Settings;
 
 fn rediss(port: u16, ca_file: Option<String>) -> Settings {
@@ -38,31 +41,79 @@ fn assert_tls_error(answer: &Answer, expected: &str) {
     }
 }
 
-#[tokio::test]
-async fn the_self_signed_one_liner_is_trusted_and_its_name_still_checked() {
-    let dir = self_signed();
-    let path = |f: &str| dir.path().join(f).to_string_lossy().into_owned();
-    let (_redis, port) = tls_only_redis(
-        &path("cert.pem"),
-        &path("key.pem"),
-        &path("cert.pem"),
-        false,
-    );
+/// The README's self-signed example, its three lines as they stand (the
+/// port made free, the CA file's path made absolute for the sidecar).
+fn readme_example() -> [String; 3] {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let line = |start: &str| {
+        readme
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("README has no line starting {start:?}"))
+            .to_owned()
+    };
+    [
+        line("openssl req -x509"),
+        line("redis-server --port 0 --tls-port 6380"),
+        line("REDIS_HEALTH_REDIS__URL=rediss://127.0.0.1:6380 "),
+    ]
+}
 
-    let app = spawn_app(rediss(port, Some(path("cert.pem")))).await;
-    app.assert_every_route_ok().await;
-    let answer = app.get("/health/redis").await;
-    let tls = &answer.json["checks"]["tls"];
-    assert_eq!(tls["status"], "ok", "{}", answer.text);
-    let expires_in = tls["expires_in_s"].as_i64().unwrap_or_default();
+#[tokio::test]
+async fn the_readme_self_signed_example_works_and_the_name_is_still_checked() {
+    let [openssl, server, sidecar] = readme_example();
+    assert_eq!(
+        openssl,
+        SELF_SIGNED_ONE_LINER
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let dir = self_signed();
+    let port = free_port().to_string();
+    let in_dir = format!(
+        "cd {} && exec {}",
+        dir.path().display(),
+        server.replace("6380", &port)
+    );
+    let _redis = TestProcess::start(Path::new("sh"), &["-c", &in_dir], &[]);
+
+    let cert = dir.path().join("cert.pem").to_string_lossy().into_owned();
+    let envs: Vec<(String, String)> = sidecar
+        .split_whitespace()
+        .filter_map(|word| word.split_once('='))
+        .map(|(key, value)| {
+            let value = value.replace("6380", &port).replace("cert.pem", &cert);
+            (key.to_owned(), value)
+        })
+        .collect();
+    assert_eq!(envs.len(), 2, "{sidecar}");
+    let mut envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    envs.push(("REDIS_HEALTH_CHECKS__MEMORY__WARN_NO_MAXMEMORY", "false"));
+    let binary = TestBinary::start(&envs).await;
+    let mut answer = (0, String::new());
+    for _ in 0..100 {
+        answer = binary.get("/health/redis").await;
+        if answer.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    let json: serde_json::Value = serde_json::from_str(&answer.1).unwrap_or_default();
+    assert_eq!(json["status"], "ok", "{}", answer.1);
+    let expires_in = json["checks"]["tls"]["expires_in_s"]
+        .as_i64()
+        .unwrap_or_default();
     assert!(
         (364 * 86400..=365 * 86400).contains(&expires_in),
         "{}",
-        answer.text
+        answer.1
     );
 
     // Pinned is not a free pass: the name is checked all the same.
-    let mut config = rediss(port, Some(path("cert.pem")));
+    let mut config = rediss(port.parse().expect("port"), Some(cert));
     config.redis.tls.server_name = Some("redis.example.internal".into());
     let app = spawn_app(config).await;
     assert_tls_error(
