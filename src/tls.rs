@@ -135,12 +135,14 @@ impl Handshake {
                 (false, false) => "the server ended the TLS handshake".into(),
             };
         }
-        "the TLS handshake failed".into()
+        "no reason given by the server or the TLS library".into()
     }
 }
 
 /// Reads the files and builds the client configuration (ring provider, the
-/// crate's only one, named so no process-wide default is needed).
+/// crate's only one, named so no process-wide default is needed). A new
+/// configuration per connection also means no session resumption: every
+/// handshake verifies, and records, the server's certificate.
 pub fn client_config(tls: &TlsSettings) -> Result<Tls, TlsError> {
     if let Some(name) = &tls.server_name {
         ServerName::try_from(name.as_str()).map_err(|_| TlsError::ServerName(name.clone()))?;
@@ -166,7 +168,11 @@ pub fn client_config(tls: &TlsSettings) -> Result<Tls, TlsError> {
             let certs = certificates(CA_FILE, file)?;
             (ca_roots(file, &certs)?, certs, CA_FILE)
         }
-        None => (system_roots()?, Vec::new(), "the system's CA roots"),
+        None => (
+            system_roots()?,
+            Vec::new(),
+            "the system's CA roots (set redis.tls.ca_file for a private CA)",
+        ),
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
