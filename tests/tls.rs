@@ -19,6 +19,10 @@ fn rediss(port: u16, ca_file: Option<String>) -> Settings {
     config
 }
 
+fn trusting_root(port: u16, pki: &TestPki) -> Settings {
+    rediss(port, Some(pki.path_str("root.pem")))
+}
+
 /// A 503 `error` whose text holds `expected` and no Rust type name.
 fn assert_tls_error(answer: &Answer, expected: &str) {
     assert_eq!(answer.status, 503, "{}", answer.text);
@@ -126,13 +130,8 @@ async fn the_readme_self_signed_example_works_and_the_name_is_still_checked() {
 async fn a_chain_through_an_intermediate_is_trusted_with_only_the_root() {
     let pki = TestPki::new();
     pki.server("server", 365);
-    let (_redis, port) = tls_only_redis(
-        &pki.path_str("server-chain.pem"),
-        &pki.path_str("server.key"),
-        &pki.path_str("root.pem"),
-        false,
-    );
-    let app = spawn_app(rediss(port, Some(pki.path_str("root.pem")))).await;
+    let (_redis, port) = pki.redis("server", false);
+    let app = spawn_app(trusting_root(port, &pki)).await;
     app.assert_every_route_ok().await;
 }
 
@@ -141,12 +140,7 @@ async fn an_untrusted_certificate_says_by_what() {
     let pki = TestPki::new();
     pki.server("server", 365);
     let stranger = TestPki::new();
-    let (_redis, port) = tls_only_redis(
-        &pki.path_str("server-chain.pem"),
-        &pki.path_str("server.key"),
-        &pki.path_str("root.pem"),
-        false,
-    );
+    let (_redis, port) = pki.redis("server", false);
     let app = spawn_app(rediss(port, Some(stranger.path_str("root.pem")))).await;
     assert_tls_error(
         &app.get("/health/redis").await,
@@ -163,13 +157,8 @@ async fn an_untrusted_certificate_says_by_what() {
 async fn a_name_mismatch_names_the_name_checked() {
     let pki = TestPki::new();
     pki.server("server", 365);
-    let (_redis, port) = tls_only_redis(
-        &pki.path_str("server-chain.pem"),
-        &pki.path_str("server.key"),
-        &pki.path_str("root.pem"),
-        false,
-    );
-    let mut config = rediss(port, Some(pki.path_str("root.pem")));
+    let (_redis, port) = pki.redis("server", false);
+    let mut config = trusting_root(port, &pki);
     config.redis.tls.server_name = Some("redis.other".into());
     let app = spawn_app(config).await;
     assert_tls_error(
@@ -182,13 +171,8 @@ async fn a_name_mismatch_names_the_name_checked() {
 async fn an_expired_certificate_says_so_with_the_date() {
     let pki = TestPki::new();
     pki.server_dated("server", "20200101000000Z", "20200201000000Z");
-    let (_redis, port) = tls_only_redis(
-        &pki.path_str("server-chain.pem"),
-        &pki.path_str("server.key"),
-        &pki.path_str("root.pem"),
-        false,
-    );
-    let app = spawn_app(rediss(port, Some(pki.path_str("root.pem")))).await;
+    let (_redis, port) = pki.redis("server", false);
+    let app = spawn_app(trusting_root(port, &pki)).await;
     assert_tls_error(
         &app.get("/health/redis").await,
         "the server's certificate expired on 2020-02-01T00:00:00Z",
@@ -199,13 +183,8 @@ async fn an_expired_certificate_says_so_with_the_date() {
 async fn a_certificate_not_valid_yet_says_so_with_the_date() {
     let pki = TestPki::new();
     pki.server_dated("server", "20900101000000Z", "20910101000000Z");
-    let (_redis, port) = tls_only_redis(
-        &pki.path_str("server-chain.pem"),
-        &pki.path_str("server.key"),
-        &pki.path_str("root.pem"),
-        false,
-    );
-    let app = spawn_app(rediss(port, Some(pki.path_str("root.pem")))).await;
+    let (_redis, port) = pki.redis("server", false);
+    let app = spawn_app(trusting_root(port, &pki)).await;
     assert_tls_error(
         &app.get("/health/redis").await,
         "the server's certificate is not valid yet: it starts on 2090-01-01T00:00:00Z",
@@ -216,13 +195,8 @@ async fn a_certificate_not_valid_yet_says_so_with_the_date() {
 async fn a_server_that_requires_a_client_certificate_says_which_key_to_set() {
     let pki = TestPki::new();
     pki.server("server", 365);
-    let (_redis, port) = tls_only_redis(
-        &pki.path_str("server-chain.pem"),
-        &pki.path_str("server.key"),
-        &pki.path_str("root.pem"),
-        true,
-    );
-    let app = spawn_app(rediss(port, Some(pki.path_str("root.pem")))).await;
+    let (_redis, port) = pki.redis("server", true);
+    let app = spawn_app(trusting_root(port, &pki)).await;
     assert_tls_error(
         &app.get("/health/redis").await,
         "the server requires a client certificate and none is configured (set redis.tls.cert_file",
@@ -235,13 +209,8 @@ async fn a_refused_client_certificate_says_so() {
     pki.server("server", 365);
     // A client certificate from a CA the server does not know.
     let stranger = TestCerts::new("redis.test");
-    let (_redis, port) = tls_only_redis(
-        &pki.path_str("server-chain.pem"),
-        &pki.path_str("server.key"),
-        &pki.path_str("root.pem"),
-        true,
-    );
-    let mut config = rediss(port, Some(pki.path_str("root.pem")));
+    let (_redis, port) = pki.redis("server", true);
+    let mut config = trusting_root(port, &pki);
     config.redis.tls.cert_file = Some(stranger.path("client.pem"));
     config.redis.tls.key_file = Some(stranger.path("client.key"));
     let app = spawn_app(config).await;
@@ -266,12 +235,7 @@ async fn the_log_line_says_the_same_in_words() {
     let pki = TestPki::new();
     pki.server("server", 365);
     let stranger = TestPki::new();
-    let (_redis, port) = tls_only_redis(
-        &pki.path_str("server-chain.pem"),
-        &pki.path_str("server.key"),
-        &pki.path_str("root.pem"),
-        false,
-    );
+    let (_redis, port) = pki.redis("server", false);
     let url = format!("rediss://127.0.0.1:{port}");
     let ca = stranger.path_str("root.pem");
     let binary = TestBinary::start(&[
@@ -294,13 +258,8 @@ async fn certificate_expiry_is_judged_and_exported_for_server_and_client() {
     let pki = TestPki::new();
     pki.server("server", 3);
     pki.client("client", 30);
-    let (_redis, port) = tls_only_redis(
-        &pki.path_str("server-chain.pem"),
-        &pki.path_str("server.key"),
-        &pki.path_str("root.pem"),
-        true,
-    );
-    let mut config = rediss(port, Some(pki.path_str("root.pem")));
+    let (_redis, port) = pki.redis("server", true);
+    let mut config = trusting_root(port, &pki);
     config.redis.tls.cert_file = Some(pki.path("client-chain.pem"));
     config.redis.tls.key_file = Some(pki.path("client.key"));
     let app = spawn_app(config).await;
@@ -358,13 +317,8 @@ async fn certificate_expiry_is_judged_and_exported_for_server_and_client() {
 async fn warn_before_is_configurable_in_days() {
     let pki = TestPki::new();
     pki.server("server", 3);
-    let (_redis, port) = tls_only_redis(
-        &pki.path_str("server-chain.pem"),
-        &pki.path_str("server.key"),
-        &pki.path_str("root.pem"),
-        false,
-    );
-    let mut config = rediss(port, Some(pki.path_str("root.pem")));
+    let (_redis, port) = pki.redis("server", false);
+    let mut config = trusting_root(port, &pki);
     config.checks.tls.warn_before = Duration::from_secs(2 * 86_400);
     let app = spawn_app(config).await;
     let answer = app.get("/health/redis").await;

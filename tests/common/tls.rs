@@ -12,6 +12,15 @@ use super::{TestRedis, free_port};
 pub const SELF_SIGNED_ONE_LINER: &str = "openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 365 \
      -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1";
 
+/// openssl arguments for a new EC P-256 key without a passphrase: fast to make.
+const NEW_EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+];
+
 /// A root CA (`root.pem`), an intermediate (`int.pem`) and whatever leaves a
 /// test asks for, in one temp directory.
 pub struct TestPki {
@@ -42,14 +51,10 @@ impl TestPki {
             "int.ext",
             "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n",
         );
-        pki.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
+        let subject = format!("/CN=redis-health test root {unique}");
+        let mut root = vec!["req", "-x509"];
+        root.extend(NEW_EC_KEY);
+        root.extend([
             "-keyout",
             "root.key",
             "-out",
@@ -57,12 +62,13 @@ impl TestPki {
             "-days",
             "365",
             "-subj",
-            &format!("/CN=redis-health test root {unique}"),
+            &subject,
             "-addext",
             "basicConstraints=critical,CA:TRUE",
             "-addext",
             "keyUsage=critical,keyCertSign,cRLSign",
         ]);
+        pki.openssl(&root);
         pki.key_and_csr("int", &format!("redis-health test intermediate {unique}"));
         pki.openssl(&[
             "x509",
@@ -135,20 +141,26 @@ impl TestPki {
     }
 
     fn key_and_csr(&self, name: &str, common_name: &str) {
-        self.openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            &format!("/CN={common_name}"),
-        ]);
+        let (key, csr, subject) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("/CN={common_name}"),
+        );
+        let mut args = vec!["req"];
+        args.extend(NEW_EC_KEY);
+        args.extend(["-keyout", &key, "-out", &csr, "-subj", &subject]);
+        self.openssl(&args);
+    }
+
+    /// A TLS-only Redis serving leaf `NAME` with the intermediate (the
+    /// chain), trusting this root for client certificates.
+    pub fn redis(&self, name: &str, auth_clients: bool) -> (TestRedis, u16) {
+        tls_only_redis(
+            &self.path_str(&format!("{name}-chain.pem")),
+            &self.path_str(&format!("{name}.key")),
+            &self.path_str("root.pem"),
+            auth_clients,
+        )
     }
 
     fn write(&self, file: &str, text: &str) {
