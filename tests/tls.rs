@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::tls::{SELF_SIGNED_ONE_LINER, TestPki, self_signed, tls_only_redis};
+use common::tls::{SELF_SIGNED_ONE_LINER, TestPki, self_signed};
 use common::{
     Answer, TestBinary, TestCerts, TestProcess, TestRedis, free_port, settings, spawn_app,
 };
