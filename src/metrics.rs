@@ -257,7 +257,7 @@ fn observed(round: &Round) -> Vec<(&'static str, &'static str, Option<f64>)> {
     vec![
         (
             "redis_health_ping_latency_seconds",
-            "PING round trip of the latest check",
+            "PING round trip of the latest check (PING and INFO share it, pipelined)",
             Some(observation.latency.as_secs_f64()),
         ),
         (

@@ -13,7 +13,8 @@
 //! - at most [`MAX_HEAD_BYTES`] of buffered request head; hyper answers a
 //!   bigger head with a bare 431 and closes;
 //! - a graceful shutdown: stop accepting, let requests in flight finish
-//!   (each bounded by `redis.timeout`), close idle connections, and give up
+//!   (each bounded by `redis.connect_timeout` + `redis.timeout`), close idle
+//!   connections, and give up
 //!   on stragglers after `server.shutdown_timeout`.
 
 use std::future::Future;

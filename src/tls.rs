@@ -515,6 +515,66 @@ mod tests {
         assert!(!error.to_string().contains("hunter2"), "{error}");
     }
 
+    /// A self-signed `CA:TRUE` certificate for localhost, as OpenSSL 3 makes it.
+    fn self_signed(dir: &Path) -> CertificateDer<'static> {
+        let status = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args([
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                "key.pem",
+            ])
+            .args(["-out", "cert.pem", "-days", "30", "-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=DNS:localhost"])
+            .current_dir(dir)
+            .status()
+            .expect("run openssl");
+        assert!(status.success());
+        certificates(CA_FILE, &dir.join("cert.pem"))
+            .expect("certificate")
+            .remove(0)
+    }
+
+    #[test]
+    fn a_pinned_certificate_still_has_its_dates_and_name_checked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cert = self_signed(dir.path());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let roots = ca_roots(dir.path(), std::slice::from_ref(&cert)).expect("roots");
+        let verifier = Verifier {
+            webpki: WebPkiServerVerifier::builder_with_provider(roots, provider)
+                .build()
+                .expect("verifier"),
+            pinned: vec![cert.clone()],
+            trust: CA_FILE,
+            handshake: Arc::default(),
+        };
+        let (start, end) = validity(&cert).expect("dates");
+        let at = |s: i64| UnixTime::since_unix_epoch(Duration::from_secs(s as u64));
+        let verify = |name: &str, now: i64| {
+            let name = ServerName::try_from(name.to_owned()).expect("name");
+            verifier
+                .verify_server_cert(&cert, &[], &name, &[], at(now))
+                .map(|_| ())
+        };
+        assert!(verify("localhost", start + 60).is_ok());
+        assert_eq!(verifier.handshake.server_not_after(), Some(end));
+        for (name, now, refused) in [
+            ("localhost", end + 60, "expired on"),
+            ("localhost", start - 60, "not valid yet"),
+            (
+                "redis.other",
+                start + 60,
+                "not valid for the name redis.other",
+            ),
+        ] {
+            assert!(verify(name, now).is_err(), "{name} at {now}");
+            let text = verifier.handshake.explain("", false);
+            assert!(text.contains(refused), "{text}");
+        }
+    }
+
     #[test]
     fn a_server_name_must_be_a_name() {
         assert_eq!(

@@ -301,6 +301,20 @@ async fn certificate_expiry_is_judged_and_exported_for_server_and_client() {
         );
     }
 
+    // checks.tls.enabled = false: no tls check.
+    let mut config = trusting_root(port, &pki);
+    config.redis.tls.cert_file = Some(pki.path("client-chain.pem"));
+    config.redis.tls.key_file = Some(pki.path("client.key"));
+    config.checks.tls.enabled = false;
+    let app = spawn_app(config).await;
+    let answer = app.get("/health/redis").await;
+    assert_eq!(answer.json["status"], "ok", "{}", answer.text);
+    assert!(
+        answer.json["checks"].get("tls").is_none(),
+        "{}",
+        answer.text
+    );
+
     // A plain connection has no tls check and no expiry metric.
     let plain = TestRedis::start();
     let app = spawn_app(settings(&plain.url())).await;
