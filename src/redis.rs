@@ -294,6 +294,8 @@ impl Redis {
                 }
                 Address::Tcp { .. } => RedisError::Unreachable(message),
             },
+            // fred's own bound on its setup commands, which is ours.
+            RedisError::Timeout(_) => RedisError::Timeout("redis.connect_timeout"),
             other => other,
         })
     }
