@@ -214,9 +214,13 @@ pub struct RedisSettings {
     pub url: RedisUrl,
     /// Read at every (re)connect so a rotated secret needs no restart.
     pub password_file: Option<PathBuf>,
-    /// Bounds a whole check: connect (TLS handshake included), PING and INFO.
+    /// Bounds the check's commands (PING and INFO, in one round trip).
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Bounds a (re)connect: TCP, TLS handshake and fred's setup commands,
+    /// which are several round trips and would not fit `timeout` on a slow link.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
     /// Used only with a `rediss://` URL.
     pub tls: TlsSettings,
 }
@@ -227,6 +231,7 @@ impl Default for RedisSettings {
             url: RedisUrl::local(),
             password_file: None,
             timeout: Duration::from_millis(500),
+            connect_timeout: Duration::from_secs(1),
             tls: TlsSettings::default(),
         }
     }
@@ -258,25 +263,38 @@ impl TlsSettings {
     }
 }
 
-/// A parsed `redis://` or `rediss://` URL. Debug never prints the password.
+/// A parsed `redis://`, `rediss://` or `unix://` URL. Debug never prints the
+/// password.
 #[derive(Clone, Deserialize)]
 #[serde(try_from = "String")]
 pub struct RedisUrl {
     pub tls: bool,
-    pub host: String,
-    pub port: u16,
+    pub address: Address,
     pub username: Option<String>,
     pub password: Option<SecretString>,
     /// Accepted for familiar URLs, never selected: PING and INFO are server-wide.
     pub database: Option<u8>,
 }
 
+/// Where Redis listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    /// A Unix socket (`unix:///run/redis/redis.sock`).
+    Unix(PathBuf),
+}
+
 impl RedisUrl {
     fn local() -> Self {
         Self {
             tls: false,
-            host: "127.0.0.1".into(),
-            port: 6379,
+            address: Address::Tcp {
+                host: "127.0.0.1".into(),
+                port: 6379,
+            },
             username: None,
             password: None,
             database: None,
@@ -293,17 +311,22 @@ impl Serialize for RedisUrl {
 
 impl fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://", if self.tls { "rediss" } else { "redis" })?;
+        let scheme = match (&self.address, self.tls) {
+            (Address::Unix(_), _) => "unix",
+            (Address::Tcp { .. }, true) => "rediss",
+            (Address::Tcp { .. }, false) => "redis",
+        };
+        write!(f, "{scheme}://")?;
         match (&self.username, &self.password) {
             (Some(user), Some(_)) => write!(f, "{user}:[redacted]@")?,
             (Some(user), None) => write!(f, "{user}@")?,
             (None, Some(_)) => write!(f, ":[redacted]@")?,
             (None, None) => {}
         }
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)?; // IPv6
-        } else {
-            write!(f, "{}:{}", self.host, self.port)?;
+        match &self.address {
+            Address::Unix(path) => write!(f, "{}", path.display())?,
+            Address::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}")?, // IPv6
+            Address::Tcp { host, port } => write!(f, "{host}:{port}")?,
         }
         if let Some(db) = self.database {
             write!(f, "/{db}")?;
@@ -316,6 +339,9 @@ impl TryFrom<String> for RedisUrl {
     type Error = String;
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
+        if let Some(rest) = text.strip_prefix("unix://") {
+            return unix_url(rest);
+        }
         // The url crate's errors never echo the input, so no password leaks here.
         let url = url::Url::parse(&text).map_err(|e| format!("not a URL ({e})"))?;
         let tls = match url.scheme() {
@@ -323,7 +349,7 @@ impl TryFrom<String> for RedisUrl {
             "rediss" => true,
             other => {
                 return Err(format!(
-                    "scheme must be redis:// or rediss://, not {other}://"
+                    "scheme must be redis://, rediss:// or unix://, not {other}://"
                 ));
             }
         };
@@ -334,14 +360,7 @@ impl TryFrom<String> for RedisUrl {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        };
-        let username = Some(url.username()).filter(|u| !u.is_empty()).map(decode);
-        let password = url.password().map(|p| SecretString::from(decode(p)));
+        let (username, password) = credentials(url.username(), url.password())?;
         let database = match url.path().trim_start_matches('/') {
             "" => None,
             db => Some(
@@ -351,13 +370,71 @@ impl TryFrom<String> for RedisUrl {
         };
         Ok(Self {
             tls,
-            host,
-            port: url.port().unwrap_or(6379),
+            address: Address::Tcp {
+                host,
+                port: url.port().unwrap_or(6379),
+            },
             username,
             password,
             database,
         })
     }
+}
+
+/// `unix://[user[:password]@]/path/to/redis.sock`, read by hand: the path
+/// takes the place of a host, which URL parsers insist on when there is a user.
+fn unix_url(rest: &str) -> Result<RedisUrl, String> {
+    let slash = rest
+        .find('/')
+        .ok_or("a unix:// URL needs an absolute socket path, e.g. unix:///run/redis/redis.sock")?;
+    let (authority, path) = rest.split_at(slash);
+    let (userinfo, host) = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => (Some(userinfo), host),
+        None => (None, authority),
+    };
+    if !matches!(host, "" | "localhost") {
+        return Err("a unix:// URL names no host: unix://[user@]/path/to/redis.sock".into());
+    }
+    let (username, password) = match userinfo {
+        None => (None, None),
+        Some(info) => match info.split_once(':') {
+            Some((user, password)) => credentials(user, Some(password))?,
+            None => credentials(info, None)?,
+        },
+    };
+    let path = percent_decode(path).map_err(|_| "the socket path is not UTF-8".to_owned())?;
+    Ok(RedisUrl {
+        tls: false,
+        address: Address::Unix(PathBuf::from(path)),
+        username,
+        password,
+        database: None,
+    })
+}
+
+/// The URL's user and password, percent-decoded only: a `+` stays a `+`, as
+/// redis-cli and other clients read it.
+fn credentials(
+    user: &str,
+    password: Option<&str>,
+) -> Result<(Option<String>, Option<SecretString>), String> {
+    let username = Some(user)
+        .filter(|u| !u.is_empty())
+        .map(percent_decode)
+        .transpose()
+        .map_err(|_| "the URL's user is not UTF-8 once percent-decoded".to_owned())?;
+    let password = password
+        .map(percent_decode)
+        .transpose()
+        .map_err(|_| "the URL's password is not UTF-8 once percent-decoded".to_owned())?
+        .map(SecretString::from);
+    Ok((username, password))
+}
+
+fn percent_decode(text: &str) -> Result<String, std::str::Utf8Error> {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(|s| s.into_owned())
 }
 
 /// A fraction within 0..=1.
@@ -493,6 +570,8 @@ pub struct CheckSettings {
     /// so the sentinel check reads it as every check reads its thresholds.
     #[serde(skip)]
     pub sentinel: SentinelSettings,
+    /// On `rediss://` connections only: certificate expiry.
+    pub tls: TlsThresholds,
 }
 
 impl Default for CheckSettings {
@@ -513,6 +592,7 @@ impl Default for CheckSettings {
             headroom: HeadroomThresholds::default(),
             cluster: Toggle::default(),
             sentinel: SentinelSettings::default(),
+            tls: TlsThresholds::default(),
         }
     }
 }
@@ -687,6 +767,25 @@ impl Default for SlowlogThresholds {
     }
 }
 
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsThresholds {
+    pub enabled: bool,
+    /// Warn (tls_cert_expiring) when the server's or the client's
+    /// certificate expires within this.
+    #[serde(with = "humantime_serde")]
+    pub warn_before: Duration,
+}
+
+impl Default for TlsThresholds {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            warn_before: Duration::from_secs(14 * 24 * 3600),
+        }
+    }
+}
+
 impl SlowlogThresholds {
     /// Whether checks read the slow log at all.
     pub fn active(&self) -> bool {
@@ -857,6 +956,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(60 * 60);
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 const MONTH: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+const YEAR: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 const fn bound(
     key: &'static str,
@@ -881,6 +981,7 @@ pub const DURATION_BOUNDS: &[DurationBound] = &[
     bound("server.header_read_timeout", NONZERO, HOUR, |s| s.server.header_read_timeout),
     bound("server.shutdown_timeout", NONZERO, HOUR, |s| s.server.shutdown_timeout),
     bound("redis.timeout", NONZERO, MINUTE, |s| s.redis.timeout),
+    bound("redis.connect_timeout", NONZERO, MINUTE, |s| s.redis.connect_timeout),
     bound("checks.max_age", NONZERO, HOUR, |s| s.checks.max_age),
     bound("checks.sample_interval", NONZERO, HOUR, |s| s.checks.sample_interval),
     bound("checks.latency.warn_above", Duration::ZERO, MINUTE, |s| s.checks.latency.warn_above),
@@ -888,6 +989,7 @@ pub const DURATION_BOUNDS: &[DurationBound] = &[
     bound("checks.replication.max_last_io", Duration::ZERO, DAY, |s| s.checks.replication.max_last_io),
     bound("checks.replication.max_replica_lag", Duration::ZERO, DAY, |s| s.checks.replication.max_replica_lag),
     bound("checks.persistence.max_rdb_age", Duration::ZERO, MONTH, |s| s.checks.persistence.max_rdb_age),
+    bound("checks.tls.warn_before", Duration::ZERO, YEAR, |s| s.checks.tls.warn_before),
 ];
 
 impl DurationBound {
@@ -1035,6 +1137,7 @@ impl Settings {
         }
         if self.redis.url.tls {
             crate::tls::client_config(&self.redis.tls)
+                .map(|_| ())
                 .map_err(|e| ConfigError::new(e.key(), e.to_string()))?;
         } else if self.redis.tls.is_set() {
             return Err(ConfigError::new(
@@ -1285,8 +1388,13 @@ mod tests {
         let url = RedisUrl::try_from("rediss://health:s%40cret@redis.local:6380/2".to_owned())
             .expect("valid url");
         assert!(url.tls);
-        assert_eq!(url.host, "redis.local");
-        assert_eq!(url.port, 6380);
+        assert_eq!(
+            url.address,
+            Address::Tcp {
+                host: "redis.local".into(),
+                port: 6380
+            }
+        );
         assert_eq!(url.username.as_deref(), Some("health"));
         assert_eq!(
             url.password.as_ref().map(|p| p.expose_secret().to_owned()),
@@ -1298,7 +1406,7 @@ mod tests {
     #[test]
     fn url_debug_keeps_ipv6_brackets() {
         let url = RedisUrl::try_from("redis://[::1]:6380".to_owned()).expect("valid url");
-        assert_eq!(url.host, "::1");
+        assert!(matches!(&url.address, Address::Tcp { host, .. } if host == "::1"));
         assert_eq!(format!("{url:?}"), "redis://[::1]:6380");
     }
 
@@ -1335,6 +1443,52 @@ mod tests {
         assert!(parse(NamesInput::Text("a,,b".into())).is_err());
         assert!(parse(NamesInput::Text("a,a".into())).is_err());
         assert!(parse(NamesInput::List(vec!["my master".into()])).is_err());
+    }
+
+    #[test]
+    fn userinfo_is_percent_decoded_only() {
+        let url = RedisUrl::try_from("redis://pl+us:pa+ss%25%40%3A@localhost".to_owned())
+            .expect("valid url");
+        assert_eq!(url.username.as_deref(), Some("pl+us"));
+        assert_eq!(
+            url.password.as_ref().map(|p| p.expose_secret().to_owned()),
+            Some("pa+ss%@:".to_owned())
+        );
+    }
+
+    #[test]
+    fn unix_urls_hold_a_path_and_maybe_a_user_and_password() {
+        let url = RedisUrl::try_from("unix:///run/redis/redis.sock".to_owned()).expect("valid");
+        assert_eq!(url.address, Address::Unix("/run/redis/redis.sock".into()));
+        assert_eq!(url.username, None);
+        let url =
+            RedisUrl::try_from("unix://health:p%40+w@/run/redis.sock".to_owned()).expect("valid");
+        assert_eq!(url.address, Address::Unix("/run/redis.sock".into()));
+        assert_eq!(url.username.as_deref(), Some("health"));
+        assert_eq!(
+            url.password.as_ref().map(|p| p.expose_secret().to_owned()),
+            Some("p@+w".to_owned())
+        );
+        assert_eq!(
+            format!("{url:?}"),
+            "unix://health:[redacted]@/run/redis.sock"
+        );
+        assert!(RedisUrl::try_from("unix://relative.sock".to_owned()).is_err());
+        assert!(RedisUrl::try_from("unix://host/x.sock".to_owned()).is_err());
+    }
+
+    #[test]
+    fn durations_take_days() {
+        let settings: Settings = Figment::from(Toml::string(
+            "[checks.tls]\nwarn_before = \"14d\"\n[redis]\nconnect_timeout = \"2s\"",
+        ))
+        .extract()
+        .expect("parses");
+        assert_eq!(
+            settings.checks.tls.warn_before,
+            Duration::from_secs(14 * 86400)
+        );
+        assert_eq!(settings.redis.connect_timeout, Duration::from_secs(2));
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub struct Snapshot {
     pub cluster: Option<ClusterInfo>,
     /// `redis_mode:sentinel`: the process is a Sentinel, not a data node.
     pub sentinel: Option<SentinelInfo>,
+    /// Not in INFO: the certificates of the `rediss://` connection's
+    /// handshake, only on such a connection.
+    pub tls: Option<CertDates>,
 }
 
 /// What a Sentinel says in INFO's Sentinel section.
@@ -136,6 +139,16 @@ impl SentinelInfo {
 /// data node never sees a SENTINEL command.
 pub fn sentinel_masters(info: &str) -> Option<Vec<String>> {
     SentinelInfo::parse(&fields(info)).map(|s| s.masters.into_iter().map(|m| m.name).collect())
+}
+
+/// When the certificates of a TLS connection expire, in Unix seconds, and
+/// when the check that saw them ran (so expiry is judged without a clock).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CertDates {
+    pub checked_at_s: i64,
+    pub server_not_after: Option<i64>,
+    /// Only when `redis.tls.cert_file` is set.
+    pub client_not_after: Option<i64>,
 }
 
 /// What a cluster node says about the whole cluster (`CLUSTER INFO`).
@@ -249,6 +262,7 @@ impl Snapshot {
             cluster_enabled: fields.get("cluster_enabled") == Some(&"1"),
             cluster: None,
             sentinel: SentinelInfo::parse(&fields),
+            tls: None,
         }
     }
 

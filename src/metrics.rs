@@ -226,7 +226,7 @@ impl Collector for LatestCheck {
         {
             sentinel_gauges(&mut encoder, sentinel)?;
         }
-        Ok(())
+        certificate_expiry(&mut encoder, &round)
     }
 }
 
@@ -265,6 +265,30 @@ fn sentinel_gauges(encoder: &mut DescriptorEncoder, sentinel: &SentinelInfo) -> 
     )
 }
 
+/// When the TLS connection's certificates expire, as Unix timestamps; absent
+/// on plain connections.
+fn certificate_expiry(encoder: &mut DescriptorEncoder, round: &Round) -> fmt::Result {
+    let Some(dates) = round.outcome.as_ref().ok().and_then(|o| o.snapshot.tls) else {
+        return Ok(());
+    };
+    let mut metric = encoder.encode_descriptor(
+        "redis_health_tls_cert_expiry_timestamp_seconds",
+        "notAfter of the TLS connection's certificates, by cert (server, client)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (cert, not_after) in [
+        ("server", dates.server_not_after),
+        ("client", dates.client_not_after),
+    ] {
+        if let Some(not_after) = not_after {
+            let labels = [("cert", cert)];
+            ConstGauge::new(not_after as f64).encode(metric.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
+}
+
 /// The values the latest check read, by metric name; `None` where Redis did
 /// not report it (or could not be asked).
 fn observed(
@@ -284,7 +308,7 @@ fn observed(
     vec![
         (
             "redis_health_ping_latency_seconds",
-            "PING round trip of the latest check",
+            "PING round trip of the latest check (PING and INFO share it, pipelined)",
             Some(observation.latency.as_secs_f64()),
         ),
         (

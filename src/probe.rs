@@ -13,7 +13,7 @@ use crate::config::{FailAt, Settings};
 use crate::history::History;
 use crate::info::{ClusterInfo, Snapshot};
 use crate::metrics::Metrics;
-use crate::redis::Redis;
+use crate::redis::{Redis, RedisError};
 use crate::report::{Format, Observation, Report, Round, Route};
 use crate::verdict::Status;
 
@@ -154,6 +154,7 @@ impl Prober {
             snapshot: Snapshot {
                 slowlog_last_id: reply.slowlog_last_id,
                 cluster: reply.cluster_info.as_deref().map(ClusterInfo::parse),
+                tls: reply.certificates,
                 ..Snapshot::parse(&reply.info)
             }
             .with_quorum(&reply.quorum),
@@ -168,7 +169,8 @@ impl Prober {
         let reports = Route::EVERY.map(|route| {
             Report::build(route, &outcome, &window, &self.settings.checks, checked_at)
         });
-        log_changes(&mut refresh.last_status, &reports, &self.settings);
+        let error = outcome.as_ref().err();
+        log_changes(&mut refresh.last_status, &reports, error, &self.settings);
         Round {
             at,
             outcome,
@@ -178,8 +180,14 @@ impl Prober {
     }
 }
 
-/// One log line when a route's status changes, never one per probe.
-fn log_changes(last: &mut Vec<(Route, Status)>, reports: &[Report], settings: &Settings) {
+/// One log line when a route's status changes, never one per probe, with
+/// the error in words when Redis could not be asked.
+fn log_changes(
+    last: &mut Vec<(Route, Status)>,
+    reports: &[Report],
+    error: Option<&RedisError>,
+    settings: &Settings,
+) {
     let before = std::mem::take(last);
     for (route, report) in Route::EVERY.into_iter().zip(reports) {
         let previous = before.iter().find(|(r, _)| *r == route).map(|(_, s)| *s);
@@ -191,7 +199,17 @@ fn log_changes(last: &mut Vec<(Route, Status)>, reports: &[Report], settings: &S
             if !route.fails(report, route.fail_at(&settings.routes)) {
                 tracing::info!(route = path, from, to, reason, "health status changed");
             } else {
-                tracing::warn!(route = path, from, to, reason, "health status changed");
+                match error {
+                    Some(error) => tracing::warn!(
+                        route = path,
+                        from,
+                        to,
+                        reason,
+                        error = %error,
+                        "health status changed"
+                    ),
+                    None => tracing::warn!(route = path, from, to, reason, "health status changed"),
+                }
             }
         }
         last.push((route, report.status));

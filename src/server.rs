@@ -17,7 +17,8 @@
 //! - a client that half-closes (shuts down its write side) after its request
 //!   still gets the answer, as some scripted checkers do that;
 //! - a graceful shutdown: stop accepting, let requests in flight finish
-//!   (each bounded by `redis.timeout`), close idle connections, and give up
+//!   (each bounded by `redis.connect_timeout` + `redis.timeout`), close idle
+//!   connections, and give up
 //!   on stragglers after `server.shutdown_timeout`.
 
 use std::future::Future;

@@ -76,6 +76,7 @@ pub enum Reason {
     RssHigh,
     MaxmemoryAboveLimit,
     ForkHeadroom,
+    TlsCertExpiring,
 }
 
 impl Reason {
@@ -103,7 +104,7 @@ impl Reason {
             | NotDataNode | NotSentinel => Status::Degraded,
             MemoryHigh | LatencyHigh | NoMaxmemory | HitRateLow | Fragmentation | ClientsHigh
             | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale
-            | RssHigh | MaxmemoryAboveLimit | ForkHeadroom => Status::Warn,
+            | RssHigh | MaxmemoryAboveLimit | ForkHeadroom | TlsCertExpiring => Status::Warn,
         }
     }
 }

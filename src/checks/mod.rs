@@ -18,6 +18,7 @@ mod replication;
 mod role;
 mod sentinel;
 mod slowlog;
+mod tls;
 
 use std::time::Duration;
 
@@ -214,6 +215,14 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.headroom.enabled,
         measures: &[("ratio", "ratio"), ("rss_bytes", "bytes")],
         applies: always,
+    },
+    Check {
+        name: "tls",
+        group: Group::Node,
+        evaluate: tls::evaluate,
+        enabled: |s| s.tls.enabled,
+        measures: &[("expires_in_s", "s")],
+        applies: |snap| snap.tls.is_some(),
     },
     Check {
         name: "replication",

