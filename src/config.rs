@@ -989,7 +989,7 @@ pub const DURATION_BOUNDS: &[DurationBound] = &[
     bound("checks.replication.max_last_io", Duration::ZERO, DAY, |s| s.checks.replication.max_last_io),
     bound("checks.replication.max_replica_lag", Duration::ZERO, DAY, |s| s.checks.replication.max_replica_lag),
     bound("checks.persistence.max_rdb_age", Duration::ZERO, MONTH, |s| s.checks.persistence.max_rdb_age),
-    bound("checks.tls.warn_before", Duration::ZERO, YEAR, |s| s.checks.tls.warn_before),
+    bound("checks.tls.warn_before", NONZERO, YEAR, |s| s.checks.tls.warn_before),
 ];
 
 impl DurationBound {
