@@ -542,15 +542,32 @@ impl Drop for TestBinary {
 }
 
 /// Runs the binary to completion with these arguments and variables.
+/// A run that does not end within 30 s (a config that should have been
+/// refused, so the binary serves) is killed and fails the test.
 pub fn run_binary(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
     let dir = tempfile::tempdir().expect("temp dir");
-    Command::new(env!("CARGO_BIN_EXE_redis-health"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_redis-health"))
         .args(args)
         .envs(envs.iter().copied())
         .current_dir(dir.path())
         .stdin(Stdio::null())
-        .output()
-        .expect("run redis-health")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run redis-health");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait for redis-health").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("collect output");
+            panic!(
+                "redis-health {args:?} did not exit within 30 s; stderr: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("collect output")
 }
 
 /// One established TCP socket, as /proc lists it.
