@@ -956,7 +956,8 @@ const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(60 * 60);
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 const MONTH: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-const YEAR: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+/// humantime's year (365.25 days), so it reads back as `1year`.
+const YEAR: Duration = Duration::from_secs(31_557_600);
 
 const fn bound(
     key: &'static str,
