@@ -9,6 +9,7 @@ use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use tokio::sync::Mutex;
 
+use crate::checks::Window;
 use crate::config::{FailAt, Settings};
 use crate::history::History;
 use crate::info::{ClusterInfo, Snapshot};
@@ -38,7 +39,8 @@ pub struct Answer {
 
 /// State only the check in flight touches.
 struct Refresh {
-    history: History,
+    /// `None` for a one-shot check: no window, so no windowed checks.
+    history: Option<History>,
     last_status: Vec<(Route, Status)>,
 }
 
@@ -57,12 +59,23 @@ pub struct Prober {
 impl Prober {
     /// A prober with no check yet: the first probe or sampler tick runs one.
     pub fn new(settings: Arc<Settings>) -> Self {
+        let history = History::new(settings.checks.hit_rate.window);
+        Self::with_history(settings, Some(history))
+    }
+
+    /// A prober for one check (`redis-health check`): it keeps no history,
+    /// so it leaves out the checks that judge growth over a window, and
+    /// sends no command only they need.
+    pub fn one_shot(settings: Arc<Settings>) -> Self {
+        Self::with_history(settings, None)
+    }
+
+    fn with_history(settings: Arc<Settings>, history: Option<History>) -> Self {
         let redis = Redis::new(
             settings.redis.clone(),
-            settings.checks.slowlog.active(),
+            history.is_some() && settings.checks.slowlog.active(),
             settings.checks.cluster.enabled,
         );
-        let history = History::new(settings.checks.hit_rate.window);
         let latest = Arc::new(ArcSwapOption::empty());
         Self {
             settings,
@@ -150,25 +163,33 @@ impl Prober {
             latency: reply.latency,
             snapshot: Snapshot {
                 slowlog_last_id: reply.slowlog_last_id,
+                slowlog_len: reply.slowlog_len,
                 cluster: reply.cluster_info.as_deref().map(ClusterInfo::parse),
                 ..Snapshot::parse(&reply.info)
             },
         });
         let at = Instant::now();
         self.metrics.check_took(at - started);
-        let window = match &outcome {
-            Ok(observation) => refresh.history.record(at, &observation.snapshot),
-            Err(_) => Default::default(),
+        let window = match (&outcome, &mut refresh.history) {
+            (Ok(observation), Some(history)) => Some(history.record(at, &observation.snapshot)),
+            (Err(_), Some(_)) => Some(Window::default()),
+            (_, None) => None,
         };
         let checked_at = SystemTime::now();
         let reports = Route::EVERY.map(|route| {
-            Report::build(route, &outcome, &window, &self.settings.checks, checked_at)
+            Report::build(
+                route,
+                &outcome,
+                window.as_ref(),
+                &self.settings.checks,
+                checked_at,
+            )
         });
         log_changes(&mut refresh.last_status, &reports, &self.settings);
         Round {
             at,
             outcome,
-            window,
+            window: window.unwrap_or_default(),
             reports,
         }
     }

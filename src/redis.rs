@@ -135,6 +135,9 @@ pub struct Reply {
     pub info: String,
     /// Id of the newest slow-log entry, when asked for and the log is not empty.
     pub slowlog_last_id: Option<u64>,
+    /// Entries in the slow log: how many of them are new when the log was
+    /// last seen empty.
+    pub slowlog_len: Option<u64>,
     /// The CLUSTER INFO text, read only when INFO says `cluster_enabled:1`.
     pub cluster_info: Option<String>,
 }
@@ -173,7 +176,7 @@ impl Redis {
         }
     }
 
-    /// One PING and one INFO (and SLOWLOG GET 1 when the slowlog check runs,
+    /// One PING and one INFO (and SLOWLOG GET 1 and LEN when the slowlog check runs,
     /// CLUSTER INFO on a cluster node), within `redis.timeout` from start to
     /// end, TLS handshake included.
     pub async fn check(&self) -> Result<Reply, RedisError> {
@@ -301,6 +304,10 @@ impl Redis {
         let mut reply = ping_and_info(client).await?;
         if self.read_slowlog {
             reply.slowlog_last_id = newest_slowlog_id(client).await?;
+            reply.slowlog_len = match reply.slowlog_last_id {
+                Some(_) => Some(slowlog_len(client).await?),
+                None => Some(0),
+            };
         }
         if self.read_cluster && cluster_enabled(&reply.info) {
             reply.cluster_info = Some(
@@ -338,6 +345,13 @@ async fn newest_slowlog_id(client: &fred::clients::Client) -> Result<Option<u64>
     })
 }
 
+async fn slowlog_len(client: &fred::clients::Client) -> Result<u64, RedisError> {
+    fail_fast(client)
+        .slowlog_length()
+        .await
+        .map_err(|e| RedisError::classify(&e, None))
+}
+
 async fn ping_and_info(client: &fred::clients::Client) -> Result<Reply, RedisError> {
     let client = fail_fast(client);
     let started = Instant::now();
@@ -355,6 +369,7 @@ async fn ping_and_info(client: &fred::clients::Client) -> Result<Reply, RedisErr
         latency,
         info,
         slowlog_last_id: None,
+        slowlog_len: None,
         cluster_info: None,
     })
 }

@@ -137,11 +137,12 @@ struct Evaluated {
 const PING_MEASURES: &[Measure] = &[("latency_ms", "ms")];
 
 /// Every check this route runs that is enabled: only `ping`, with the down
-/// reason, when Redis could not be asked.
+/// reason, when Redis could not be asked. Without a window (no history
+/// kept) the windowed checks are left out.
 fn evaluate(
     route: Route,
     outcome: &Result<Observation, RedisError>,
-    window: &Window,
+    window: Option<&Window>,
     settings: &CheckSettings,
 ) -> Vec<Evaluated> {
     let observation = match outcome {
@@ -165,11 +166,16 @@ fn evaluate(
             route.runs(check.group)
                 && (check.enabled)(settings)
                 && (check.applies)(&observation.snapshot)
+                && (window.is_some() || !check.windowed)
         })
         .map(|check| Evaluated {
             name: check.name,
             measures: check.measures,
-            result: (check.evaluate)(&observation.snapshot, window, settings),
+            result: (check.evaluate)(
+                &observation.snapshot,
+                window.unwrap_or(&Window::default()),
+                settings,
+            ),
         });
     std::iter::once(ping).chain(others).collect()
 }
@@ -239,7 +245,7 @@ impl Report {
     pub fn build(
         route: Route,
         outcome: &Result<Observation, RedisError>,
-        window: &Window,
+        window: Option<&Window>,
         settings: &CheckSettings,
         checked_at: SystemTime,
     ) -> Self {
@@ -360,7 +366,7 @@ mod tests {
         let report = Report::build(
             Route::Redis,
             &outcome,
-            &Window::default(),
+            Some(&Window::default()),
             &CheckSettings::default(),
             SystemTime::UNIX_EPOCH,
         );
@@ -392,7 +398,7 @@ mod tests {
         let report = Report::build(
             Route::All,
             &outcome,
-            &Window::default(),
+            Some(&Window::default()),
             &CheckSettings::default(),
             SystemTime::now(),
         );
@@ -413,7 +419,7 @@ mod tests {
         let report = Report::build(
             Route::Primary,
             &outcome,
-            &Window::default(),
+            Some(&Window::default()),
             &CheckSettings::default(),
             SystemTime::now(),
         );
@@ -440,7 +446,7 @@ mod tests {
         let report = Report::build(
             Route::Primary,
             &outcome,
-            &Window::default(),
+            Some(&Window::default()),
             &CheckSettings::default(),
             SystemTime::now(),
         );

@@ -97,6 +97,9 @@ pub struct Check {
     /// Whether the check means anything for this node; if not, it is left
     /// out of the body (e.g. `cluster` on a node that is not in a cluster).
     pub applies: fn(&Snapshot) -> bool,
+    /// Judges counter growth over the window, so it is left out where no
+    /// history is kept (`redis-health check`) rather than reported ok.
+    pub windowed: bool,
 }
 
 /// `applies` for the checks that every node has.
@@ -113,6 +116,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.memory.enabled,
         measures: &[("ratio", "ratio"), ("used_bytes", "bytes")],
         applies: always,
+        windowed: false,
     },
     Check {
         name: "hit_rate",
@@ -121,6 +125,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.hit_rate.enabled,
         measures: &[("ratio", "ratio"), ("lookups", "lookups")],
         applies: always,
+        windowed: true,
     },
     Check {
         name: "persistence",
@@ -129,6 +134,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.persistence.enabled,
         measures: &[("rdb_last_bgsave_status", "status")],
         applies: always,
+        windowed: false,
     },
     Check {
         name: "fragmentation",
@@ -137,6 +143,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.fragmentation.enabled,
         measures: &[("ratio", "ratio")],
         applies: always,
+        windowed: false,
     },
     Check {
         name: "clients",
@@ -145,6 +152,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.clients.enabled,
         measures: &[("connected", "clients")],
         applies: always,
+        windowed: false,
     },
     Check {
         name: "evictions",
@@ -153,6 +161,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.evictions.enabled,
         measures: &[("evicted_keys", "keys")],
         applies: always,
+        windowed: true,
     },
     Check {
         name: "connections",
@@ -161,6 +170,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.connections.enabled,
         measures: &[("rejected", "connections")],
         applies: always,
+        windowed: true,
     },
     Check {
         name: "cluster",
@@ -169,6 +179,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.cluster.enabled,
         measures: &[("cluster_state", "state")],
         applies: |snap| snap.cluster_enabled,
+        windowed: false,
     },
     Check {
         name: "slowlog",
@@ -177,6 +188,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.slowlog.active(),
         measures: &[("slow_entries", "entries")],
         applies: always,
+        windowed: true,
     },
     Check {
         name: "replication",
@@ -188,6 +200,7 @@ pub const REGISTRY: &[Check] = &[
             ("replicas_online", "replicas"),
         ],
         applies: always,
+        windowed: false,
     },
     Check {
         name: "role",
@@ -198,6 +211,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |_| true,
         measures: &[("role", "role")],
         applies: always,
+        windowed: false,
     },
 ];
 
