@@ -305,7 +305,7 @@ impl Redis {
         if self.read_slowlog {
             reply.slowlog_last_id = newest_slowlog_id(client).await?;
             reply.slowlog_len = match reply.slowlog_last_id {
-                Some(_) => Some(slowlog_len(client).await?),
+                Some(_) => slowlog_len(client).await?,
                 None => Some(0),
             };
         }
@@ -345,11 +345,16 @@ async fn newest_slowlog_id(client: &fred::clients::Client) -> Result<Option<u64>
     })
 }
 
-async fn slowlog_len(client: &fred::clients::Client) -> Result<u64, RedisError> {
-    fail_fast(client)
-        .slowlog_length()
-        .await
-        .map_err(|e| RedisError::classify(&e, None))
+/// `None` when refused (an ACL user with `+slowlog|get` only): the slow
+/// log is then counted from the first entry seen, as before LEN was asked.
+async fn slowlog_len(client: &fred::clients::Client) -> Result<Option<u64>, RedisError> {
+    match fail_fast(client).slowlog_length().await {
+        Ok(len) => Ok(Some(len)),
+        Err(error) => match RedisError::classify(&error, None) {
+            RedisError::Reply(_) => Ok(None),
+            other => Err(other),
+        },
+    }
 }
 
 async fn ping_and_info(client: &fred::clients::Client) -> Result<Reply, RedisError> {

@@ -453,3 +453,56 @@ async fn accept_q_values_choose_the_body_format() {
         assert_eq!(draft, expected == "application/health+json", "{body}");
     }
 }
+
+#[tokio::test]
+async fn the_slow_log_is_read_with_the_documented_acl_and_without_len() {
+    let redis = TestRedis::with_args(&["--slowlog-log-slower-than", "100000"]);
+    for (user, rules) in [
+        ("documented", "+slowlog|get +slowlog|len"),
+        ("older", "+slowlog|get"),
+    ] {
+        let mut args = vec!["ACL", "SETUSER", user, "on", ">pw-5e2c", "-@all"];
+        args.extend(["+ping", "+info"]);
+        args.extend(rules.split(' '));
+        assert_eq!(redis.cmd(&args), "OK");
+    }
+    let app = |user: &str| {
+        let url = format!("redis://{user}:pw-5e2c@127.0.0.1:{}", redis.port);
+        let mut config = on_demand(&url, Duration::from_millis(10));
+        config.checks.slowlog.warn_above = 5;
+        spawn_app(config)
+    };
+    let documented = app("documented").await;
+    let older = app("older").await;
+    for app in [&documented, &older] {
+        let answer = app.get("/health/redis").await;
+        assert_eq!(
+            answer.json["checks"]["slowlog"]["status"], "ok",
+            "{}",
+            answer.text
+        );
+    }
+
+    assert_eq!(redis.cmd(&["DEBUG", "SLEEP", "0.15"]), "OK");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let answer = documented.get("/health/redis").await;
+    assert_eq!(
+        answer.json["checks"]["slowlog"]["slow_entries"], 1,
+        "{}",
+        answer.text
+    );
+    // Refused LEN, the new entries cannot be told from older ones: counted
+    // from the first seen, and the check still answers.
+    let answer = older.get("/health/redis").await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        answer.json["checks"]["slowlog"]["status"], "ok",
+        "{}",
+        answer.text
+    );
+    assert_eq!(
+        answer.json["checks"]["slowlog"]["slow_entries"], 0,
+        "{}",
+        answer.text
+    );
+}
