@@ -413,48 +413,6 @@ fn one_shot_check_leaves_the_windowed_checks_out() {
 }
 
 #[tokio::test]
-async fn accept_q_values_choose_the_body_format() {
-    let redis = TestRedis::start();
-    let app = spawn_app(settings(&redis.url())).await;
-    let http = reqwest::Client::new();
-    let cases = [
-        ("application/health+json", "application/health+json"),
-        ("application/health+json;q=0", "application/json"),
-        (
-            "application/json, application/health+json;q=0.5",
-            "application/json",
-        ),
-        (
-            "application/json;q=0.5, application/health+json",
-            "application/health+json",
-        ),
-        (
-            "application/health+json, application/json",
-            "application/json",
-        ),
-    ];
-    for (accept, expected) in cases {
-        let response = http
-            .get(format!("http://{}/health/redis", app.addr))
-            .header("accept", accept)
-            .send()
-            .await
-            .expect("probe");
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        assert_eq!(content_type, expected, "Accept: {accept}");
-        let text = response.text().await.expect("body");
-        let body: serde_json::Value = serde_json::from_str(&text).expect("JSON body");
-        let draft = body.get("description").is_some();
-        assert_eq!(draft, expected == "application/health+json", "{body}");
-    }
-}
-
-#[tokio::test]
 async fn the_slow_log_is_read_with_the_documented_acl_and_without_len() {
     let redis = TestRedis::with_args(&["--slowlog-log-slower-than", "100000"]);
     for (user, rules) in [
