@@ -128,12 +128,16 @@ const HEALTH_JSON_TYPE: &[u8] = b"application/health+json";
 /// one scan, and none is copied.
 fn accepts_health_json(headers: &HeaderMap) -> bool {
     let accept = headers.get_all(header::ACCEPT);
-    if !accept
+    accept
         .iter()
         .any(|value| names_health_json(value.as_bytes()))
-    {
-        return false;
-    }
+        && prefers_health_json(accept)
+}
+
+/// The q-values of an Accept that names health+json: a call of its own, so
+/// the common case above stays small enough to inline.
+#[inline(never)]
+fn prefers_health_json(accept: header::GetAll<'_, HeaderValue>) -> bool {
     let mut health = Preference::default();
     let mut json = Preference::default();
     for range in accept
@@ -165,11 +169,20 @@ fn accepts_health_json(headers: &HeaderMap) -> bool {
     health.q > json.q
 }
 
-/// Whether an Accept value mentions health+json at all (any case).
+/// Whether an Accept value may name health+json (any case): a `+` between
+/// `health` and `json`. Only such values are parsed in full.
 fn names_health_json(value: &[u8]) -> bool {
     value
-        .windows(HEALTH_JSON_TYPE.len())
-        .any(|window| window.eq_ignore_ascii_case(HEALTH_JSON_TYPE))
+        .iter()
+        .enumerate()
+        .filter(|(_, byte)| **byte == b'+')
+        .any(|(at, _)| {
+            at.checked_sub(6)
+                .is_some_and(|from| value[from..at].eq_ignore_ascii_case(b"health"))
+                && value
+                    .get(at + 1..at + 5)
+                    .is_some_and(|json| json.eq_ignore_ascii_case(b"json"))
+        })
 }
 
 /// q-values in thousandths: 1 is 1000.

@@ -277,6 +277,11 @@ mod tests {
 
         /// Keys the parser reads, so generated lines reach every branch.
         const KEYS: &[&str] = &[
+            "uptime_in_seconds",
+            "mem_not_counted_for_evict",
+            "total_commands_processed",
+            "total_connections_received",
+            "total_net_input_bytes",
             "role",
             "used_memory",
             "maxmemory",
@@ -297,11 +302,6 @@ mod tests {
             "slave1",
             "slave4294967296",
             "run_id",
-            "uptime_in_seconds",
-            "mem_not_counted_for_evict",
-            "total_commands_processed",
-            "total_connections_received",
-            "total_net_input_bytes",
         ];
 
         fn value() -> impl Strategy<Value = String> {

@@ -59,23 +59,12 @@ pub struct Prober {
 impl Prober {
     /// A prober with no check yet: the first probe or sampler tick runs one.
     pub fn new(settings: Arc<Settings>) -> Self {
-        let history = History::new(settings.checks.hit_rate.window);
-        Self::with_history(settings, Some(history))
-    }
-
-    /// A prober for one check (`redis-health check`): it keeps no history,
-    /// so it leaves out the checks that judge growth over a window, and
-    /// sends no command only they need.
-    pub fn one_shot(settings: Arc<Settings>) -> Self {
-        Self::with_history(settings, None)
-    }
-
-    fn with_history(settings: Arc<Settings>, history: Option<History>) -> Self {
         let redis = Redis::new(
             settings.redis.clone(),
-            history.is_some() && settings.checks.slowlog.active(),
+            settings.checks.slowlog.active(),
             settings.checks.cluster.enabled,
         );
+        let history = History::new(settings.checks.hit_rate.window);
         let latest = Arc::new(ArcSwapOption::empty());
         Self {
             settings,
@@ -83,10 +72,24 @@ impl Prober {
             metrics: Metrics::new(latest.clone()),
             latest,
             refresh: Mutex::new(Refresh {
-                history,
+                history: Some(history),
                 last_status: Vec::new(),
             }),
         }
+    }
+
+    /// A prober for one check (`redis-health check`): it keeps no history,
+    /// so it leaves out the checks that judge growth over a window, and
+    /// sends no SLOWLOG, which only they need.
+    pub fn one_shot(settings: Arc<Settings>) -> Self {
+        let mut prober = Self::new(settings);
+        prober.refresh.get_mut().history = None;
+        prober.redis = Redis::new(
+            prober.settings.redis.clone(),
+            false,
+            prober.settings.checks.cluster.enabled,
+        );
+        prober
     }
 
     /// A probe's answer for `route`, from a check younger than
