@@ -22,7 +22,9 @@ RUN touch src/main.rs src/lib.rs \
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/redis-health /usr/local/bin/redis-health
 USER 65532:65532
-ENV REDIS_HEALTH_SERVER__LISTEN=0.0.0.0:8080
+# No REDIS_HEALTH_* here: env beats the config file, so an image default
+# would silently override a mounted file's key (server.listen already
+# defaults to 0.0.0.0:8080). CI checks that the image sets none.
 EXPOSE 8080
 # The container is healthy when its Redis is (the `check` subcommand runs one
 # check and exits 0 or 1), so compose's `condition: service_healthy` waits for

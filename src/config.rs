@@ -6,12 +6,14 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::Figment;
+use figment::error::{Actual, Kind};
 use figment::providers::{Env, Format, Toml};
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider, Source};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -50,6 +52,64 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub checks: CheckSettings,
     pub routes: RouteSettings,
+    /// The `sentinel` section as the layers give it; [`Settings::load`]
+    /// copies it into `checks.sentinel`, which is what runs.
+    pub sentinel: SentinelSettings,
+}
+
+/// `sentinel`: what the sentinel check judges on a Sentinel process.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SentinelSettings {
+    /// The masters to judge; empty judges every master the Sentinel monitors.
+    pub masters: MasterNames,
+}
+
+/// Master names: a TOML list, or one comma-separated string as an environment
+/// variable holds it (`REDIS_HEALTH_SENTINEL__MASTERS=a,b`). Names are
+/// non-empty, without whitespace and not repeated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "NamesInput", into = "Vec<String>")]
+pub struct MasterNames(Vec<String>);
+
+impl MasterNames {
+    pub fn get(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl From<MasterNames> for Vec<String> {
+    fn from(names: MasterNames) -> Self {
+        names.0
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NamesInput {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl TryFrom<NamesInput> for MasterNames {
+    type Error = &'static str;
+
+    fn try_from(input: NamesInput) -> Result<Self, Self::Error> {
+        let names: Vec<String> = match input {
+            NamesInput::List(names) => names,
+            NamesInput::Text(text) if text.trim().is_empty() => Vec::new(),
+            NamesInput::Text(text) => text.split(',').map(|n| n.trim().to_owned()).collect(),
+        };
+        for (index, name) in names.iter().enumerate() {
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err("a master name is empty or holds whitespace");
+            }
+            if names[..index].contains(name) {
+                return Err("a master name is repeated");
+            }
+        }
+        Ok(Self(names))
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -83,15 +143,60 @@ impl Default for ServerSettings {
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
-    pub level: String,
+    pub level: LogLevel,
     pub format: LogFormat,
 }
 
 impl Default for LogSettings {
     fn default() -> Self {
         Self {
-            level: "info".into(),
+            level: LogLevel("info".into()),
             format: LogFormat::Text,
+        }
+    }
+}
+
+/// `log.level`: a level name, or filter directives that each name a level
+/// (`info,redis_health=debug`). A bare word is refused: as a filter it would
+/// mean "only the target of that name" and silence every line we log.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(try_from = "String")]
+pub struct LogLevel(String);
+
+impl LogLevel {
+    const NAMES: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+    /// What `check` logs: its body on stdout says the rest.
+    pub fn errors_only() -> Self {
+        Self("error".into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for LogLevel {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        let names_a_level = |directive: &str| {
+            let level = directive
+                .rsplit_once('=')
+                .map_or(directive, |(_, level)| level);
+            Self::NAMES
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(level.trim()))
+        };
+        if text.split(',').all(names_a_level)
+            && tracing_subscriber::EnvFilter::try_new(&text).is_ok()
+        {
+            Ok(Self(text))
+        } else {
+            Err(
+                "must be one of trace, debug, info, warn, error, off, or target=level directives"
+                    .into(),
+            )
         }
     }
 }
@@ -109,9 +214,13 @@ pub struct RedisSettings {
     pub url: RedisUrl,
     /// Read at every (re)connect so a rotated secret needs no restart.
     pub password_file: Option<PathBuf>,
-    /// Bounds a whole check: connect (TLS handshake included), PING and INFO.
+    /// Bounds the check's commands (PING and INFO, in one round trip).
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Bounds a (re)connect: TCP, TLS handshake and fred's setup commands,
+    /// which are several round trips and would not fit `timeout` on a slow link.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
     /// Used only with a `rediss://` URL.
     pub tls: TlsSettings,
 }
@@ -122,6 +231,7 @@ impl Default for RedisSettings {
             url: RedisUrl::local(),
             password_file: None,
             timeout: Duration::from_millis(500),
+            connect_timeout: Duration::from_secs(1),
             tls: TlsSettings::default(),
         }
     }
@@ -153,25 +263,38 @@ impl TlsSettings {
     }
 }
 
-/// A parsed `redis://` or `rediss://` URL. Debug never prints the password.
+/// A parsed `redis://`, `rediss://` or `unix://` URL. Debug never prints the
+/// password.
 #[derive(Clone, Deserialize)]
 #[serde(try_from = "String")]
 pub struct RedisUrl {
     pub tls: bool,
-    pub host: String,
-    pub port: u16,
+    pub address: Address,
     pub username: Option<String>,
     pub password: Option<SecretString>,
     /// Accepted for familiar URLs, never selected: PING and INFO are server-wide.
     pub database: Option<u8>,
 }
 
+/// Where Redis listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    /// A Unix socket (`unix:///run/redis/redis.sock`).
+    Unix(PathBuf),
+}
+
 impl RedisUrl {
     fn local() -> Self {
         Self {
             tls: false,
-            host: "127.0.0.1".into(),
-            port: 6379,
+            address: Address::Tcp {
+                host: "127.0.0.1".into(),
+                port: 6379,
+            },
             username: None,
             password: None,
             database: None,
@@ -188,17 +311,22 @@ impl Serialize for RedisUrl {
 
 impl fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://", if self.tls { "rediss" } else { "redis" })?;
+        let scheme = match (&self.address, self.tls) {
+            (Address::Unix(_), _) => "unix",
+            (Address::Tcp { .. }, true) => "rediss",
+            (Address::Tcp { .. }, false) => "redis",
+        };
+        write!(f, "{scheme}://")?;
         match (&self.username, &self.password) {
             (Some(user), Some(_)) => write!(f, "{user}:[redacted]@")?,
             (Some(user), None) => write!(f, "{user}@")?,
             (None, Some(_)) => write!(f, ":[redacted]@")?,
             (None, None) => {}
         }
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)?; // IPv6
-        } else {
-            write!(f, "{}:{}", self.host, self.port)?;
+        match &self.address {
+            Address::Unix(path) => write!(f, "{}", path.display())?,
+            Address::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}")?, // IPv6
+            Address::Tcp { host, port } => write!(f, "{host}:{port}")?,
         }
         if let Some(db) = self.database {
             write!(f, "/{db}")?;
@@ -211,6 +339,9 @@ impl TryFrom<String> for RedisUrl {
     type Error = String;
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
+        if let Some(rest) = text.strip_prefix("unix://") {
+            return unix_url(rest);
+        }
         // The url crate's errors never echo the input, so no password leaks here.
         let url = url::Url::parse(&text).map_err(|e| format!("not a URL ({e})"))?;
         let tls = match url.scheme() {
@@ -218,7 +349,7 @@ impl TryFrom<String> for RedisUrl {
             "rediss" => true,
             other => {
                 return Err(format!(
-                    "scheme must be redis:// or rediss://, not {other}://"
+                    "scheme must be redis://, rediss:// or unix://, not {other}://"
                 ));
             }
         };
@@ -229,14 +360,7 @@ impl TryFrom<String> for RedisUrl {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        };
-        let username = Some(url.username()).filter(|u| !u.is_empty()).map(decode);
-        let password = url.password().map(|p| SecretString::from(decode(p)));
+        let (username, password) = credentials(url.username(), url.password())?;
         let database = match url.path().trim_start_matches('/') {
             "" => None,
             db => Some(
@@ -246,13 +370,71 @@ impl TryFrom<String> for RedisUrl {
         };
         Ok(Self {
             tls,
-            host,
-            port: url.port().unwrap_or(6379),
+            address: Address::Tcp {
+                host,
+                port: url.port().unwrap_or(6379),
+            },
             username,
             password,
             database,
         })
     }
+}
+
+/// `unix://[user[:password]@]/path/to/redis.sock`, read by hand: the path
+/// takes the place of a host, which URL parsers insist on when there is a user.
+fn unix_url(rest: &str) -> Result<RedisUrl, String> {
+    let slash = rest
+        .find('/')
+        .ok_or("a unix:// URL needs an absolute socket path, e.g. unix:///run/redis/redis.sock")?;
+    let (authority, path) = rest.split_at(slash);
+    let (userinfo, host) = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => (Some(userinfo), host),
+        None => (None, authority),
+    };
+    if !matches!(host, "" | "localhost") {
+        return Err("a unix:// URL names no host: unix://[user@]/path/to/redis.sock".into());
+    }
+    let (username, password) = match userinfo {
+        None => (None, None),
+        Some(info) => match info.split_once(':') {
+            Some((user, password)) => credentials(user, Some(password))?,
+            None => credentials(info, None)?,
+        },
+    };
+    let path = percent_decode(path).map_err(|_| "the socket path is not UTF-8".to_owned())?;
+    Ok(RedisUrl {
+        tls: false,
+        address: Address::Unix(PathBuf::from(path)),
+        username,
+        password,
+        database: None,
+    })
+}
+
+/// The URL's user and password, percent-decoded only: a `+` stays a `+`, as
+/// redis-cli and other clients read it.
+fn credentials(
+    user: &str,
+    password: Option<&str>,
+) -> Result<(Option<String>, Option<SecretString>), String> {
+    let username = Some(user)
+        .filter(|u| !u.is_empty())
+        .map(percent_decode)
+        .transpose()
+        .map_err(|_| "the URL's user is not UTF-8 once percent-decoded".to_owned())?;
+    let password = password
+        .map(percent_decode)
+        .transpose()
+        .map_err(|_| "the URL's password is not UTF-8 once percent-decoded".to_owned())?
+        .map(SecretString::from);
+    Ok((username, password))
+}
+
+fn percent_decode(text: &str) -> Result<String, std::str::Utf8Error> {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(|s| s.into_owned())
 }
 
 /// A fraction within 0..=1.
@@ -352,6 +534,7 @@ pub struct RouteSettings {
     pub replica: RouteFailure,
     pub primary: RouteFailure,
     pub all: RouteFailure,
+    pub sentinel: RouteFailure,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -379,9 +562,16 @@ pub struct CheckSettings {
     pub evictions: Toggle,
     pub connections: Toggle,
     pub slowlog: SlowlogThresholds,
+    pub headroom: HeadroomThresholds,
     /// On a cluster node only; costs a CLUSTER INFO per check and the
     /// `+cluster|info` ACL permission.
     pub cluster: Toggle,
+    /// The top-level `sentinel` section, copied here by [`Settings::load`]
+    /// so the sentinel check reads it as every check reads its thresholds.
+    #[serde(skip)]
+    pub sentinel: SentinelSettings,
+    /// On `rediss://` connections only: certificate expiry.
+    pub tls: TlsThresholds,
 }
 
 impl Default for CheckSettings {
@@ -399,7 +589,10 @@ impl Default for CheckSettings {
             evictions: Toggle::default(),
             connections: Toggle::default(),
             slowlog: SlowlogThresholds::default(),
+            headroom: HeadroomThresholds::default(),
             cluster: Toggle::default(),
+            sentinel: SentinelSettings::default(),
+            tls: TlsThresholds::default(),
         }
     }
 }
@@ -577,11 +770,319 @@ impl Default for SlowlogThresholds {
     }
 }
 
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsThresholds {
+    pub enabled: bool,
+    /// Warn (tls_cert_expiring) when the server's or the client's
+    /// certificate expires within this.
+    #[serde(with = "humantime_serde")]
+    pub warn_before: Duration,
+}
+
+impl Default for TlsThresholds {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            warn_before: Duration::from_secs(14 * 24 * 3600),
+        }
+    }
+}
+
 impl SlowlogThresholds {
     /// Whether checks read the slow log at all.
     pub fn active(&self) -> bool {
         self.enabled && self.warn_above > 0
     }
+}
+
+/// `checks.headroom`: RSS against the memory limit the kernel enforces.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeadroomThresholds {
+    pub enabled: bool,
+    /// The container's memory limit; unset, INFO `total_system_memory`.
+    pub limit_bytes: Option<MemoryLimit>,
+    pub warn_ratio: Ratio,
+    pub fail_ratio: Ratio,
+}
+
+impl Default for HeadroomThresholds {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            limit_bytes: None,
+            warn_ratio: Ratio(0.80),
+            fail_ratio: Ratio(0.90),
+        }
+    }
+}
+
+/// A memory limit in bytes, more than 0, read from a byte count (what the
+/// Kubernetes Downward API gives for `limits.memory`) or a Kubernetes
+/// quantity such as `512Mi` or `1.5Gi`. Shown in the config dump as bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MemoryLimit(NonZeroU64);
+
+impl MemoryLimit {
+    pub fn bytes(self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// Why a memory quantity was refused; never quotes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuantityError {
+    #[error("not a byte count or a quantity such as 512Mi, 1Gi or 2G")]
+    Malformed,
+    #[error("must not be negative")]
+    Negative,
+    #[error("must be more than 0 bytes")]
+    Zero,
+    #[error("is more than 2^64 bytes")]
+    TooLarge,
+}
+
+/// Kubernetes quantity suffixes and what each multiplies by.
+const QUANTITY_SUFFIXES: [(&str, u128); 13] = [
+    ("", 1),
+    ("Ki", 1 << 10),
+    ("Mi", 1 << 20),
+    ("Gi", 1 << 30),
+    ("Ti", 1 << 40),
+    ("Pi", 1 << 50),
+    ("Ei", 1 << 60),
+    ("k", 1_000),
+    ("M", 1_000_000),
+    ("G", 1_000_000_000),
+    ("T", 1_000_000_000_000),
+    ("P", 1_000_000_000_000_000),
+    ("E", 1_000_000_000_000_000_000),
+];
+
+impl std::str::FromStr for MemoryLimit {
+    type Err = QuantityError;
+
+    /// Digits, an optional fraction, an optional suffix. A fraction of a
+    /// byte rounds up, as Kubernetes rounds a memory quantity.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.starts_with('-') {
+            return Err(QuantityError::Negative);
+        }
+        let number_end = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(text.len());
+        let (number, suffix) = text.split_at(number_end);
+        let multiplier = QUANTITY_SUFFIXES
+            .iter()
+            .find_map(|(name, factor)| (*name == suffix).then_some(*factor))
+            .ok_or(QuantityError::Malformed)?;
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        if whole.is_empty() && fraction.is_empty() || !fraction.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(QuantityError::Malformed);
+        }
+        // Exact in integers: digits * multiplier / 10^(fraction digits).
+        let digits = format!("{whole}{fraction}");
+        // Only digits are left, so parsing fails on overflow alone.
+        let scaled = digits
+            .parse::<u128>()
+            .map_err(|_| QuantityError::TooLarge)?
+            .checked_mul(multiplier)
+            .ok_or(QuantityError::TooLarge)?;
+        let divisor = u32::try_from(fraction.len())
+            .ok()
+            .and_then(|places| 10u128.checked_pow(places))
+            .ok_or(QuantityError::TooLarge)?;
+        let bytes = u64::try_from(scaled.div_ceil(divisor)).map_err(|_| QuantityError::TooLarge)?;
+        NonZeroU64::new(bytes).map(Self).ok_or(QuantityError::Zero)
+    }
+}
+
+impl<'de> Deserialize<'de> for MemoryLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(MemoryLimitVisitor)
+    }
+}
+
+/// Takes an integer (TOML, or an environment variable of digits) or a string.
+struct MemoryLimitVisitor;
+
+impl serde::de::Visitor<'_> for MemoryLimitVisitor {
+    type Value = MemoryLimit;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a byte count or a quantity such as 512Mi")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Self::Value, E> {
+        NonZeroU64::new(value)
+            .map(MemoryLimit)
+            .ok_or_else(|| E::custom(QuantityError::Zero))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Self::Value, E> {
+        match u64::try_from(value) {
+            Ok(value) => self.visit_u64(value),
+            Err(_) => Err(E::custom(QuantityError::Negative)),
+        }
+    }
+
+    /// `true` from an environment variable arrives as a bool.
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Err(E::custom(QuantityError::Malformed))
+    }
+
+    /// `1.5` from an environment variable arrives as a float; its decimal
+    /// text is judged like any other quantity.
+    fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Self::Value, E> {
+        self.visit_str(&value.to_string())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        text.parse().map_err(E::custom)
+    }
+}
+
+/// The range one duration key must fall in.
+pub struct DurationBound {
+    pub key: &'static str,
+    /// `Duration::ZERO` where 0 means "off" or "any", else [`NONZERO`].
+    pub min: Duration,
+    pub max: Duration,
+    value: fn(&Settings) -> Duration,
+}
+
+/// The shortest duration that is not 0.
+pub const NONZERO: Duration = Duration::from_nanos(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(60 * 60);
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+const MONTH: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+const YEAR: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+const fn bound(
+    key: &'static str,
+    min: Duration,
+    max: Duration,
+    value: fn(&Settings) -> Duration,
+) -> DurationBound {
+    DurationBound {
+        key,
+        min,
+        max,
+        value,
+    }
+}
+
+/// Every duration key and its bounds, one line each (a unit test fails for a
+/// duration key missing here). The maxima refuse what no deployment means
+/// (a unit typo, `u64::MAX` seconds) and keep every `Instant + duration`
+/// far from overflow; the README lists them.
+#[rustfmt::skip]
+pub const DURATION_BOUNDS: &[DurationBound] = &[
+    bound("server.header_read_timeout", NONZERO, HOUR, |s| s.server.header_read_timeout),
+    bound("server.shutdown_timeout", NONZERO, HOUR, |s| s.server.shutdown_timeout),
+    bound("redis.timeout", NONZERO, MINUTE, |s| s.redis.timeout),
+    bound("redis.connect_timeout", NONZERO, MINUTE, |s| s.redis.connect_timeout),
+    bound("checks.max_age", NONZERO, HOUR, |s| s.checks.max_age),
+    bound("checks.sample_interval", NONZERO, HOUR, |s| s.checks.sample_interval),
+    bound("checks.latency.warn_above", Duration::ZERO, MINUTE, |s| s.checks.latency.warn_above),
+    bound("checks.hit_rate.window", NONZERO, DAY, |s| s.checks.hit_rate.window),
+    bound("checks.replication.max_last_io", Duration::ZERO, DAY, |s| s.checks.replication.max_last_io),
+    bound("checks.replication.max_replica_lag", Duration::ZERO, DAY, |s| s.checks.replication.max_replica_lag),
+    bound("checks.persistence.max_rdb_age", Duration::ZERO, MONTH, |s| s.checks.persistence.max_rdb_age),
+    bound("checks.tls.warn_before", Duration::ZERO, YEAR, |s| s.checks.tls.warn_before),
+];
+
+impl DurationBound {
+    fn check(&self, settings: &Settings) -> Result<(), ConfigError> {
+        let value = (self.value)(settings);
+        if value < self.min {
+            Err(ConfigError::new(self.key, "must be longer than 0"))
+        } else if value > self.max {
+            Err(ConfigError::new(
+                self.key,
+                format!("must be at most {}", humantime::format_duration(self.max)),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The config file, read and checked to be TOML before figment sees it, so
+/// no error quotes a line of it (a line may hold a password).
+struct ConfigFile {
+    path: PathBuf,
+    text: String,
+}
+
+impl ConfigFile {
+    /// Reads the file (`/dev/null` too); each failure is one line naming it.
+    fn read(path: PathBuf) -> Result<Self, ConfigError> {
+        let bytes = std::fs::read(&path).map_err(|e| {
+            ConfigError::new(&path.display().to_string(), format!("cannot read: {e}"))
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            ConfigError::new(
+                &path.display().to_string(),
+                format!("not UTF-8 text (at byte {})", e.utf8_error().valid_up_to()),
+            )
+        })?;
+        if let Err(error) = toml::from_str::<toml::Table>(&text) {
+            let at = error.span().map_or(0, |span| span.start).min(text.len());
+            let before = text.get(..at).unwrap_or_default();
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            return Err(ConfigError::new(
+                &format!("{}:{line}:{column}", path.display()),
+                "not valid TOML",
+            ));
+        }
+        Ok(Self { path, text })
+    }
+
+    /// The default file: absent is fine, anything else there must be readable.
+    fn read_if_present(path: &Path) -> Result<Option<Self>, ConfigError> {
+        match std::fs::symlink_metadata(path) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            _ => Self::read(path.to_path_buf()).map(Some),
+        }
+    }
+}
+
+impl Provider for ConfigFile {
+    fn metadata(&self) -> Metadata {
+        Metadata::from("TOML file", Source::File(self.path.clone()))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Toml::string(&self.text).data()
+    }
+}
+
+/// Whether `name`, a variable's name after `REDIS_HEALTH_`, can be a key:
+/// every key is at least two levels deep. Other names, such as the
+/// `REDIS_HEALTH_PORT` Kubernetes injects for a Service named redis-health,
+/// and `REDIS_HEALTH_CONFIG`, are not config keys.
+fn is_key_name(name: &str) -> bool {
+    name.contains("__")
+}
+
+/// The `REDIS_HEALTH_*` variables set that [`Settings::load`] ignored.
+pub fn ignored_env_names() -> Vec<String> {
+    std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| {
+            name.split_at_checked(ENV_PREFIX.len())
+                .is_some_and(|(prefix, rest)| {
+                    prefix.eq_ignore_ascii_case(ENV_PREFIX)
+                        && !rest.eq_ignore_ascii_case("config")
+                        && !is_key_name(rest)
+                })
+        })
+        .collect()
 }
 
 impl Settings {
@@ -593,34 +1094,35 @@ impl Settings {
         let named = path
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
+        let file = match named {
+            Some(file) => Some(ConfigFile::read(file)?),
+            None => ConfigFile::read_if_present(Path::new(DEFAULT_CONFIG_FILE))?,
+        };
         let mut figment = Figment::new();
-        match named {
-            Some(file) => {
-                if !file.is_file() {
-                    return Err(ConfigError::new(
-                        "--config",
-                        format!("cannot read {}", file.display()),
-                    ));
-                }
-                figment = figment.merge(Toml::file_exact(file));
-            }
-            None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
+        if let Some(file) = file {
+            figment = figment.merge(file);
         }
-        let figment = figment.merge(Env::prefixed(ENV_PREFIX).ignore(&["config"]).split("__"));
-        let settings: Settings = figment.extract().map_err(from_figment)?;
+        let env = Env::prefixed(ENV_PREFIX).filter(|name| is_key_name(name.as_str()));
+        let figment = figment.merge(env.split("__"));
+        let mut settings: Settings = figment.extract().map_err(from_figment)?;
         settings.validate()?;
+        settings.checks.sentinel = settings.sentinel.clone();
         Ok(settings)
     }
 
     /// Rules that span several keys, which serde cannot express per field.
     fn validate(&self) -> Result<(), ConfigError> {
-        tracing_subscriber::EnvFilter::try_new(&self.log.level)
-            .map_err(|e| ConfigError::new("log.level", e.to_string()))?;
         let checks = &self.checks;
         if checks.memory.warn_ratio > checks.memory.fail_ratio {
             return Err(ConfigError::new(
                 "checks.memory.warn_ratio",
                 "must not be above checks.memory.fail_ratio",
+            ));
+        }
+        if checks.headroom.warn_ratio > checks.headroom.fail_ratio {
+            return Err(ConfigError::new(
+                "checks.headroom.warn_ratio",
+                "must not be above checks.headroom.fail_ratio",
             ));
         }
         if checks.hit_rate.warn_below < checks.hit_rate.fail_below {
@@ -629,19 +1131,8 @@ impl Settings {
                 "must not be below checks.hit_rate.fail_below",
             ));
         }
-        for (key, value) in [
-            (
-                "server.header_read_timeout",
-                self.server.header_read_timeout,
-            ),
-            ("server.shutdown_timeout", self.server.shutdown_timeout),
-            ("redis.timeout", self.redis.timeout),
-            ("checks.sample_interval", checks.sample_interval),
-            ("checks.hit_rate.window", checks.hit_rate.window),
-        ] {
-            if value.is_zero() {
-                return Err(ConfigError::new(key, "must be longer than 0"));
-            }
+        for bound in DURATION_BOUNDS {
+            bound.check(self)?;
         }
         if let Some(file) = &self.redis.password_file {
             read_password_file(file)
@@ -649,6 +1140,7 @@ impl Settings {
         }
         if self.redis.url.tls {
             crate::tls::client_config(&self.redis.tls)
+                .map(|_| ())
                 .map_err(|e| ConfigError::new(e.key(), e.to_string()))?;
         } else if self.redis.tls.is_set() {
             return Err(ConfigError::new(
@@ -683,9 +1175,25 @@ fn from_figment(error: figment::Error) -> ConfigError {
     let error = error.into_iter().next().unwrap_or_else(|| {
         figment::Error::from(figment::error::Kind::Message("unknown error".into()))
     });
+    // serde's own messages quote the value, which may be a password: these
+    // name the expected type only, and nothing spans two lines.
     let message = match &error.kind {
-        figment::error::Kind::UnknownField(..) => "unknown key".to_owned(),
-        kind => kind.to_string(),
+        Kind::UnknownField(..) => "unknown key".to_owned(),
+        Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
+            let expected = if expected.starts_with("struct ") {
+                "a table of keys"
+            } else {
+                expected
+            };
+            format!("expected {expected}, found {}", type_name(actual))
+        }
+        Kind::UnknownVariant(_, expected) => format!("must be one of {}", expected.join(", ")),
+        kind => kind
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
     };
     let key = if error.path.is_empty() {
         "config".to_owned()
@@ -710,6 +1218,19 @@ fn from_figment(error: figment::Error) -> ConfigError {
     ConfigError::new(&key, format!("{message}{source}"))
 }
 
+/// What a value is, never what it holds.
+fn type_name(actual: &Actual) -> &'static str {
+    match actual {
+        Actual::Bool(_) => "a boolean",
+        Actual::Unsigned(_) | Actual::Signed(_) => "an integer",
+        Actual::Float(_) => "a number",
+        Actual::Char(_) | Actual::Str(_) => "a string",
+        Actual::Seq => "an array",
+        Actual::Map => "a table",
+        _ => "another type",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -727,6 +1248,43 @@ mod tests {
         );
     }
 
+    /// Every key whose default prints as a duration, with its dotted path.
+    fn duration_keys(table: &toml::Table, prefix: &str, found: &mut Vec<String>) {
+        for (key, value) in table {
+            let path = format!("{prefix}{key}");
+            match value {
+                toml::Value::Table(inner) => duration_keys(inner, &format!("{path}."), found),
+                toml::Value::String(text) if humantime::parse_duration(text).is_ok() => {
+                    found.push(path)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn every_duration_key_is_bounded_and_its_default_within_bounds() {
+        let defaults = toml::Table::try_from(Settings::default()).expect("defaults serialise");
+        let mut keys = Vec::new();
+        duration_keys(&defaults, "", &mut keys);
+        let mut bounded: Vec<String> = DURATION_BOUNDS.iter().map(|b| b.key.to_owned()).collect();
+        keys.sort();
+        bounded.sort();
+        assert_eq!(keys, bounded, "add the duration key to DURATION_BOUNDS");
+        let defaults = Settings::default();
+        for bound in DURATION_BOUNDS {
+            assert!(bound.check(&defaults).is_ok(), "{}", bound.key);
+            assert!(bound.min <= bound.max, "{}", bound.key);
+        }
+    }
+
+    #[test]
+    fn log_level_refuses_a_bare_word_that_names_no_level() {
+        assert!(LogLevel::try_from("nonsense".to_owned()).is_err());
+        assert!(LogLevel::try_from("info,nonsense=trace".to_owned()).is_ok());
+        assert!(LogLevel::try_from("Warn".to_owned()).is_ok());
+    }
+
     #[test]
     fn ratio_rejects_values_outside_zero_to_one() {
         assert!(Ratio::try_from(1.2).is_err());
@@ -734,13 +1292,112 @@ mod tests {
         assert_eq!(Ratio::try_from(0.5).map(Ratio::get), Ok(0.5));
     }
 
+    fn limit(text: &str) -> Result<u64, QuantityError> {
+        text.parse::<MemoryLimit>().map(MemoryLimit::bytes)
+    }
+
+    #[test]
+    fn memory_limit_reads_every_quantity_suffix() {
+        for (text, bytes) in [
+            ("536870912", 536_870_912),
+            ("1Ki", 1 << 10),
+            ("512Mi", 512 << 20),
+            ("1Gi", 1 << 30),
+            ("2Ti", 2 << 40),
+            ("1Pi", 1 << 50),
+            ("3Ei", 3 << 60),
+            ("1k", 1_000),
+            ("64M", 64_000_000),
+            ("2G", 2_000_000_000),
+            ("1T", 1_000_000_000_000),
+            ("1P", 1_000_000_000_000_000),
+            ("5E", 5_000_000_000_000_000_000),
+        ] {
+            assert_eq!(limit(text), Ok(bytes), "{text}");
+        }
+    }
+
+    #[test]
+    fn memory_limit_reads_fractions_rounding_up_to_a_byte() {
+        assert_eq!(limit("1.5Gi"), Ok(1_610_612_736));
+        assert_eq!(limit("0.5Ki"), Ok(512));
+        assert_eq!(limit("2.25G"), Ok(2_250_000_000));
+        assert_eq!(limit("1.1Ki"), Ok(1127), "1126.4 rounds up");
+        assert_eq!(limit("0.1"), Ok(1));
+        assert_eq!(limit("007Mi"), Ok(7 << 20));
+    }
+
+    #[test]
+    fn memory_limit_refuses_overflow_without_panicking() {
+        assert_eq!(limit("18446744073709551615"), Ok(u64::MAX));
+        for text in [
+            "18446744073709551616",
+            "16Ei",
+            "18.5E",
+            "99999999999999999999999999999999999999999999Ei",
+        ] {
+            assert_eq!(limit(text), Err(QuantityError::TooLarge), "{text}");
+        }
+        assert_eq!(limit("15.99Ei"), Ok(18_435_214_858_663_483_147));
+    }
+
+    #[test]
+    fn memory_limit_refuses_zero_negatives_and_other_text() {
+        for zero in ["0", "0Gi", "0.0", "000"] {
+            assert_eq!(limit(zero), Err(QuantityError::Zero), "{zero}");
+        }
+        for negative in ["-1", "-512Mi", "-0.5Gi"] {
+            assert_eq!(limit(negative), Err(QuantityError::Negative), "{negative}");
+        }
+        for junk in [
+            "", "lots", "Gi", ".", "1..2", "1.2.3", "1 Gi", " 1Gi", "1gi", "1mi", "1K", "1Gib",
+            "1e9", "+1", "1m", "NaN", "inf", "1.5.Gi",
+        ] {
+            assert_eq!(limit(junk), Err(QuantityError::Malformed), "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn memory_limit_deserialises_from_integers_and_strings_and_dumps_bytes() {
+        let from = |toml: &str| {
+            Figment::from(Toml::string(toml))
+                .extract::<HeadroomThresholds>()
+                .map(|t| t.limit_bytes.map(MemoryLimit::bytes))
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(from("limit_bytes = 536870912"), Ok(Some(536_870_912)));
+        assert_eq!(from("limit_bytes = \"512Mi\""), Ok(Some(536_870_912)));
+        assert_eq!(from("limit_bytes = \"536870912\""), Ok(Some(536_870_912)));
+        assert_eq!(from(""), Ok(None));
+        for bad in [
+            "limit_bytes = -5",
+            "limit_bytes = 0",
+            "limit_bytes = \"lots\"",
+        ] {
+            let err = from(bad).expect_err(bad);
+            assert!(
+                !err.contains("lots") && !err.contains("-5") && !err.contains("true"),
+                "{err}"
+            );
+        }
+        let mut settings = Settings::default();
+        settings.checks.headroom.limit_bytes = "1Gi".parse().ok();
+        let dump = toml::to_string(&settings).expect("dump");
+        assert!(dump.contains("limit_bytes = 1073741824"), "{dump}");
+    }
+
     #[test]
     fn url_parses_user_password_and_database() {
         let url = RedisUrl::try_from("rediss://health:s%40cret@redis.local:6380/2".to_owned())
             .expect("valid url");
         assert!(url.tls);
-        assert_eq!(url.host, "redis.local");
-        assert_eq!(url.port, 6380);
+        assert_eq!(
+            url.address,
+            Address::Tcp {
+                host: "redis.local".into(),
+                port: 6380
+            }
+        );
         assert_eq!(url.username.as_deref(), Some("health"));
         assert_eq!(
             url.password.as_ref().map(|p| p.expose_secret().to_owned()),
@@ -752,7 +1409,7 @@ mod tests {
     #[test]
     fn url_debug_keeps_ipv6_brackets() {
         let url = RedisUrl::try_from("redis://[::1]:6380".to_owned()).expect("valid url");
-        assert_eq!(url.host, "::1");
+        assert!(matches!(&url.address, Address::Tcp { host, .. } if host == "::1"));
         assert_eq!(format!("{url:?}"), "redis://[::1]:6380");
     }
 
@@ -777,6 +1434,64 @@ mod tests {
                 "{shown}"
             );
         }
+    }
+
+    #[test]
+    fn master_names_come_as_a_list_or_comma_separated() {
+        let parse = |input| MasterNames::try_from(input).map(|n| n.get().to_vec());
+        let names = vec!["a".to_owned(), "b".to_owned()];
+        assert_eq!(parse(NamesInput::Text("a, b".into())), Ok(names.clone()));
+        assert_eq!(parse(NamesInput::List(names.clone())), Ok(names));
+        assert_eq!(parse(NamesInput::Text(" ".into())), Ok(Vec::new()));
+        assert!(parse(NamesInput::Text("a,,b".into())).is_err());
+        assert!(parse(NamesInput::Text("a,a".into())).is_err());
+        assert!(parse(NamesInput::List(vec!["my master".into()])).is_err());
+    }
+
+    #[test]
+    fn userinfo_is_percent_decoded_only() {
+        let url = RedisUrl::try_from("redis://pl+us:pa+ss%25%40%3A@localhost".to_owned())
+            .expect("valid url");
+        assert_eq!(url.username.as_deref(), Some("pl+us"));
+        assert_eq!(
+            url.password.as_ref().map(|p| p.expose_secret().to_owned()),
+            Some("pa+ss%@:".to_owned())
+        );
+    }
+
+    #[test]
+    fn unix_urls_hold_a_path_and_maybe_a_user_and_password() {
+        let url = RedisUrl::try_from("unix:///run/redis/redis.sock".to_owned()).expect("valid");
+        assert_eq!(url.address, Address::Unix("/run/redis/redis.sock".into()));
+        assert_eq!(url.username, None);
+        let url =
+            RedisUrl::try_from("unix://health:p%40+w@/run/redis.sock".to_owned()).expect("valid");
+        assert_eq!(url.address, Address::Unix("/run/redis.sock".into()));
+        assert_eq!(url.username.as_deref(), Some("health"));
+        assert_eq!(
+            url.password.as_ref().map(|p| p.expose_secret().to_owned()),
+            Some("p@+w".to_owned())
+        );
+        assert_eq!(
+            format!("{url:?}"),
+            "unix://health:[redacted]@/run/redis.sock"
+        );
+        assert!(RedisUrl::try_from("unix://relative.sock".to_owned()).is_err());
+        assert!(RedisUrl::try_from("unix://host/x.sock".to_owned()).is_err());
+    }
+
+    #[test]
+    fn durations_take_days() {
+        let settings: Settings = Figment::from(Toml::string(
+            "[checks.tls]\nwarn_before = \"14d\"\n[redis]\nconnect_timeout = \"2s\"",
+        ))
+        .extract()
+        .expect("parses");
+        assert_eq!(
+            settings.checks.tls.warn_before,
+            Duration::from_secs(14 * 86400)
+        );
+        assert_eq!(settings.redis.connect_timeout, Duration::from_secs(2));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -27,9 +27,13 @@ pub fn router(prober: Arc<Prober>) -> Router {
         .route("/metrics", get(metrics))
         .route("/livez", get(livez))
         .fallback(|request: Request| async move {
-            refuse_oversized(&request)
-                .err()
-                .unwrap_or(HttpError::NotFound)
+            // CONNECT names a host, not a path, so no route matches it.
+            let unmatched = if request.method() == Method::CONNECT {
+                HttpError::MethodNotAllowed
+            } else {
+                HttpError::NotFound
+            };
+            refuse_oversized(&request).err().unwrap_or(unmatched)
         })
         .method_not_allowed_fallback(|request: Request| async move {
             refuse_oversized(&request)

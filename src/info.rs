@@ -56,6 +56,22 @@ pub struct Snapshot {
     pub server_time_s: Option<u64>,
     pub rdb_last_save_time: Option<u64>,
     pub rdb_changes_since_last_save: Option<u64>,
+    /// Memory the kernel counts against the process (and a container's limit).
+    pub used_memory_rss: Option<u64>,
+    /// The machine's RAM; inside a container still the host's.
+    pub total_system_memory: Option<u64>,
+    pub aof_enabled: Option<bool>,
+    /// Successful RDB saves since start (Redis 7.0+).
+    pub rdb_saves: Option<u64>,
+    /// How long the last background save took; -1 until one has completed.
+    pub rdb_last_bgsave_time_s: Option<i64>,
+    pub rdb_bgsave_in_progress: Option<bool>,
+    pub aof_rewrite_in_progress: Option<bool>,
+    /// Copy-on-write bytes of the last RDB save, AOF rewrite, and the fork
+    /// running now (Redis 6.2+).
+    pub rdb_last_cow_size: Option<u64>,
+    pub aof_last_cow_size: Option<u64>,
+    pub current_cow_size: Option<u64>,
     /// Id of the newest slow-log entry; not in INFO, read by SLOWLOG GET 1
     /// only when the slowlog check runs.
     pub slowlog_last_id: Option<u64>,
@@ -69,6 +85,82 @@ pub struct Snapshot {
     pub cluster_enabled: bool,
     /// Not in INFO: read by CLUSTER INFO, only on a cluster node.
     pub cluster: Option<ClusterInfo>,
+    /// `redis_mode:sentinel`: the process is a Sentinel, not a data node.
+    pub sentinel: Option<SentinelInfo>,
+    /// Not in INFO: the certificates of the `rediss://` connection's
+    /// handshake, only on such a connection.
+    pub tls: Option<CertDates>,
+}
+
+/// What a Sentinel says in INFO's Sentinel section.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SentinelInfo {
+    /// `sentinel_tilt:1`: the Sentinel distrusts its timer and takes no action.
+    pub tilt: Option<bool>,
+    /// One per `masterN:` line, in N order.
+    pub masters: Vec<MonitoredMaster>,
+}
+
+/// One `masterN:name=...,status=...,address=...,slaves=N,sentinels=N` line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MonitoredMaster {
+    pub name: String,
+    pub status: Option<MasterStatus>,
+    pub address: Option<String>,
+    pub replicas: Option<u64>,
+    pub sentinels: Option<u64>,
+    /// Not in INFO: whether `SENTINEL CKQUORUM` answered OK; `None` when it
+    /// was not asked (a master outside `sentinel.masters`).
+    pub quorum_ok: Option<bool>,
+}
+
+/// A master's state as this Sentinel sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MasterStatus {
+    Ok,
+    /// Subjectively down: this Sentinel cannot reach it.
+    Sdown,
+    /// Objectively down: a quorum of Sentinels agrees; failover follows.
+    Odown,
+}
+
+impl SentinelInfo {
+    /// The Sentinel section of an INFO reply; `None` unless `redis_mode:sentinel`.
+    fn parse(fields: &HashMap<&str, &str>) -> Option<Self> {
+        if fields.get("redis_mode") != Some(&"sentinel") {
+            return None;
+        }
+        let mut masters: Vec<(u32, MonitoredMaster)> = fields
+            .iter()
+            .filter_map(|(key, value)| {
+                let index = key.strip_prefix("master")?.parse::<u32>().ok()?;
+                Some((index, parse_master(value)?))
+            })
+            .collect();
+        masters.sort_by_key(|(index, _)| *index);
+        Some(Self {
+            tilt: fields.get("sentinel_tilt").map(|v| *v == "1"),
+            masters: masters.into_iter().map(|(_, m)| m).collect(),
+        })
+    }
+}
+
+/// The names of the masters a Sentinel monitors, or `None` when the reply is
+/// not from a Sentinel: the access layer asks CKQUORUM for these only, and a
+/// data node never sees a SENTINEL command.
+pub fn sentinel_masters(info: &str) -> Option<Vec<String>> {
+    SentinelInfo::parse(&fields(info)).map(|s| s.masters.into_iter().map(|m| m.name).collect())
+}
+
+/// When the certificates of a TLS connection expire, in Unix seconds, and
+/// when the check that saw them ran (so expiry is judged without a clock).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CertDates {
+    pub checked_at_s: i64,
+    pub server_not_after: Option<i64>,
+    /// Only when `redis.tls.cert_file` is set.
+    pub client_not_after: Option<i64>,
 }
 
 /// What a cluster node says about the whole cluster (`CLUSTER INFO`).
@@ -118,6 +210,11 @@ impl Snapshot {
         let fields = fields(text);
         let num = |key: &str| fields.get(key).and_then(|v| v.parse::<u64>().ok());
         let status_ok = |key: &str| fields.get(key).map(|v| *v == "ok");
+        let flag = |key: &str| match fields.get(key) {
+            Some(&"1") => Some(true),
+            Some(&"0") => Some(false),
+            _ => None,
+        };
         let mut replicas: Vec<(u32, ReplicaInfo)> = fields
             .iter()
             .filter_map(|(key, value)| {
@@ -160,6 +257,18 @@ impl Snapshot {
             server_time_s: num("server_time_usec").map(|us| us / 1_000_000),
             rdb_last_save_time: num("rdb_last_save_time"),
             rdb_changes_since_last_save: num("rdb_changes_since_last_save"),
+            used_memory_rss: num("used_memory_rss"),
+            total_system_memory: num("total_system_memory"),
+            aof_enabled: flag("aof_enabled"),
+            rdb_saves: num("rdb_saves"),
+            rdb_last_bgsave_time_s: fields
+                .get("rdb_last_bgsave_time_sec")
+                .and_then(|v| v.parse::<i64>().ok()),
+            rdb_bgsave_in_progress: flag("rdb_bgsave_in_progress"),
+            aof_rewrite_in_progress: flag("aof_rewrite_in_progress"),
+            rdb_last_cow_size: num("rdb_last_cow_size"),
+            aof_last_cow_size: num("aof_last_cow_size"),
+            current_cow_size: num("current_cow_size"),
             slowlog_last_id: None,
             slowlog_len: None,
             master_link_up: fields.get("master_link_status").map(|v| *v == "up"),
@@ -170,7 +279,22 @@ impl Snapshot {
             replicas: replicas.into_iter().map(|(_, r)| r).collect(),
             cluster_enabled: fields.get("cluster_enabled") == Some(&"1"),
             cluster: None,
+            sentinel: SentinelInfo::parse(&fields),
+            tls: None,
         }
+    }
+
+    /// Records what `SENTINEL CKQUORUM` answered for each master asked.
+    pub fn with_quorum(mut self, answers: &[(String, bool)]) -> Self {
+        if let Some(sentinel) = &mut self.sentinel {
+            for master in &mut sentinel.masters {
+                master.quorum_ok = answers
+                    .iter()
+                    .find(|(name, _)| *name == master.name)
+                    .map(|(_, ok)| *ok);
+            }
+        }
+        self
     }
 
     /// How long ago the last successful RDB save was, by Redis's clock.
@@ -193,6 +317,28 @@ fn parse_replica(value: &str) -> ReplicaInfo {
         }
     }
     info
+}
+
+fn parse_master(value: &str) -> Option<MonitoredMaster> {
+    let mut master = MonitoredMaster::default();
+    for (key, val) in value.split(',').filter_map(|kv| kv.split_once('=')) {
+        match key {
+            "name" => master.name = val.to_owned(),
+            "status" => {
+                master.status = match val {
+                    "ok" => Some(MasterStatus::Ok),
+                    "sdown" => Some(MasterStatus::Sdown),
+                    "odown" => Some(MasterStatus::Odown),
+                    _ => None,
+                }
+            }
+            "address" => master.address = Some(val.to_owned()),
+            "slaves" => master.replicas = val.parse().ok(),
+            "sentinels" => master.sentinels = val.parse().ok(),
+            _ => {}
+        }
+    }
+    (!master.name.is_empty()).then_some(master)
 }
 
 #[cfg(test)]
@@ -262,6 +408,25 @@ mod tests {
     }
 
     #[test]
+    fn parses_memory_and_fork_fields() {
+        let snap = fixture("info-redis-7.0-primary.txt");
+        assert!(snap.used_memory_rss.is_some_and(|rss| rss > 0));
+        assert!(snap.total_system_memory.is_some_and(|ram| ram > 0));
+        assert_eq!(snap.aof_enabled, Some(false));
+        assert_eq!(snap.rdb_saves, Some(0));
+        assert_eq!(snap.rdb_last_bgsave_time_s, Some(-1));
+        assert_eq!(snap.rdb_bgsave_in_progress, Some(false));
+        assert_eq!(snap.aof_rewrite_in_progress, Some(false));
+        assert_eq!(snap.rdb_last_cow_size, Some(0));
+        assert_eq!(snap.aof_last_cow_size, Some(0));
+        assert_eq!(snap.current_cow_size, Some(0));
+        let old = fixture("info-redis-6.2.txt");
+        assert_eq!(old.used_memory_rss, Some(4_710_400));
+        assert_eq!(old.rdb_saves, None, "7.0+");
+        assert_eq!(old.rdb_last_cow_size, Some(0));
+    }
+
+    #[test]
     fn parses_valkey_9_1() {
         let snap = fixture("info-valkey-9.1.txt");
         assert_common_fields(&snap);
@@ -302,6 +467,18 @@ mod tests {
             "slave1",
             "slave4294967296",
             "run_id",
+            "used_memory_rss",
+            "total_system_memory",
+            "aof_enabled",
+            "rdb_saves",
+            "rdb_last_bgsave_time_sec",
+            "rdb_bgsave_in_progress",
+            "rdb_last_cow_size",
+            "current_cow_size",
+            "redis_mode",
+            "sentinel_tilt",
+            "master0",
+            "master1",
         ];
 
         fn value() -> impl Strategy<Value = String> {
@@ -312,6 +489,8 @@ mod tests {
                 Just("NaN".to_owned()),
                 Just("inf".to_owned()),
                 "(ip|port|state|lag|offset)=[a-z0-9,=:.-]{0,12}(,[a-z]{0,6}=[a-z0-9-]{0,8}){0,4}",
+                Just("sentinel".to_owned()),
+                "(name|status|address|slaves|sentinels)=[a-z0-9,=:.-]{0,12}(,[a-z]{0,9}=[a-z0-9-]{0,8}){0,4}",
             ]
         }
 
@@ -387,6 +566,85 @@ mod tests {
             }
         );
         assert_eq!(ClusterInfo::parse("garbage"), ClusterInfo::default());
+    }
+
+    #[test]
+    fn parses_a_sentinel_with_two_masters() {
+        let snap = fixture("info-sentinel-7.0.txt");
+        let master = |name: &str, address: &str, replicas| MonitoredMaster {
+            name: name.into(),
+            status: Some(MasterStatus::Ok),
+            address: Some(address.into()),
+            replicas: Some(replicas),
+            sentinels: Some(3),
+            quorum_ok: None,
+        };
+        assert_eq!(
+            snap.sentinel,
+            Some(SentinelInfo {
+                tilt: Some(false),
+                masters: vec![
+                    master("mymaster", "127.0.0.1:27101", 1),
+                    master("other", "127.0.0.1:27102", 0),
+                ],
+            })
+        );
+        // A Sentinel has no data-node sections.
+        assert_eq!(snap.role, None);
+        assert_eq!(snap.used_memory, None);
+        assert_eq!(snap.rdb_last_bgsave_ok, None);
+        assert_eq!(
+            sentinel_masters(
+                &std::fs::read_to_string(format!(
+                    "{}/tests/fixtures/info-sentinel-7.0.txt",
+                    env!("CARGO_MANIFEST_DIR")
+                ))
+                .unwrap_or_default()
+            ),
+            Some(vec!["mymaster".to_owned(), "other".to_owned()])
+        );
+    }
+
+    #[test]
+    fn parses_a_sentinel_in_tilt_with_a_master_odown() {
+        let snap = fixture("info-sentinel-7.0-tilt.txt");
+        let sentinel = snap.sentinel.unwrap_or_default();
+        assert_eq!(sentinel.tilt, Some(true));
+        let statuses: Vec<_> = sentinel.masters.iter().map(|m| m.status).collect();
+        assert_eq!(
+            statuses,
+            vec![Some(MasterStatus::Ok), Some(MasterStatus::Odown)]
+        );
+    }
+
+    #[test]
+    fn data_nodes_are_not_sentinels() {
+        for name in [
+            "info-redis-6.2.txt",
+            "info-redis-7.0-primary.txt",
+            "info-redis-7.0-replica.txt",
+            "info-valkey-9.1.txt",
+        ] {
+            assert_eq!(fixture(name).sentinel, None, "{name}");
+        }
+        assert_eq!(sentinel_masters("redis_mode:standalone\r\n"), None);
+    }
+
+    #[test]
+    fn quorum_answers_land_on_their_masters() {
+        let snap =
+            fixture("info-sentinel-7.0-odown.txt").with_quorum(&[("other".to_owned(), false)]);
+        let quorum: Vec<_> = snap
+            .sentinel
+            .unwrap_or_default()
+            .masters
+            .iter()
+            .map(|m| (m.name.clone(), m.quorum_ok))
+            .collect();
+        assert_eq!(
+            quorum,
+            vec![("mymaster".into(), None), ("other".into(), Some(false))]
+        );
     }
 
     #[test]

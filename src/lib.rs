@@ -9,6 +9,7 @@ pub mod history;
 pub mod http;
 pub mod info;
 pub mod metrics;
+pub mod open_files;
 pub mod probe;
 pub mod redis;
 pub mod report;
@@ -35,8 +36,22 @@ pub struct Application {
 
 impl Application {
     /// Binds the listener; Redis is not contacted until the first check.
-    pub async fn build(settings: Settings) -> std::io::Result<Self> {
+    /// Caps `server.max_connections` below the open-file limit.
+    pub async fn build(mut settings: Settings) -> std::io::Result<Self> {
         let listener = TcpListener::bind(settings.server.listen).await?;
+        let configured = settings.server.max_connections;
+        let limit = open_files::soft_limit();
+        let cap = open_files::connection_cap(configured, limit);
+        if cap < configured {
+            tracing::warn!(
+                configured,
+                cap,
+                open_file_limit = limit,
+                reserved = open_files::RESERVED,
+                "server.max_connections capped below the open-file limit"
+            );
+        }
+        settings.server.max_connections = cap;
         let settings = Arc::new(settings);
         let prober = Arc::new(Prober::new(settings.clone()));
         Ok(Self {
@@ -62,8 +77,15 @@ impl Application {
 
 /// Builds and serves: what `main` calls.
 pub async fn run(settings: Settings) -> std::io::Result<()> {
+    if let Err(error) = open_files::raise() {
+        tracing::warn!(%error, "cannot raise the open-file limit");
+    }
     let app = Application::build(settings).await?;
-    tracing::info!(listen = %app.local_addr()?, "redis-health serving");
+    tracing::info!(
+        listen = %app.local_addr()?,
+        max_connections = app.settings.server.max_connections,
+        "redis-health serving"
+    );
     app.run_until_stopped().await
 }
 

@@ -12,7 +12,7 @@ use redis_health::report::Route;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// TOML config file (default: $REDIS_HEALTH_CONFIG, else config/default.toml if present).
+    /// TOML config file (wins over $REDIS_HEALTH_CONFIG; default: config/default.toml if present).
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
 }
@@ -43,6 +43,7 @@ enum CheckRoute {
     Primary,
     All,
     Alive,
+    Sentinel,
 }
 
 impl From<CheckRoute> for Route {
@@ -53,6 +54,7 @@ impl From<CheckRoute> for Route {
             CheckRoute::Primary => Route::Primary,
             CheckRoute::All => Route::All,
             CheckRoute::Alive => Route::Alive,
+            CheckRoute::Sentinel => Route::Sentinel,
         }
     }
 }
@@ -70,9 +72,18 @@ fn main() -> ExitCode {
     let mut settings = settings;
     if matches!(command, Command::Check { .. }) {
         // The body on stdout says it all; status-change lines would repeat it.
-        settings.log.level = "error".into();
+        settings.log.level = redis_health::config::LogLevel::errors_only();
     }
     redis_health::telemetry::init(&settings.log);
+    let ignored = redis_health::config::ignored_env_names();
+    if !ignored.is_empty() {
+        // Kubernetes service links (REDIS_HEALTH_PORT, ..._SERVICE_HOST) for
+        // a Service named redis-health: never config keys, never an error.
+        tracing::debug!(
+            names = ignored.join(" "),
+            "ignored REDIS_HEALTH_* variables without __ (not config keys)"
+        );
+    }
     match command {
         Command::Serve => on_runtime(async {
             match redis_health::run(settings).await {

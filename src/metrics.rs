@@ -20,7 +20,9 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::info::Role;
+use crate::checks::headroom;
+use crate::config::MemoryLimit;
+use crate::info::{MasterStatus, Role, SentinelInfo};
 use crate::report::{Round, Route};
 
 /// Every HTTP code a health route answers.
@@ -38,7 +40,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(latest: Arc<ArcSwapOption<Round>>) -> Self {
+    /// `memory_limit` is `checks.headroom.limit_bytes`, shown as
+    /// `redis_health_memory_limit_bytes` (else INFO `total_system_memory`).
+    pub fn new(latest: Arc<ArcSwapOption<Round>>, memory_limit: Option<MemoryLimit>) -> Self {
         let mut registry = Registry::default();
         let family = Family::<ProbeLabels, Counter>::default();
         registry.register(
@@ -56,7 +60,10 @@ impl Metrics {
             "Time one check (connect if needed, PING, INFO) took",
             check_duration.clone(),
         );
-        registry.register_collector(Box::new(LatestCheck { latest }));
+        registry.register_collector(Box::new(LatestCheck {
+            latest,
+            memory_limit,
+        }));
         let probe_latency = Arc::new(ProbeLatency::default());
         registry.register_collector(Box::new(probe_latency.clone()));
         Self {
@@ -154,6 +161,7 @@ impl Collector for ProbeLatency {
 #[derive(Debug)]
 struct LatestCheck {
     latest: Arc<ArcSwapOption<Round>>,
+    memory_limit: Option<MemoryLimit>,
 }
 
 impl Collector for LatestCheck {
@@ -207,18 +215,85 @@ impl Collector for LatestCheck {
                 .into_iter()
                 .map(|(name, level)| ("check", name, level)),
         )?;
-        for (name, help, value) in observed(&round) {
+        for (name, help, value) in observed(&round, self.memory_limit) {
             if let Some(value) = value {
                 gauge(&mut encoder, name, help, &[], value)?;
             }
         }
-        Ok(())
+        if let Ok(observation) = &round.outcome
+            && let Some(sentinel) = &observation.snapshot.sentinel
+        {
+            sentinel_gauges(&mut encoder, sentinel)?;
+        }
+        certificate_expiry(&mut encoder, &round)
     }
+}
+
+/// On a Sentinel: TILT, and each monitored master's status and quorum.
+fn sentinel_gauges(encoder: &mut DescriptorEncoder, sentinel: &SentinelInfo) -> fmt::Result {
+    if let Some(tilt) = sentinel.tilt {
+        gauge(
+            encoder,
+            "redis_health_sentinel_tilt",
+            "1 while the Sentinel is in TILT mode (it takes no action)",
+            &[],
+            f64::from(u8::from(tilt)),
+        )?;
+    }
+    labelled(
+        encoder,
+        "redis_health_sentinel_master_status",
+        "Each monitored master as this Sentinel sees it: 0 ok, 1 sdown, 2 odown",
+        sentinel.masters.iter().filter_map(|m| {
+            let level = match m.status? {
+                MasterStatus::Ok => 0,
+                MasterStatus::Sdown => 1,
+                MasterStatus::Odown => 2,
+            };
+            Some(("master", m.name.as_str(), level))
+        }),
+    )?;
+    labelled(
+        encoder,
+        "redis_health_sentinel_quorum_ok",
+        "1 when SENTINEL CKQUORUM answered OK for the master (judged masters only)",
+        sentinel.masters.iter().filter_map(|m| {
+            let ok = m.quorum_ok?;
+            Some(("master", m.name.as_str(), u8::from(ok)))
+        }),
+    )
+}
+
+/// When the TLS connection's certificates expire, as Unix timestamps; absent
+/// on plain connections.
+fn certificate_expiry(encoder: &mut DescriptorEncoder, round: &Round) -> fmt::Result {
+    let Some(dates) = round.outcome.as_ref().ok().and_then(|o| o.snapshot.tls) else {
+        return Ok(());
+    };
+    let mut metric = encoder.encode_descriptor(
+        "redis_health_tls_cert_expiry_timestamp_seconds",
+        "notAfter of the TLS connection's certificates, by cert (server, client)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (cert, not_after) in [
+        ("server", dates.server_not_after),
+        ("client", dates.client_not_after),
+    ] {
+        if let Some(not_after) = not_after {
+            let labels = [("cert", cert)];
+            ConstGauge::new(not_after as f64).encode(metric.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
 }
 
 /// The values the latest check read, by metric name; `None` where Redis did
 /// not report it (or could not be asked).
-fn observed(round: &Round) -> Vec<(&'static str, &'static str, Option<f64>)> {
+fn observed(
+    round: &Round,
+    memory_limit: Option<MemoryLimit>,
+) -> Vec<(&'static str, &'static str, Option<f64>)> {
     let Ok(observation) = &round.outcome else {
         return Vec::new();
     };
@@ -232,7 +307,7 @@ fn observed(round: &Round) -> Vec<(&'static str, &'static str, Option<f64>)> {
     vec![
         (
             "redis_health_ping_latency_seconds",
-            "PING round trip of the latest check",
+            "PING round trip of the latest check (PING and INFO share it, pipelined)",
             Some(observation.latency.as_secs_f64()),
         ),
         (
@@ -251,6 +326,16 @@ fn observed(round: &Round) -> Vec<(&'static str, &'static str, Option<f64>)> {
             snap.used_memory
                 .zip(snap.maxmemory.filter(|max| *max > 0))
                 .map(|(used, max)| used as f64 / max as f64),
+        ),
+        (
+            "redis_health_memory_rss_bytes",
+            "used_memory_rss",
+            float(snap.used_memory_rss),
+        ),
+        (
+            "redis_health_memory_limit_bytes",
+            "The memory limit RSS is judged against: checks.headroom.limit_bytes, else total_system_memory",
+            float(headroom::limit(memory_limit, snap).map(|(bytes, _)| bytes)),
         ),
         (
             "redis_health_fragmentation_ratio",

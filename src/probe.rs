@@ -14,7 +14,7 @@ use crate::config::{FailAt, Settings};
 use crate::history::History;
 use crate::info::{ClusterInfo, Snapshot};
 use crate::metrics::Metrics;
-use crate::redis::Redis;
+use crate::redis::{Redis, RedisError};
 use crate::report::{Format, Observation, Report, Round, Route};
 use crate::verdict::Status;
 
@@ -63,13 +63,15 @@ impl Prober {
             settings.redis.clone(),
             settings.checks.slowlog.active(),
             settings.checks.cluster.enabled,
+            settings.checks.sentinel.masters.clone(),
         );
         let history = History::new(settings.checks.hit_rate.window);
         let latest = Arc::new(ArcSwapOption::empty());
+        let metrics = Metrics::new(latest.clone(), settings.checks.headroom.limit_bytes);
         Self {
             settings,
             redis,
-            metrics: Metrics::new(latest.clone()),
+            metrics,
             latest,
             refresh: Mutex::new(Refresh {
                 history: Some(history),
@@ -88,6 +90,7 @@ impl Prober {
             prober.settings.redis.clone(),
             false,
             prober.settings.checks.cluster.enabled,
+            prober.settings.checks.sentinel.masters.clone(),
         );
         prober
     }
@@ -124,7 +127,8 @@ impl Prober {
         let interval = self.settings.checks.sample_interval;
         loop {
             let round = self.fresher_than(interval, Instant::now()).await;
-            tokio::time::sleep_until((round.at + interval).into()).await;
+            // Subtracting saturates where adding to an Instant could panic.
+            tokio::time::sleep(interval.saturating_sub(round.at.elapsed())).await;
         }
     }
 
@@ -168,8 +172,10 @@ impl Prober {
                 slowlog_last_id: reply.slowlog_last_id,
                 slowlog_len: reply.slowlog_len,
                 cluster: reply.cluster_info.as_deref().map(ClusterInfo::parse),
+                tls: reply.certificates,
                 ..Snapshot::parse(&reply.info)
-            },
+            }
+            .with_quorum(&reply.quorum),
         });
         let at = Instant::now();
         self.metrics.check_took(at - started);
@@ -188,7 +194,8 @@ impl Prober {
                 checked_at,
             )
         });
-        log_changes(&mut refresh.last_status, &reports, &self.settings);
+        let error = outcome.as_ref().err();
+        log_changes(&mut refresh.last_status, &reports, error, &self.settings);
         Round {
             at,
             outcome,
@@ -198,8 +205,14 @@ impl Prober {
     }
 }
 
-/// One log line when a route's status changes, never one per probe.
-fn log_changes(last: &mut Vec<(Route, Status)>, reports: &[Report], settings: &Settings) {
+/// One log line when a route's status changes, never one per probe, with
+/// the error in words when Redis could not be asked.
+fn log_changes(
+    last: &mut Vec<(Route, Status)>,
+    reports: &[Report],
+    error: Option<&RedisError>,
+    settings: &Settings,
+) {
     let before = std::mem::take(last);
     for (route, report) in Route::EVERY.into_iter().zip(reports) {
         let previous = before.iter().find(|(r, _)| *r == route).map(|(_, s)| *s);
@@ -211,7 +224,17 @@ fn log_changes(last: &mut Vec<(Route, Status)>, reports: &[Report], settings: &S
             if !route.fails(report, route.fail_at(&settings.routes)) {
                 tracing::info!(route = path, from, to, reason, "health status changed");
             } else {
-                tracing::warn!(route = path, from, to, reason, "health status changed");
+                match error {
+                    Some(error) => tracing::warn!(
+                        route = path,
+                        from,
+                        to,
+                        reason,
+                        error = %error,
+                        "health status changed"
+                    ),
+                    None => tracing::warn!(route = path, from, to, reason, "health status changed"),
+                }
             }
         }
         last.push((route, report.status));

@@ -1,6 +1,7 @@
 //! Redis access: one persistent connection, used for one PING + one INFO per
-//! check (plus CLUSTER INFO on a cluster node), with the whole exchange
-//! bounded by `redis.timeout`.
+//! check, sent as one pipelined round trip (plus CLUSTER INFO on a cluster
+//! node, one SENTINEL CKQUORUM per judged master on a Sentinel). A (re)connect is bounded by `redis.connect_timeout`, the check's
+//! commands by `redis.timeout`: a probe takes at most their sum.
 //!
 //! The client always talks to the configured node itself (fred's centralized
 //! mode), never through cluster or sentinel routing: the sidecar judges its
@@ -13,10 +14,12 @@
 //! dropped, and the next check dials afresh, reading the password file again.
 //!
 //! On connect fred sends AUTH (with a password; else PING), `CLIENT ID` and
-//! `INFO server`. A user with only `+ping +info` is refused `CLIENT ID`, which
-//! fred ignores; Redis notes it in `ACL LOG` once per connection.
+//! `INFO server`, each a round trip: the least-privilege user therefore
+//! needs `+client|id` beside `+ping +info`.
 
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use fred::prelude::{
     ClientLike, ClusterInterface, Config, ConnectionConfig, Error as FredError, ErrorKind, Options,
@@ -25,10 +28,12 @@ use fred::prelude::{
 use fred::types::ConnectHandle;
 use fred::types::config::TlsHostMapping;
 use secrecy::{ExposeSecret, SecretString};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
-use crate::config::{RedisSettings, current_password};
-use crate::info::cluster_enabled;
+use crate::config::{Address, MasterNames, RedisSettings, current_password};
+use crate::info::{CertDates, cluster_enabled, sentinel_masters};
+use crate::tls::{Handshake, Tls};
 use crate::verdict::Reason;
 
 /// Why a check could not read Redis. Messages never hold a credential.
@@ -36,8 +41,9 @@ use crate::verdict::Reason;
 pub enum RedisError {
     #[error("{0}")]
     Unreachable(String),
-    #[error("no answer within redis.timeout")]
-    Timeout,
+    /// The bound that ran out, by its config key.
+    #[error("no answer within {0}")]
+    Timeout(&'static str),
     #[error("{0}")]
     AuthFailed(String),
     #[error("{0}")]
@@ -69,7 +75,7 @@ impl RedisError {
     pub fn reason(&self) -> Reason {
         match self {
             RedisError::Unreachable(_) => Reason::Unreachable,
-            RedisError::Timeout => Reason::Timeout,
+            RedisError::Timeout(_) => Reason::Timeout,
             RedisError::AuthFailed(_) => Reason::AuthFailed,
             RedisError::Loading(_) => Reason::Loading,
             RedisError::Busy(_) => Reason::Busy,
@@ -106,7 +112,7 @@ impl RedisError {
             (_, "LOADING") => Self::Loading(message),
             (_, "BUSY") => Self::Busy(message),
             (_, "MASTERDOWN") => Self::MasterDown(message),
-            (ErrorKind::Timeout, _) => Self::Timeout,
+            (ErrorKind::Timeout, _) => Self::Timeout("redis.timeout"),
             (ErrorKind::Tls, _) => Self::Tls(format!("TLS failed: {message}")),
             (ErrorKind::IO | ErrorKind::Canceled, _) => Self::Unreachable(message),
             _ => Self::Reply(message),
@@ -140,11 +146,38 @@ pub struct Reply {
     pub slowlog_len: Option<u64>,
     /// The CLUSTER INFO text, read only when INFO says `cluster_enabled:1`.
     pub cluster_info: Option<String>,
+    /// Whether `SENTINEL CKQUORUM` answered OK, per judged master; asked
+    /// only when INFO says `redis_mode:sentinel`.
+    pub quorum: Vec<(String, bool)>,
+    /// The certificates of the connection's TLS handshake, on `rediss://`.
+    pub certificates: Option<CertDates>,
 }
 
 struct Connection {
     client: fred::clients::Client,
     task: ConnectHandle,
+    /// What the TLS handshake saw, on `rediss://`.
+    tls: Option<TlsRecord>,
+}
+
+/// The handshake record of a TLS connection and its client certificate's end.
+struct TlsRecord {
+    handshake: Arc<Handshake>,
+    client_not_after: Option<i64>,
+}
+
+impl TlsRecord {
+    /// The dates as of now: one clock read per check, not per probe.
+    fn dates(&self) -> CertDates {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        CertDates {
+            checked_at_s: now,
+            server_not_after: self.handshake.server_not_after(),
+            client_not_after: self.client_not_after,
+        }
+    }
 }
 
 impl Drop for Connection {
@@ -163,29 +196,36 @@ pub struct Redis {
     /// Whether a check reads CLUSTER INFO on a cluster node (only when the
     /// cluster check runs).
     read_cluster: bool,
+    /// `sentinel.masters`: on a Sentinel, the masters asked CKQUORUM for
+    /// (empty: every monitored master).
+    sentinel_masters: MasterNames,
     connection: Mutex<Option<Connection>>,
 }
 
 impl Redis {
-    pub fn new(settings: RedisSettings, read_slowlog: bool, read_cluster: bool) -> Self {
+    pub fn new(
+        settings: RedisSettings,
+        read_slowlog: bool,
+        read_cluster: bool,
+        sentinel_masters: MasterNames,
+    ) -> Self {
         Self {
             settings,
             read_slowlog,
             read_cluster,
+            sentinel_masters,
             connection: Mutex::new(None),
         }
     }
 
     /// One PING and one INFO (and SLOWLOG GET 1 and LEN when the slowlog check runs,
-    /// CLUSTER INFO on a cluster node), within `redis.timeout` from start to
-    /// end, TLS handshake included.
+    /// CLUSTER INFO on a cluster node, SENTINEL CKQUORUM per judged master on
+    /// a Sentinel) within `redis.timeout`, after a
+    /// (re)connect within `redis.connect_timeout` when there is no open
+    /// connection: at most their sum in all.
     pub async fn check(&self) -> Result<Reply, RedisError> {
-        let timeout = self.settings.timeout;
         let mut slot = self.connection.lock().await;
-        let result = match tokio::time::timeout(timeout, self.exchange(&mut slot)).await {
-            Ok(result) => result,
-            Err(_) => Err(RedisError::Timeout),
-        };
+        let result = self.exchange(&mut slot).await;
         if result.as_ref().is_err_and(RedisError::ends_connection) {
             *slot = None;
         }
@@ -200,22 +240,41 @@ impl Redis {
             *slot = None;
         }
         if let Some(connection) = slot.as_ref() {
-            match self.ask(&connection.client).await {
+            match self.ask(connection).await {
                 // The server may have restarted since the last check: dial again
                 // at once rather than report a stale socket as a dead server.
                 Err(RedisError::Unreachable(_)) => *slot = None,
                 other => return other,
             }
         }
-        let connection = self.connect().await?;
-        let reply = self.ask(&connection.client).await;
+        let connection = match bounded(
+            self.settings.connect_timeout,
+            "redis.connect_timeout",
+            self.connect(),
+        )
+        .await
+        {
+            Err(RedisError::Timeout(key)) => Err(self.why_no_tls_answer(key).await),
+            other => other,
+        }?;
+        let reply = self.ask(&connection).await;
         *slot = Some(connection);
         reply
     }
 
     async fn connect(&self) -> Result<Connection, RedisError> {
         let (password, tls) = self.read_credentials().await?;
-        let client = self.client(password.as_ref(), tls);
+        let (config, record) = match tls {
+            Some(tls) => (
+                Some(tls.config),
+                Some(TlsRecord {
+                    handshake: tls.handshake,
+                    client_not_after: tls.client_not_after,
+                }),
+            ),
+            None => (None, None),
+        };
+        let client = self.client(password.as_ref(), config);
         let mut task = client.connect();
         // Races the connect notification against the task itself, which ends
         // with the error when the first connection fails.
@@ -227,19 +286,69 @@ impl Redis {
                 Err(join) => Err(FredError::new(ErrorKind::Unknown, join.to_string())),
             },
         };
-        let connection = Connection { client, task };
-        match outcome {
-            Ok(()) => Ok(connection),
-            Err(error) => Err(RedisError::classify(&error, password.as_ref())),
+        let Err(error) = outcome else {
+            return Ok(Connection {
+                client,
+                task,
+                tls: record,
+            });
+        };
+        task.abort();
+        Err(match RedisError::classify(&error, password.as_ref()) {
+            RedisError::Tls(failure) => match &record {
+                Some(record) => RedisError::Tls(format!(
+                    "TLS handshake failed: {}",
+                    record
+                        .handshake
+                        .explain(&failure, self.settings.tls.cert_file.is_some())
+                )),
+                None => RedisError::Tls(failure),
+            },
+            RedisError::Unreachable(message) => match &self.settings.url.address {
+                Address::Unix(path) => {
+                    RedisError::Unreachable(format!("{}: {message}", path.display()))
+                }
+                Address::Tcp { .. } => RedisError::Unreachable(message),
+            },
+            // fred's own bound on its setup commands, which is ours.
+            RedisError::Timeout(_) => RedisError::Timeout("redis.connect_timeout"),
+            other => other,
+        })
+    }
+
+    /// A `rediss://` connect that timed out may have reached a plain Redis
+    /// port: it never answers a TLS hello (it waits for the end of an inline
+    /// command), so that looks like a hung server. On this failure path only,
+    /// one plain PING within `redis.timeout` tells the two apart.
+    async fn why_no_tls_answer(&self, key: &'static str) -> RedisError {
+        let Address::Tcp { host, port } = &self.settings.url.address else {
+            return RedisError::Timeout(key);
+        };
+        if !self.settings.url.tls {
+            return RedisError::Timeout(key);
+        }
+        let plain = async {
+            let mut stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+            stream.write_all(b"PING\r\n").await?;
+            let mut first = [0u8; 1];
+            let read = stream.read(&mut first).await?;
+            // Every RESP reply to PING starts so: +PONG, -NOAUTH, -ERR...
+            Ok::<bool, std::io::Error>(read == 1 && matches!(first[0], b'+' | b'-'))
+        };
+        match tokio::time::timeout(self.settings.timeout, plain).await {
+            Ok(Ok(true)) => RedisError::Tls(
+                "TLS handshake failed: the server does not speak TLS on this port \
+                 (it answers plain Redis); use a redis:// URL for it"
+                    .into(),
+            ),
+            _ => RedisError::Timeout(key),
         }
     }
 
     /// The password and TLS configuration as the files hold them now, read
     /// on a blocking thread: a hung mount then costs a timeout, not a
     /// runtime worker that `redis.timeout` could never interrupt.
-    async fn read_credentials(
-        &self,
-    ) -> Result<(Option<SecretString>, Option<rustls::ClientConfig>), RedisError> {
+    async fn read_credentials(&self) -> Result<(Option<SecretString>, Option<Tls>), RedisError> {
         let settings = self.settings.clone();
         let read = tokio::task::spawn_blocking(move || {
             let password = current_password(&settings).map_err(|e| {
@@ -264,19 +373,24 @@ impl Redis {
         tls: Option<rustls::ClientConfig>,
     ) -> fred::clients::Client {
         let url = &self.settings.url;
-        let timeout = self.settings.timeout;
+        let connect_timeout = self.settings.connect_timeout;
         let tls = tls.map(|config| TlsConfig {
             connector: config.into(),
             // Host mapping is for cluster routing, which is never used.
             hostnames: TlsHostMapping::None,
         });
-        let server = Server::new_with_tls(
-            url.host.clone(),
-            url.port,
-            self.settings.tls.server_name.clone(),
-        );
+        let server = match &url.address {
+            Address::Tcp { host, port } => ServerConfig::Centralized {
+                server: Server::new_with_tls(
+                    host.clone(),
+                    *port,
+                    self.settings.tls.server_name.clone(),
+                ),
+            },
+            Address::Unix(path) => ServerConfig::Unix { path: path.clone() },
+        };
         let config = Config {
-            server: ServerConfig::Centralized { server },
+            server,
             username: url.username.clone(),
             password: password.map(|p| p.expose_secret().to_owned()),
             // PING and INFO are server-wide: no SELECT, which a user limited
@@ -287,38 +401,60 @@ impl Redis {
             ..Config::default()
         };
         let connection = ConnectionConfig {
-            connection_timeout: timeout,
-            internal_command_timeout: timeout,
+            connection_timeout: connect_timeout,
+            internal_command_timeout: connect_timeout,
             max_command_attempts: 1,
             reconnect_on_auth_error: false,
             ..ConnectionConfig::default()
         };
         let performance = PerformanceConfig {
-            default_command_timeout: timeout,
+            default_command_timeout: self.settings.timeout,
             ..PerformanceConfig::default()
         };
         fred::clients::Client::new(config, Some(performance), Some(connection), None)
     }
 
-    async fn ask(&self, client: &fred::clients::Client) -> Result<Reply, RedisError> {
-        let mut reply = ping_and_info(client).await?;
-        if self.read_slowlog {
-            reply.slowlog_last_id = newest_slowlog_id(client).await?;
-            reply.slowlog_len = match reply.slowlog_last_id {
-                Some(_) => slowlog_len(client).await?,
-                None => Some(0),
-            };
-        }
-        if self.read_cluster && cluster_enabled(&reply.info) {
-            reply.cluster_info = Some(
-                fail_fast(client)
-                    .cluster_info()
-                    .await
-                    .map_err(|e| RedisError::classify(&e, None))?,
-            );
-        }
-        Ok(reply)
+    /// The check's commands on an open connection, within `redis.timeout`.
+    async fn ask(&self, connection: &Connection) -> Result<Reply, RedisError> {
+        let client = &connection.client;
+        bounded(self.settings.timeout, "redis.timeout", async {
+            let mut reply = ping_and_info(client).await?;
+            reply.certificates = connection.tls.as_ref().map(TlsRecord::dates);
+            if let Some(monitored) = sentinel_masters(&reply.info) {
+                // A Sentinel has no slow log or cluster state to read.
+                reply.quorum = quorum(client, monitored, self.sentinel_masters.get()).await?;
+                return Ok(reply);
+            }
+            if self.read_slowlog {
+                reply.slowlog_last_id = newest_slowlog_id(client).await?;
+                reply.slowlog_len = match reply.slowlog_last_id {
+                    Some(_) => slowlog_len(client).await?,
+                    None => Some(0),
+                };
+            }
+            if self.read_cluster && cluster_enabled(&reply.info) {
+                reply.cluster_info = Some(
+                    fail_fast(client)
+                        .cluster_info()
+                        .await
+                        .map_err(|e| RedisError::classify(&e, None))?,
+                );
+            }
+            Ok(reply)
+        })
+        .await
     }
+}
+
+/// `work` within `limit`, else a timeout naming the key that set it.
+async fn bounded<T>(
+    limit: Duration,
+    key: &'static str,
+    work: impl Future<Output = Result<T, RedisError>>,
+) -> Result<T, RedisError> {
+    tokio::time::timeout(limit, work)
+        .await
+        .unwrap_or(Err(RedisError::Timeout(key)))
 }
 
 /// Fails at once, rather than wait in fred's queue, when the connection is
@@ -357,25 +493,66 @@ async fn slowlog_len(client: &fred::clients::Client) -> Result<Option<u64>, Redi
     }
 }
 
-async fn ping_and_info(client: &fred::clients::Client) -> Result<Reply, RedisError> {
+/// One `SENTINEL CKQUORUM` per judged master: those of `monitored` named in
+/// `named`, or all when `named` is empty. A NOQUORUM answer is the finding;
+/// any other error (a refused command, a lost connection) fails the check.
+async fn quorum(
+    client: &fred::clients::Client,
+    monitored: Vec<String>,
+    named: &[String],
+) -> Result<Vec<(String, bool)>, RedisError> {
     let client = fail_fast(client);
-    let started = Instant::now();
-    client
-        .ping::<String>(None)
-        .await
-        .map_err(|e| RedisError::classify(&e, None))?;
-    let latency = started.elapsed();
+    let mut answers = Vec::with_capacity(monitored.len());
+    for name in monitored {
+        if !named.is_empty() && !named.contains(&name) {
+            continue;
+        }
+        let answer: Result<String, FredError> = client
+            .custom(fred::cmd!("SENTINEL"), vec!["CKQUORUM", name.as_str()])
+            .await;
+        let ok = match answer {
+            Ok(_) => true,
+            Err(error) if error.details().starts_with("NOQUORUM") => false,
+            Err(error) => return Err(RedisError::classify(&error, None)),
+        };
+        answers.push((name, ok));
+    }
+    Ok(answers)
+}
+
+/// PING and INFO in one pipelined round trip: on a slow link a check costs
+/// one round trip, not two. The latency is that round trip's.
+async fn ping_and_info(client: &fred::clients::Client) -> Result<Reply, RedisError> {
+    let pipeline = client.pipeline().with_options(&Options {
+        fail_fast: true,
+        max_attempts: Some(1),
+        ..Options::default()
+    });
+    let classify = |e: FredError| RedisError::classify(&e, None);
+    // Queued in memory; nothing is sent until `try_all`.
+    let () = pipeline.ping(None).await.map_err(classify)?;
     // Plain INFO: several sections in one call is Redis 7 only.
-    let info: String = client
-        .info(None)
-        .await
-        .map_err(|e| RedisError::classify(&e, None))?;
+    let () = pipeline.info(None).await.map_err(classify)?;
+    let started = Instant::now();
+    let mut replies = pipeline.try_all::<Value>().await.into_iter();
+    let latency = started.elapsed();
+    replies
+        .next()
+        .unwrap_or_else(|| Err(FredError::new(ErrorKind::Unknown, "no reply to PING")))
+        .map_err(classify)?;
+    let info: String = replies
+        .next()
+        .unwrap_or_else(|| Err(FredError::new(ErrorKind::Unknown, "no reply to INFO")))
+        .and_then(|v| v.convert())
+        .map_err(classify)?;
     Ok(Reply {
         latency,
         info,
         slowlog_last_id: None,
         slowlog_len: None,
         cluster_info: None,
+        quorum: Vec::new(),
+        certificates: None,
     })
 }
 
@@ -456,15 +633,12 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_handshake_says_what_the_certificate_check_found() {
+    fn a_failed_handshake_is_a_tls_error() {
         let error = classify(
             ErrorKind::IO,
             "Custom { kind: InvalidData, error: InvalidCertificate(UnknownIssuer) }",
         );
-        assert_eq!(
-            error,
-            RedisError::Tls("TLS handshake failed: InvalidCertificate(UnknownIssuer)".into())
-        );
+        assert!(matches!(error, RedisError::Tls(_)), "{error:?}");
     }
 
     #[test]

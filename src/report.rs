@@ -27,15 +27,18 @@ pub enum Route {
     /// Liveness of the Redis process: `ping` only, failed only when Redis
     /// does not answer at all.
     Alive,
+    /// A Sentinel process: `ping` and `sentinel`.
+    Sentinel,
 }
 
 impl Route {
-    pub const EVERY: [Route; 5] = [
+    pub const EVERY: [Route; 6] = [
         Route::Redis,
         Route::Replica,
         Route::Primary,
         Route::All,
         Route::Alive,
+        Route::Sentinel,
     ];
 
     pub fn path(self) -> &'static str {
@@ -45,6 +48,7 @@ impl Route {
             Route::Primary => "/health/primary",
             Route::All => "/health",
             Route::Alive => "/health/alive",
+            Route::Sentinel => "/health/sentinel",
         }
     }
 
@@ -56,6 +60,7 @@ impl Route {
             Route::Replica => routes.replica.fail_at,
             Route::Primary => routes.primary.fail_at,
             Route::All => routes.all.fail_at,
+            Route::Sentinel => routes.sentinel.fail_at,
             Route::Alive => FailAt::default(),
         }
     }
@@ -76,7 +81,19 @@ impl Route {
             (Route::Redis | Route::All, Group::Node)
                 | (Route::Replica | Route::All, Group::Replication)
                 | (Route::Primary, Group::Role)
+                | (Route::Redis | Route::All | Route::Sentinel, Group::Sentinel)
         )
+    }
+
+    /// What a route for one kind of process answers on the other kind; the
+    /// general routes (/health/redis, /health) have no such reason: they
+    /// run the checks of whichever kind the process is.
+    fn wrong_kind(self, sentinel: bool) -> Option<Reason> {
+        match (self, sentinel) {
+            (Route::Replica | Route::Primary, true) => Some(Reason::NotDataNode),
+            (Route::Sentinel, false) => Some(Reason::NotSentinel),
+            _ => None,
+        }
     }
 }
 
@@ -160,22 +177,30 @@ fn evaluate(
         measures: PING_MEASURES,
         result: ping::evaluate(observation.latency, settings),
     };
+    let snapshot = &observation.snapshot;
+    let sentinel = snapshot.sentinel.is_some();
     let others = REGISTRY
         .iter()
         .filter(|check| {
             route.runs(check.group)
                 && (check.enabled)(settings)
-                && (check.applies)(&observation.snapshot)
                 && (window.is_some() || !check.windowed)
         })
-        .map(|check| Evaluated {
-            name: check.name,
-            measures: check.measures,
-            result: (check.evaluate)(
-                &observation.snapshot,
-                window.unwrap_or(&Window::default()),
-                settings,
-            ),
+        .filter_map(|check| {
+            let result = if check.group.for_sentinel() != sentinel {
+                CheckResult::default().fail(route.wrong_kind(sentinel)?)
+            } else if (check.applies)(snapshot) {
+                (check.evaluate)(snapshot, window.unwrap_or(&Window::default()), settings)
+            } else {
+                return None;
+            };
+            // A check that judged nothing says nothing, never a bare ok.
+            let judged = !result.reasons.is_empty() || !result.observed.is_empty();
+            judged.then_some(Evaluated {
+                name: check.name,
+                measures: check.measures,
+                result,
+            })
         });
     std::iter::once(ping).chain(others).collect()
 }
@@ -206,6 +231,8 @@ fn health_json(
             item.insert("time".into(), json!(time));
             if !e.result.reasons.is_empty() {
                 item.insert("output".into(), json!(joined(&e.result.reasons)));
+            } else if let Some(why) = e.result.skipped_because() {
+                item.insert("output".into(), json!(format!("skipped: {why}")));
             }
             (format!("redis:{}", e.name), json!([item]))
         })
@@ -261,8 +288,19 @@ impl Report {
             .collect();
         reasons.sort_by_key(|reason| Reverse(reason.status()));
         let reason = reasons.first().copied();
+        // A skipped check, or one that only says the process is of the other
+        // kind, judged nothing: as a check status it would claim an ok, or
+        // fire the replication alert on every Sentinel.
         let statuses = results
             .iter()
+            .filter(|e| {
+                e.result.skipped_because().is_none()
+                    && !e
+                        .result
+                        .reasons
+                        .iter()
+                        .any(|r| matches!(r, Reason::NotDataNode | Reason::NotSentinel))
+            })
             .map(|e| (e.name, e.result.status()))
             .collect();
         let time = humantime::format_rfc3339_millis(checked_at).to_string();
@@ -452,5 +490,96 @@ mod tests {
         );
         assert_eq!(report.reason, Some(Reason::NotPrimary));
         assert!(Route::Primary.fails(&report, FailAt::default()));
+    }
+
+    fn build_from(fixture: &str, route: Route) -> Value {
+        parse(&report_from(fixture, route))
+    }
+
+    fn report_from(fixture: &str, route: Route) -> Report {
+        let path = format!("{}/tests/fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
+        let outcome = Ok(Observation {
+            latency: Duration::from_micros(100),
+            snapshot: Snapshot::parse(&std::fs::read_to_string(path).unwrap_or_default()),
+        });
+        Report::build(
+            route,
+            &outcome,
+            Some(&Window::default()),
+            &CheckSettings::default(),
+            SystemTime::now(),
+        )
+    }
+
+    fn check_names(body: &Value) -> Vec<String> {
+        body["checks"]
+            .as_object()
+            .map(|checks| checks.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_sentinel_is_judged_by_ping_and_sentinel_only() {
+        for route in [Route::Redis, Route::All, Route::Sentinel] {
+            let body = build_from("info-sentinel-7.0.txt", route);
+            assert_eq!(check_names(&body), ["ping", "sentinel"], "{route:?}");
+            assert_eq!(body["status"], "ok", "{route:?}");
+        }
+        let alive = build_from("info-sentinel-7.0.txt", Route::Alive);
+        assert_eq!(check_names(&alive), ["ping"]);
+    }
+
+    #[test]
+    fn routes_for_the_other_kind_of_process_say_so() {
+        for (route, check) in [(Route::Replica, "replication"), (Route::Primary, "role")] {
+            let body = build_from("info-sentinel-7.0.txt", route);
+            assert_eq!(body["status"], "degraded", "{route:?}");
+            assert_eq!(body["reason"], "not_data_node", "{route:?}");
+            assert_eq!(check_names(&body), ["ping", check], "{route:?}");
+        }
+        let body = build_from("info-redis-7.0-primary.txt", Route::Sentinel);
+        assert_eq!(body["reason"], "not_sentinel");
+        assert_eq!(
+            report_from("info-redis-7.0-primary.txt", Route::Sentinel).checks,
+            [("ping", Status::Ok)]
+        );
+        assert_eq!(
+            report_from("info-sentinel-7.0.txt", Route::Replica).checks,
+            [("ping", Status::Ok)]
+        );
+        assert_eq!(body["status"], "degraded");
+        assert_eq!(check_names(&body), ["ping", "sentinel"]);
+        let data_node = build_from("info-redis-7.0-primary.txt", Route::All);
+        assert!(data_node["checks"].get("sentinel").is_none());
+    }
+
+    #[test]
+    fn checks_without_their_info_fields_say_skipped_not_ok() {
+        // The Server and Clients sections only, as a fork might answer.
+        let body = build_from("info-redis-7.0-trimmed.txt", Route::All);
+        assert_eq!(body["checks"]["clients"]["connected"], 1);
+        assert_eq!(
+            body["checks"]["memory"],
+            json!({"status": "ok", "skipped": "INFO has no used_memory or maxmemory"})
+        );
+        for route in Route::EVERY {
+            let body = build_from("info-redis-7.0-trimmed.txt", route);
+            for (name, check) in body["checks"].as_object().into_iter().flatten() {
+                let bare = check.as_object().is_some_and(|c| c.len() == 1);
+                assert!(!bare, "{route:?}: {name} says only {check}");
+            }
+        }
+        let skipped = ["memory", "hit_rate", "persistence", "fragmentation"];
+        let skipped = skipped
+            .iter()
+            .chain(&["evictions", "connections", "replication"]);
+        for name in skipped {
+            let check = &body["checks"][name];
+            assert!(check["skipped"].is_string(), "{name}: {check}");
+        }
+        // Nor a check status for /metrics to read as ok.
+        let report = report_from("info-redis-7.0-trimmed.txt", Route::All);
+        let statuses: Vec<_> = report.checks.iter().map(|(name, _)| *name).collect();
+        assert_eq!(statuses, ["ping", "clients"]);
     }
 }

@@ -12,8 +12,13 @@
 //!   how long an idle kept-alive connection holds its slot;
 //! - at most [`MAX_HEAD_BYTES`] of buffered request head; hyper answers a
 //!   bigger head with a bare 431 and closes;
+//! - at most [`MAX_HEADERS`] request headers; hyper answers more with a bare
+//!   431 and closes;
+//! - a client that half-closes (shuts down its write side) after its request
+//!   still gets the answer, as some scripted checkers do that;
 //! - a graceful shutdown: stop accepting, let requests in flight finish
-//!   (each bounded by `redis.timeout`), close idle connections, and give up
+//!   (each bounded by `redis.connect_timeout` + `redis.timeout`), close idle
+//!   connections, and give up
 //!   on stragglers after `server.shutdown_timeout`.
 
 use std::future::Future;
@@ -35,6 +40,11 @@ use crate::config::ServerSettings;
 /// hyper's smallest allowed buffer, far above what a probe sends.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 
+/// Request headers accepted, Host included: hyper's default, kept because a
+/// larger limit makes hyper allocate its header table on the heap for every
+/// request. A probe sends a handful.
+pub const MAX_HEADERS: usize = 100;
+
 /// Serves `router` on `listener` until `shutdown` completes, then drains.
 pub async fn serve(
     listener: TcpListener,
@@ -46,7 +56,8 @@ pub async fn serve(
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
-        .max_buf_size(MAX_HEAD_BYTES);
+        .max_buf_size(MAX_HEAD_BYTES)
+        .half_close(true);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
 

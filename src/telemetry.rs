@@ -1,4 +1,7 @@
-//! Logging setup: `RUST_LOG` wins over `log.level`; text or JSON lines.
+//! Logging setup: `RUST_LOG` wins over `log.level`; text or JSON lines,
+//! coloured only on a terminal.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -9,11 +12,14 @@ pub fn init(settings: &LogSettings) {
     // warnings on every dropped connection would repeat it. RUST_LOG can
     // still ask for them.
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(format!("{},fred=error", settings.level)))
+        .or_else(|_| EnvFilter::try_new(format!("{},fred=error", settings.level.as_str())))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Container runtimes write logs to files and pipes, where colour
+        // codes show up as `^[[2m` noise.
+        .with_ansi(std::io::stderr().is_terminal());
     // A second init (tests start many apps in one process) keeps the first.
     let _ = match settings.format {
         LogFormat::Text => builder.try_init(),

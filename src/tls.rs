@@ -2,13 +2,26 @@
 //! (`redis.tls.ca_file`, else the system's roots) and, for mutual TLS, which
 //! certificate to present. Built once at load, so a bad file exits at start,
 //! and again at every (re)connect, so rotated files need no restart.
+//!
+//! The verifier wraps webpki's and adds two things: a server certificate
+//! that is byte for byte one in `ca_file` is trusted as it is (the pinned
+//! self-signed certificate most guides make, which webpki refuses as a CA
+//! used as a server's own), and each handshake leaves behind what it saw, so
+//! a failure reads in words and the expiry check needs no extra connection.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
+use rustls::sign::CertifiedKey;
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 
 use crate::config::TlsSettings;
 
@@ -27,7 +40,8 @@ pub enum TlsError {
         path: String,
         problem: String,
     },
-    #[error("needs {other} as well")]
+    /// `key` is the missing one, `other` the one set without it.
+    #[error("missing, but {other} needs it")]
     Unpaired {
         key: &'static str,
         other: &'static str,
@@ -40,6 +54,8 @@ pub enum TlsError {
     NoSystemRoots,
     #[error("TLS setup failed: {0}")]
     Provider(rustls::Error),
+    #[error("{0}: not an X.509 certificate")]
+    NotX509(String),
 }
 
 impl TlsError {
@@ -50,6 +66,7 @@ impl TlsError {
             | TlsError::NotPem { key, .. }
             | TlsError::Unpaired { key, .. } => key,
             TlsError::KeyRejected(_) => "redis.tls.key_file",
+            TlsError::NotX509(_) => CERT_FILE,
             TlsError::ServerName(_) => "redis.tls.server_name",
             TlsError::NoSystemRoots => "redis.tls.ca_file",
             TlsError::Provider(_) => "redis.tls",
@@ -61,9 +78,73 @@ const CA_FILE: &str = "redis.tls.ca_file";
 const CERT_FILE: &str = "redis.tls.cert_file";
 const KEY_FILE: &str = "redis.tls.key_file";
 
+/// A client configuration for one connection, with the record its
+/// handshake leaves behind.
+pub struct Tls {
+    pub config: ClientConfig,
+    pub handshake: Arc<Handshake>,
+    /// `notAfter` of the configured client certificate, in Unix seconds.
+    pub client_not_after: Option<i64>,
+}
+
+/// What one handshake saw, filled in by the verifier and the client
+/// certificate resolver as it runs.
+#[derive(Debug, Default)]
+pub struct Handshake {
+    seen: Mutex<Seen>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Seen {
+    server_not_after: Option<i64>,
+    refused: Option<String>,
+    client_cert_asked: bool,
+}
+
+impl Handshake {
+    fn update(&self, change: impl FnOnce(&mut Seen)) {
+        if let Ok(mut seen) = self.seen.lock() {
+            change(&mut seen);
+        }
+    }
+
+    fn seen(&self) -> Seen {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// `notAfter` of the server certificate this handshake verified.
+    pub fn server_not_after(&self) -> Option<i64> {
+        self.seen().server_not_after
+    }
+
+    /// A failed handshake in words. `failure` is how the layers below
+    /// rendered the rustls error (its Debug text): used only to tell which
+    /// side gave up, never shown.
+    pub fn explain(&self, failure: &str, client_cert: bool) -> String {
+        let seen = self.seen();
+        if let Some(refused) = seen.refused {
+            return refused;
+        }
+        if failure.contains("AlertReceived") {
+            return match (client_cert, seen.client_cert_asked) {
+                (false, true) => "the server requires a client certificate and none is \
+                                  configured (set redis.tls.cert_file and redis.tls.key_file)"
+                    .into(),
+                (true, _) => "the server refused the client certificate in redis.tls.cert_file \
+                              (is it signed by a CA in the server's tls-ca-cert-file?)"
+                    .into(),
+                (false, false) => "the server ended the TLS handshake".into(),
+            };
+        }
+        "no reason given by the server or the TLS library".into()
+    }
+}
+
 /// Reads the files and builds the client configuration (ring provider, the
-/// crate's only one, named so no process-wide default is needed).
-pub fn client_config(tls: &TlsSettings) -> Result<ClientConfig, TlsError> {
+/// crate's only one, named so no process-wide default is needed). A new
+/// configuration per connection also means no session resumption: every
+/// handshake verifies, and records, the server's certificate.
+pub fn client_config(tls: &TlsSettings) -> Result<Tls, TlsError> {
     if let Some(name) = &tls.server_name {
         ServerName::try_from(name.as_str()).map_err(|_| TlsError::ServerName(name.clone()))?;
     }
@@ -83,20 +164,235 @@ pub fn client_config(tls: &TlsSettings) -> Result<ClientConfig, TlsError> {
             });
         }
     };
-    let roots = match &tls.ca_file {
-        Some(file) => ca_roots(file)?,
-        None => system_roots()?,
+    let (roots, pinned, trust) = match &tls.ca_file {
+        Some(file) => {
+            let certs = certificates(CA_FILE, file)?;
+            (ca_roots(file, &certs)?, certs, CA_FILE)
+        }
+        None => (
+            system_roots()?,
+            Vec::new(),
+            "the system's CA roots (set redis.tls.ca_file for a private CA)",
+        ),
     };
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(TlsError::Provider)?
-            .with_root_certificates(roots);
-    match client {
-        None => Ok(builder.with_no_client_auth()),
-        Some((cert, key)) => builder
-            .with_client_auth_cert(certificates(CERT_FILE, cert)?, private_key(key)?)
-            .map_err(TlsError::KeyRejected),
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+        .build()
+        .map_err(|e| TlsError::Provider(rustls::Error::General(e.to_string())))?;
+    let handshake = Arc::new(Handshake::default());
+    let verifier = Verifier {
+        webpki,
+        pinned,
+        trust,
+        handshake: handshake.clone(),
+    };
+    let (key, client_not_after) = match client {
+        None => (None, None),
+        Some((cert, key)) => {
+            let chain = certificates(CERT_FILE, cert)?;
+            let not_after = chain
+                .first()
+                .and_then(|c| validity(c))
+                .map(|(_, not_after)| not_after)
+                .ok_or_else(|| TlsError::NotX509(cert.display().to_string()))?;
+            let certified = CertifiedKey::from_der(chain, private_key(key)?, &provider)
+                .map_err(TlsError::KeyRejected)?;
+            (Some(Arc::new(certified)), Some(not_after))
+        }
+    };
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(TlsError::Provider)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_client_cert_resolver(Arc::new(ClientCert {
+            key,
+            handshake: handshake.clone(),
+        }));
+    Ok(Tls {
+        config,
+        handshake,
+        client_not_after,
+    })
+}
+
+/// `notBefore` and `notAfter` of a certificate, in Unix seconds.
+fn validity(cert: &CertificateDer<'_>) -> Option<(i64, i64)> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let validity = parsed.validity();
+    Some((
+        validity.not_before.timestamp(),
+        validity.not_after.timestamp(),
+    ))
+}
+
+/// A Unix time as RFC 3339, for bodies and messages.
+pub fn date(unix_s: i64) -> String {
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(unix_s).unwrap_or(0));
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// webpki's verifier, plus pinned certificates and a record of the outcome.
+#[derive(Debug)]
+struct Verifier {
+    webpki: Arc<WebPkiServerVerifier>,
+    /// The certificates of `ca_file`: a server presenting one of them as its
+    /// own is trusted as it is.
+    pinned: Vec<CertificateDer<'static>>,
+    /// Who decides trust, as the operator knows it.
+    trust: &'static str,
+    handshake: Arc<Handshake>,
+}
+
+impl Verifier {
+    /// A pinned certificate skips the chain (it is trusted by being in
+    /// `ca_file`) but not its validity period or name.
+    fn verify_pinned(
+        &self,
+        cert: &CertificateDer<'_>,
+        server_name: &ServerName<'_>,
+        now: UnixTime,
+    ) -> Result<(), rustls::Error> {
+        let (not_before, not_after) = validity(cert).ok_or(CertificateError::BadEncoding)?;
+        let now_s = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        let at =
+            |s: i64| UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(s).unwrap_or(0)));
+        if now_s > not_after {
+            return Err(CertificateError::ExpiredContext {
+                time: now,
+                not_after: at(not_after),
+            }
+            .into());
+        }
+        if now_s < not_before {
+            return Err(CertificateError::NotValidYetContext {
+                time: now,
+                not_before: at(not_before),
+            }
+            .into());
+        }
+        rustls::client::verify_server_name(&ParsedCertificate::try_from(cert)?, server_name)
+    }
+
+    /// What went wrong with the server's certificate, in words.
+    fn explain(
+        &self,
+        error: &rustls::Error,
+        cert: &CertificateDer<'_>,
+        name: &ServerName<'_>,
+    ) -> String {
+        let dates = validity(cert);
+        let rustls::Error::InvalidCertificate(error) = error else {
+            return "the server's certificate could not be checked".into();
+        };
+        match error {
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => format!(
+                "the server's certificate expired on {}",
+                dates.map_or_else(|| "an unknown date".into(), |(_, end)| date(end))
+            ),
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                format!(
+                    "the server's certificate is not valid yet: it starts on {}",
+                    dates.map_or_else(|| "an unknown date".into(), |(start, _)| date(start))
+                )
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                format!(
+                    "the server's certificate is not valid for the name {} (the URL's host, \
+                     or redis.tls.server_name when set)",
+                    name.to_str()
+                )
+            }
+            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+                "the server's certificate is not meant for a TLS server (extendedKeyUsage)".into()
+            }
+            CertificateError::Revoked => "the server's certificate is revoked".into(),
+            _ => format!("the server's certificate is not trusted by {}", self.trust),
+        }
+    }
+}
+
+impl ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let outcome = if self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
+            self.verify_pinned(end_entity, server_name, now)
+                .map(|()| ServerCertVerified::assertion())
+        } else {
+            self.webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            )
+        };
+        match &outcome {
+            Ok(_) => {
+                let not_after = validity(end_entity).map(|(_, end)| end);
+                self.handshake
+                    .update(|seen| seen.server_not_after = not_after);
+            }
+            Err(error) => {
+                let refused = self.explain(error, end_entity, server_name);
+                self.handshake.update(|seen| seen.refused = Some(refused));
+            }
+        }
+        outcome
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// The client certificate, if any, noting that the server asked for one.
+#[derive(Debug)]
+struct ClientCert {
+    key: Option<Arc<CertifiedKey>>,
+    handshake: Arc<Handshake>,
+}
+
+impl ResolvesClientCert for ClientCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        self.handshake.update(|seen| seen.client_cert_asked = true);
+        self.key.clone()
+    }
+
+    fn has_certs(&self) -> bool {
+        self.key.is_some()
     }
 }
 
@@ -127,11 +423,14 @@ fn certificates(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'st
     Ok(certs)
 }
 
-fn ca_roots(path: &Path) -> Result<Arc<RootCertStore>, TlsError> {
+fn ca_roots(
+    path: &Path,
+    certs: &[CertificateDer<'static>],
+) -> Result<Arc<RootCertStore>, TlsError> {
     let mut roots = RootCertStore::empty();
-    for cert in certificates(CA_FILE, path)? {
+    for cert in certs {
         roots
-            .add(cert)
+            .add(cert.clone())
             .map_err(|e| not_pem(CA_FILE, path, format!("not a usable CA certificate ({e})")))?;
     }
     Ok(Arc::new(roots))
@@ -215,6 +514,66 @@ mod tests {
         std::fs::write(key.path(), "-----BEGIN hunter2 KEY-----\nzzz\n").expect("write");
         let error = private_key(key.path()).map(|_| ()).expect_err("rejected");
         assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+
+    /// A self-signed `CA:TRUE` certificate for localhost, as OpenSSL 3 makes it.
+    fn self_signed(dir: &Path) -> CertificateDer<'static> {
+        let status = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args([
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                "key.pem",
+            ])
+            .args(["-out", "cert.pem", "-days", "30", "-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=DNS:localhost"])
+            .current_dir(dir)
+            .status()
+            .expect("run openssl");
+        assert!(status.success());
+        certificates(CA_FILE, &dir.join("cert.pem"))
+            .expect("certificate")
+            .remove(0)
+    }
+
+    #[test]
+    fn a_pinned_certificate_still_has_its_dates_and_name_checked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cert = self_signed(dir.path());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let roots = ca_roots(dir.path(), std::slice::from_ref(&cert)).expect("roots");
+        let verifier = Verifier {
+            webpki: WebPkiServerVerifier::builder_with_provider(roots, provider)
+                .build()
+                .expect("verifier"),
+            pinned: vec![cert.clone()],
+            trust: CA_FILE,
+            handshake: Arc::default(),
+        };
+        let (start, end) = validity(&cert).expect("dates");
+        let at = |s: i64| UnixTime::since_unix_epoch(Duration::from_secs(s as u64));
+        let verify = |name: &str, now: i64| {
+            let name = ServerName::try_from(name.to_owned()).expect("name");
+            verifier
+                .verify_server_cert(&cert, &[], &name, &[], at(now))
+                .map(|_| ())
+        };
+        assert!(verify("localhost", start + 60).is_ok());
+        assert_eq!(verifier.handshake.server_not_after(), Some(end));
+        for (name, now, refused) in [
+            ("localhost", end + 60, "expired on"),
+            ("localhost", start - 60, "not valid yet"),
+            (
+                "redis.other",
+                start + 60,
+                "not valid for the name redis.other",
+            ),
+        ] {
+            assert!(verify(name, now).is_err(), "{name} at {now}");
+            let text = verifier.handshake.explain("", false);
+            assert!(text.contains(refused), "{text}");
+        }
     }
 
     #[test]

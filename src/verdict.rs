@@ -44,6 +44,10 @@ pub enum Reason {
     MemoryPressure,
     PersistenceFailed,
     ClusterDown,
+    OomRisk,
+    MasterOdown,
+    SentinelNoQuorum,
+    SentinelUnknownMaster,
     // degraded
     LowHitRate,
     ReplicaDisconnected,
@@ -53,6 +57,10 @@ pub enum Reason {
     ReplicaLagging,
     NotPrimary,
     ClusterSlotsFailing,
+    MasterSdown,
+    SentinelTilt,
+    NotDataNode,
+    NotSentinel,
     // warn
     MemoryHigh,
     LatencyHigh,
@@ -65,6 +73,10 @@ pub enum Reason {
     RejectedConnections,
     SlowCommands,
     RdbStale,
+    RssHigh,
+    MaxmemoryAboveLimit,
+    ForkHeadroom,
+    TlsCertExpiring,
 }
 
 impl Reason {
@@ -80,13 +92,19 @@ impl Reason {
             Unreachable | Timeout | AuthFailed | Loading | Busy | MasterDown | Error => {
                 Status::Down
             }
-            MemoryPressure | PersistenceFailed | ClusterDown => Status::Critical,
+            MemoryPressure
+            | PersistenceFailed
+            | ClusterDown
+            | MasterOdown
+            | SentinelNoQuorum
+            | SentinelUnknownMaster
+            | OomRisk => Status::Critical,
             LowHitRate | ReplicaDisconnected | ReplicaSyncing | ReplicaStale | TooFewReplicas
-            | ReplicaLagging | NotPrimary | ClusterSlotsFailing => Status::Degraded,
+            | ReplicaLagging | NotPrimary | ClusterSlotsFailing | MasterSdown | SentinelTilt
+            | NotDataNode | NotSentinel => Status::Degraded,
             MemoryHigh | LatencyHigh | NoMaxmemory | HitRateLow | Fragmentation | ClientsHigh
-            | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale => {
-                Status::Warn
-            }
+            | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale
+            | RssHigh | MaxmemoryAboveLimit | ForkHeadroom | TlsCertExpiring => Status::Warn,
         }
     }
 }

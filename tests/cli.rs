@@ -79,6 +79,16 @@ fn a_zero_limit_or_duration_exits_2() {
             "0ms",
         ),
         ("REDIS_HEALTH_REDIS__TIMEOUT", "redis.timeout", "0s"),
+        (
+            "REDIS_HEALTH_REDIS__CONNECT_TIMEOUT",
+            "redis.connect_timeout",
+            "0s",
+        ),
+        (
+            "REDIS_HEALTH_CHECKS__TLS__WARN_BEFORE",
+            "checks.tls.warn_before",
+            "0d",
+        ),
     ] {
         assert_config_error(&[], &[(var, value)], key);
     }
@@ -123,7 +133,11 @@ fn an_unreadable_password_file_or_config_file_exits_2() {
         &[("REDIS_HEALTH_REDIS__PASSWORD_FILE", "/nonexistent/pw")],
         "redis.password_file",
     );
-    assert_config_error(&["--config", "/nonexistent/health.toml"], &[], "--config");
+    assert_config_error(
+        &["--config", "/nonexistent/health.toml"],
+        &[],
+        "/nonexistent/health.toml",
+    );
 }
 
 #[test]

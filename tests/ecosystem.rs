@@ -7,6 +7,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::sentinel::SentinelNode;
 use common::{TestRedis, run_binary, settings, spawn_app, tool};
 use serde_json::Value;
 
@@ -337,6 +338,26 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
         .await;
         scraped.push_str(&scrape(&app).await.1);
     }
+    // A Sentinel exports the sentinel gauges.
+    let sentinel = SentinelNode::start(primary.port, 1);
+    let app = spawn_app(settings(&sentinel.url())).await;
+    app.wait_for("/health/sentinel", Duration::from_secs(5), |a| {
+        a.status == 200
+    })
+    .await;
+    scraped.push_str(&scrape(&app).await.1);
+    // Certificate expiry is exported on rediss:// connections only.
+    let certs = common::TestCerts::new("redis.test");
+    let tls_port = common::free_port();
+    let args = certs.server_args(tls_port, false);
+    let _tls = TestRedis::with_args(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut config = settings(&format!("rediss://127.0.0.1:{tls_port}"));
+    config.redis.tls.ca_file = Some(certs.path("ca.pem"));
+    config.redis.tls.server_name = Some("redis.test".into());
+    let app = spawn_app(config).await;
+    app.wait_for("/health/redis", Duration::from_secs(2), |a| a.status == 200)
+        .await;
+    scraped.push_str(&scrape(&app).await.1);
     let exported = metric_names(&scraped);
     let root = env!("CARGO_MANIFEST_DIR");
     for file in [

@@ -1,6 +1,7 @@
 //! The shipped load-balancer and monitor configs, run for real: HAProxy
-//! sending writes to whichever node's sidecar says it is the primary, and the
-//! Prometheus blackbox exporter matching `"status":"ok"`.
+//! sending writes to whichever node's sidecar says it is the primary, the
+//! Prometheus blackbox exporter matching `"status":"ok"`, and Prometheus
+//! scraping the sidecar through the shipped relabelling.
 
 mod common;
 
@@ -76,18 +77,15 @@ async fn wait_for_servers(
     }
 }
 
-#[tokio::test]
-async fn haproxy_follows_the_primary_through_a_failover() {
-    let a = TestRedis::start();
-    let a_port = a.port.to_string();
-    let b = TestRedis::with_args(&["--replicaof", "127.0.0.1", &a_port]);
-    let (sidecar_a, sidecar_b) = (sidecar(&a).await, sidecar(&b).await);
-    sidecar_b
-        .wait_for("/health/replica", Duration::from_secs(10), |r| {
-            r.status == 200
-        })
-        .await;
-
+/// Real HAProxy running deploy/haproxy/haproxy.cfg as shipped, with the
+/// addresses from its environment variables; returns it with its write and
+/// stats ports.
+fn haproxy(
+    a: &TestRedis,
+    sidecar_a: &TestApp,
+    b: &TestRedis,
+    sidecar_b: &TestApp,
+) -> (TestProcess, u16, u16) {
     let (write_port, stats_port) = (free_port(), free_port());
     let env = [
         ("REDIS_WRITE_BIND", format!("127.0.0.1:{write_port}")),
@@ -104,6 +102,22 @@ async fn haproxy_follows_the_primary_through_a_failover() {
         &["-db", "-f", &config],
         &env,
     );
+    (haproxy, write_port, stats_port)
+}
+
+#[tokio::test]
+async fn haproxy_follows_the_primary_through_a_failover() {
+    let a = TestRedis::start();
+    let a_port = a.port.to_string();
+    let b = TestRedis::with_args(&["--replicaof", "127.0.0.1", &a_port]);
+    let (sidecar_a, sidecar_b) = (sidecar(&a).await, sidecar(&b).await);
+    sidecar_b
+        .wait_for("/health/replica", Duration::from_secs(10), |r| {
+            r.status == 200
+        })
+        .await;
+
+    let (haproxy, write_port, stats_port) = haproxy(&a, &sidecar_a, &b, &sidecar_b);
     wait_for_servers(
         stats_port,
         [("redis-a", "UP"), ("redis-b", "DOWN")],
@@ -143,6 +157,31 @@ async fn haproxy_follows_the_primary_through_a_failover() {
         b.cmd(&["GET", "after"]),
         "2",
         "the write reached the new primary"
+    );
+}
+
+#[tokio::test]
+async fn haproxy_never_spreads_writes_over_two_primaries() {
+    // Mid-failover: both nodes are primaries and both sidecars answer 200.
+    let (a, b) = (TestRedis::start(), TestRedis::start());
+    let (sidecar_a, sidecar_b) = (sidecar(&a).await, sidecar(&b).await);
+    let (haproxy, write_port, stats_port) = haproxy(&a, &sidecar_a, &b, &sidecar_b);
+    wait_for_servers(stats_port, [("redis-a", "UP"), ("redis-b", "UP")], &haproxy).await;
+
+    let through = std::net::SocketAddr::from(([127, 0, 0, 1], write_port));
+    for i in 0..20 {
+        // One new connection per write.
+        let key = format!("write-{i}");
+        assert_eq!(
+            common::resp_pipeline(through, &["SET", &key, "1"], 1),
+            ["OK"]
+        );
+    }
+    let keys = |redis: &TestRedis| redis.cmd(&["DBSIZE"]);
+    assert_eq!(
+        (keys(&a), keys(&b)),
+        ("20".to_owned(), "0".to_owned()),
+        "all 20 writes land on the first server that is UP"
     );
 }
 
@@ -200,4 +239,124 @@ async fn blackbox_exporter_sees_ok_and_then_memory_pressure() {
     })
     .await;
     assert_eq!(blackbox_probe(port, &target).await, Some(0.0));
+}
+
+/// The labels Kubernetes pod discovery gives one container port of an
+/// annotated pod (the annotations of deploy/kubernetes/redis.yaml).
+fn discovered(
+    address: &str,
+    pod: &str,
+    container: &str,
+    port_name: &str,
+    annotation_port: u16,
+) -> serde_json::Value {
+    serde_json::json!({
+        "targets": [address],
+        "labels": {
+            "__meta_kubernetes_namespace": "default",
+            "__meta_kubernetes_pod_name": pod,
+            "__meta_kubernetes_pod_container_name": container,
+            "__meta_kubernetes_pod_container_port_name": port_name,
+            "__meta_kubernetes_pod_annotation_prometheus_io_scrape": "true",
+            "__meta_kubernetes_pod_annotation_prometheus_io_path": "/metrics",
+            "__meta_kubernetes_pod_annotation_prometheus_io_port": annotation_port.to_string(),
+        }
+    })
+}
+
+#[tokio::test]
+async fn prometheus_scrapes_only_the_sidecar_as_job_redis_health() {
+    let redis = TestRedis::start();
+    let app = sidecar(&redis).await;
+    let port = app.addr.port();
+    // Debian's Prometheus has no Kubernetes discovery: a file lists what pod
+    // discovery would (the example pod's two container ports, and another
+    // annotated pod); the relabelling is the shipped file's.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let targets = dir.path().join("targets.json");
+    let pods = serde_json::json!([
+        discovered(
+            &format!("127.0.0.1:{port}"),
+            "redis-0",
+            "redis-health",
+            "health",
+            port
+        ),
+        discovered(&redis.addr().to_string(), "redis-0", "redis", "redis", port),
+        discovered("127.0.0.1:9", "web-0", "web", "http", 9),
+    ]);
+    std::fs::write(&targets, pods.to_string()).expect("write targets");
+    let shipped = std::fs::read_to_string(deploy_file("prometheus/prometheus.yml"))
+        .expect("read prometheus.yml");
+    let discovery = "    kubernetes_sd_configs:\n      - role: pod\n";
+    assert!(shipped.contains(discovery), "{shipped}");
+    let config = shipped
+        .replace(
+            discovery,
+            &format!(
+                "    file_sd_configs:\n      - files: [{}]\n",
+                targets.display()
+            ),
+        )
+        .replace("scrape_interval: 15s", "scrape_interval: 1s");
+    std::fs::write(dir.path().join("prometheus.yml"), config).expect("write config");
+    std::fs::copy(
+        deploy_file("prometheus/alerts.yml"),
+        dir.path().join("alerts.yml"),
+    )
+    .expect("copy rules");
+
+    let web = free_port();
+    let prometheus = TestProcess::start(
+        &tool("prometheus", "apt-get install prometheus"),
+        &[
+            &format!(
+                "--config.file={}",
+                dir.path().join("prometheus.yml").display()
+            ),
+            &format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+            &format!("--web.listen-address=127.0.0.1:{web}"),
+        ],
+        &[],
+    );
+    let url = format!("http://127.0.0.1:{web}/api/v1/targets");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (active, dropped) = loop {
+        let answer = async { reqwest::get(&url).await?.text().await }.await;
+        let answer: Option<serde_json::Value> = answer
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        if let Some(data) = answer.map(|a| a["data"].clone()) {
+            let active = data["activeTargets"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if active.iter().any(|t| t["health"] == "up") {
+                break (active, data["droppedTargets"].clone());
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Prometheus never scraped the sidecar:\n{}",
+            prometheus.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(active.len(), 1, "{active:?}");
+    let target = &active[0];
+    assert_eq!(
+        target["scrapeUrl"],
+        format!("http://127.0.0.1:{port}/metrics")
+    );
+    let labels = &target["labels"];
+    assert_eq!(
+        (&labels["job"], &labels["namespace"], &labels["pod"]),
+        (
+            &serde_json::json!("redis-health"),
+            &serde_json::json!("default"),
+            &serde_json::json!("redis-0")
+        ),
+        "{labels}"
+    );
+    assert_eq!(dropped.as_array().map(Vec::len), Some(2), "{dropped}");
 }

@@ -8,6 +8,9 @@ use crate::verdict::Reason;
 
 pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> CheckResult {
     let thresholds = &settings.clients;
+    if snap.connected_clients.is_none() && snap.blocked_clients.is_none() {
+        return CheckResult::skipped("INFO has no connected_clients or blocked_clients");
+    }
     let mut result = CheckResult::default();
     if let Some(connected) = snap.connected_clients {
         result = result.observe("connected", connected);

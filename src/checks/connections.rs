@@ -6,7 +6,10 @@ use crate::config::CheckSettings;
 use crate::info::Snapshot;
 use crate::verdict::Reason;
 
-pub fn evaluate(_snap: &Snapshot, window: &Window, _settings: &CheckSettings) -> CheckResult {
+pub fn evaluate(snap: &Snapshot, window: &Window, _settings: &CheckSettings) -> CheckResult {
+    if snap.rejected_connections.is_none() {
+        return CheckResult::skipped("INFO has no rejected_connections");
+    }
     CheckResult::default()
         .observe("rejected", window.rejected)
         .observe("window_s", window.span.as_secs())
@@ -20,7 +23,10 @@ mod tests {
 
     #[test]
     fn rejections_within_the_window_warn() {
-        let snap = Snapshot::default();
+        let snap = Snapshot {
+            rejected_connections: Some(0),
+            ..Snapshot::default()
+        };
         let settings = CheckSettings::default();
         assert_eq!(
             connections(&snap, &Window::default(), &settings).status(),
@@ -32,5 +38,16 @@ mod tests {
         };
         let result = connections(&snap, &rejecting, &settings);
         assert_eq!(result.reasons, vec![Reason::RejectedConnections]);
+    }
+
+    #[test]
+    fn without_the_counter_in_info_it_is_skipped() {
+        let result = connections(
+            &Snapshot::default(),
+            &Window::default(),
+            &CheckSettings::default(),
+        );
+        assert!(result.skipped_because().is_some());
+        assert!(result.reasons.is_empty());
     }
 }

@@ -6,7 +6,10 @@ use crate::config::CheckSettings;
 use crate::info::Snapshot;
 use crate::verdict::Reason;
 
-pub fn evaluate(_snap: &Snapshot, window: &Window, _settings: &CheckSettings) -> CheckResult {
+pub fn evaluate(snap: &Snapshot, window: &Window, _settings: &CheckSettings) -> CheckResult {
+    if snap.evicted_keys.is_none() {
+        return CheckResult::skipped("INFO has no evicted_keys");
+    }
     CheckResult::default()
         .observe("evicted_keys", window.evicted)
         .observe("window_s", window.span.as_secs())
@@ -20,7 +23,10 @@ mod tests {
 
     #[test]
     fn growth_within_the_window_warns() {
-        let snap = Snapshot::default();
+        let snap = Snapshot {
+            evicted_keys: Some(0),
+            ..Snapshot::default()
+        };
         let settings = CheckSettings::default();
         let quiet = Window::default();
         assert_eq!(evictions(&snap, &quiet, &settings).status(), Status::Ok);
@@ -31,5 +37,16 @@ mod tests {
         let result = evictions(&snap, &evicting, &settings);
         assert_eq!(result.reasons, vec![Reason::Evicting]);
         assert_eq!(result.observed["evicted_keys"], 3);
+    }
+
+    #[test]
+    fn without_the_counter_in_info_it_is_skipped() {
+        let evicting = Window {
+            evicted: 3,
+            ..Window::default()
+        };
+        let result = evictions(&Snapshot::default(), &evicting, &CheckSettings::default());
+        assert!(result.skipped_because().is_some());
+        assert!(result.reasons.is_empty());
     }
 }

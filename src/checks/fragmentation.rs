@@ -10,7 +10,7 @@ use crate::verdict::Reason;
 pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> CheckResult {
     let thresholds = &settings.fragmentation;
     let (Some(ratio), Some(used)) = (snap.mem_fragmentation_ratio, snap.used_memory) else {
-        return CheckResult::default();
+        return CheckResult::skipped("INFO has no mem_fragmentation_ratio or used_memory");
     };
     let result = CheckResult::default().observe("ratio", round3(ratio));
     // Below 1.0 the OS holds less than Redis allocated: it is swapping.

@@ -6,7 +6,10 @@ use crate::config::CheckSettings;
 use crate::info::Snapshot;
 use crate::verdict::Reason;
 
-pub fn evaluate(_snap: &Snapshot, window: &Window, settings: &CheckSettings) -> CheckResult {
+pub fn evaluate(snap: &Snapshot, window: &Window, settings: &CheckSettings) -> CheckResult {
+    if snap.keyspace_hits.is_none() || snap.keyspace_misses.is_none() {
+        return CheckResult::skipped("INFO has no keyspace_hits or keyspace_misses");
+    }
     let thresholds = &settings.hit_rate;
     let lookups = window.hits + window.misses;
     let result = CheckResult::default();
@@ -42,7 +45,20 @@ mod tests {
             misses,
             ..Window::default()
         };
-        hit_rate(&Snapshot::default(), &window, &CheckSettings::default())
+        let snap = Snapshot {
+            keyspace_hits: Some(hits),
+            keyspace_misses: Some(misses),
+            ..Snapshot::default()
+        };
+        hit_rate(&snap, &window, &CheckSettings::default())
+    }
+
+    #[test]
+    fn without_the_counters_in_info_it_is_skipped() {
+        let window = Window::default();
+        let result = hit_rate(&Snapshot::default(), &window, &CheckSettings::default());
+        assert!(result.skipped_because().is_some());
+        assert!(!result.observed.contains_key("lookups"));
     }
 
     #[test]

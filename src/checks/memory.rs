@@ -9,7 +9,7 @@ use crate::verdict::Reason;
 pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> CheckResult {
     let thresholds = &settings.memory;
     let (Some(used), Some(max)) = (snap.used_memory, snap.maxmemory) else {
-        return CheckResult::default();
+        return CheckResult::skipped("INFO has no used_memory or maxmemory");
     };
     let result = CheckResult::default()
         .observe("used_bytes", used)

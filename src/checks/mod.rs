@@ -9,13 +9,16 @@ mod cluster;
 mod connections;
 mod evictions;
 mod fragmentation;
+pub mod headroom;
 mod hit_rate;
 mod memory;
 mod persistence;
 pub mod ping;
 mod replication;
 mod role;
+mod sentinel;
 mod slowlog;
+mod tls;
 
 use std::time::Duration;
 
@@ -54,7 +57,21 @@ impl CheckResult {
     pub fn fail_if(self, condition: bool, reason: Reason) -> Self {
         if condition { self.fail(reason) } else { self }
     }
+
+    /// A check that judged nothing, with why (INFO lacks the fields it
+    /// reads: a fork, an older server): never a bare `ok`.
+    pub fn skipped(why: &'static str) -> Self {
+        Self::default().observe(SKIPPED, why)
+    }
+
+    /// Why the check judged nothing, if it did not (see [`Self::skipped`]).
+    pub fn skipped_because(&self) -> Option<&str> {
+        self.observed.get(SKIPPED).and_then(Value::as_str)
+    }
 }
+
+/// The body key of a check that judged nothing; its value says why.
+const SKIPPED: &str = "skipped";
 
 /// Counter growth over the hit-rate window, computed once per check from the
 /// sample history (see [`crate::history`]).
@@ -78,6 +95,17 @@ pub enum Group {
     Replication,
     /// Whether the node is the primary: /health/primary only.
     Role,
+    /// A Sentinel's view of its masters: /health/sentinel, and on a Sentinel
+    /// /health/redis and /health too.
+    Sentinel,
+}
+
+impl Group {
+    /// Whether the group's checks are for a Sentinel process rather than a
+    /// data node: each kind is judged by its own checks only.
+    pub fn for_sentinel(self) -> bool {
+        self == Group::Sentinel
+    }
 }
 
 pub type Evaluate = fn(&Snapshot, &Window, &CheckSettings) -> CheckResult;
@@ -96,6 +124,8 @@ pub struct Check {
     pub measures: &'static [Measure],
     /// Whether the check means anything for this node; if not, it is left
     /// out of the body (e.g. `cluster` on a node that is not in a cluster).
+    /// A check that applies but whose INFO fields are missing says so with
+    /// [`CheckResult::skipped`].
     pub applies: fn(&Snapshot) -> bool,
     /// Judges counter growth over the window, so it is left out where no
     /// history is kept (`redis-health check`) rather than reported ok.
@@ -191,6 +221,24 @@ pub const REGISTRY: &[Check] = &[
         windowed: true,
     },
     Check {
+        name: "headroom",
+        group: Group::Node,
+        evaluate: headroom::evaluate,
+        enabled: |s| s.headroom.enabled,
+        measures: &[("ratio", "ratio"), ("rss_bytes", "bytes")],
+        applies: always,
+        windowed: false,
+    },
+    Check {
+        name: "tls",
+        group: Group::Node,
+        evaluate: tls::evaluate,
+        enabled: |s| s.tls.enabled,
+        measures: &[("expires_in_s", "s")],
+        applies: |snap| snap.tls.is_some(),
+        windowed: false,
+    },
+    Check {
         name: "replication",
         group: Group::Replication,
         evaluate: replication::evaluate,
@@ -211,6 +259,16 @@ pub const REGISTRY: &[Check] = &[
         enabled: |_| true,
         measures: &[("role", "role")],
         applies: always,
+        windowed: false,
+    },
+    Check {
+        name: "sentinel",
+        group: Group::Sentinel,
+        evaluate: sentinel::evaluate,
+        // What /health/sentinel answers.
+        enabled: |_| true,
+        measures: &[("tilt", "boolean")],
+        applies: |snap| snap.sentinel.is_some(),
         windowed: false,
     },
 ];

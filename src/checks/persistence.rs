@@ -13,6 +13,9 @@ pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> 
         ("aof_last_bgrewrite_status", snap.aof_last_bgrewrite_ok),
         ("aof_last_write_status", snap.aof_last_write_ok),
     ];
+    if statuses.iter().all(|(_, ok)| ok.is_none()) {
+        return CheckResult::skipped("INFO has no RDB or AOF status");
+    }
     let mut result = CheckResult::default();
     for (key, ok) in statuses {
         if let Some(ok) = ok {

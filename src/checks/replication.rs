@@ -10,7 +10,7 @@ pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> 
     match snap.role {
         Some(Role::Replica) => replica(snap, settings),
         Some(Role::Master) => primary(snap, settings),
-        None => CheckResult::default(),
+        None => CheckResult::skipped("INFO has no role"),
     }
 }
 

