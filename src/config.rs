@@ -698,6 +698,9 @@ impl Default for ClientThresholds {
 #[serde(default, deny_unknown_fields)]
 pub struct ReplicationThresholds {
     pub enabled: bool,
+    /// An idle replica's `master_last_io_seconds_ago` climbs to the
+    /// primary's `repl-ping-replica-period` (10 s) before each ping: the
+    /// bound sits above two periods and below `repl-timeout` (60 s).
     #[serde(with = "humantime_serde")]
     pub max_last_io: Duration,
     pub min_replicas: u32,
@@ -709,7 +712,7 @@ impl Default for ReplicationThresholds {
     fn default() -> Self {
         Self {
             enabled: true,
-            max_last_io: Duration::from_secs(10),
+            max_last_io: Duration::from_secs(30),
             min_replicas: 0,
             max_replica_lag: Duration::from_secs(10),
         }

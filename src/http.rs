@@ -122,13 +122,118 @@ async fn health(
 
 const HEALTH_JSON: HeaderValue = HeaderValue::from_static("application/health+json");
 
-/// Plain JSON stays the default; only a caller naming health+json gets it.
+const HEALTH_JSON_TYPE: &[u8] = b"application/health+json";
+
+/// Plain JSON stays the default; only a caller naming health+json, with a
+/// q-value above plain JSON's (`application/json`, else `application/*`,
+/// else `*/*`), gets it. Plain JSON wins a tie; `q=0` means "not acceptable".
+///
+/// On every probe: headers that do not name health+json (none, `*/*`) cost
+/// one scan, and none is copied.
 fn accepts_health_json(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
+    let accept = headers.get_all(header::ACCEPT);
+    accept
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .any(|value| value.contains("application/health+json"))
+        .any(|value| names_health_json(value.as_bytes()))
+        && prefers_health_json(accept)
+}
+
+/// The q-values of an Accept that names health+json: a call of its own, so
+/// the common case above stays small enough to inline.
+#[inline(never)]
+fn prefers_health_json(accept: header::GetAll<'_, HeaderValue>) -> bool {
+    let mut health = Preference::default();
+    let mut json = Preference::default();
+    for range in accept
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+    {
+        let mut parts = range.split(|b| *b == b';');
+        let media = parts.next().map_or(&[][..], |m| m.trim_ascii());
+        let Some(q) = parts.try_fold(MAX_Q, |q, param| match split_param(param) {
+            Some((name, value)) if name.eq_ignore_ascii_case(b"q") => parse_q(value),
+            _ => Some(q),
+        }) else {
+            continue;
+        };
+        let specificity = if media == b"*/*" {
+            1
+        } else if media.eq_ignore_ascii_case(b"application/*") {
+            2
+        } else {
+            3
+        };
+        if specificity < 3 || media.eq_ignore_ascii_case(HEALTH_JSON_TYPE) {
+            health.offer(specificity, q);
+        }
+        if specificity < 3 || media.eq_ignore_ascii_case(b"application/json") {
+            json.offer(specificity, q);
+        }
+    }
+    health.q > json.q
+}
+
+/// Whether an Accept value may name health+json (any case): a `+` between
+/// `health` and `json`. Only such values are parsed in full.
+fn names_health_json(value: &[u8]) -> bool {
+    value
+        .iter()
+        .enumerate()
+        .filter(|(_, byte)| **byte == b'+')
+        .any(|(at, _)| {
+            at.checked_sub(6)
+                .is_some_and(|from| value[from..at].eq_ignore_ascii_case(b"health"))
+                && value
+                    .get(at + 1..at + 5)
+                    .is_some_and(|json| json.eq_ignore_ascii_case(b"json"))
+        })
+}
+
+/// q-values in thousandths: 1 is 1000.
+const MAX_Q: u16 = 1000;
+
+/// A media type's q-value, from the most specific range that matches it.
+#[derive(Default)]
+struct Preference {
+    specificity: u8,
+    q: u16,
+}
+
+impl Preference {
+    fn offer(&mut self, specificity: u8, q: u16) {
+        if specificity > self.specificity {
+            *self = Self { specificity, q };
+        }
+    }
+}
+
+fn split_param(param: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = param.iter().position(|b| *b == b'=')?;
+    Some((param[..at].trim_ascii(), param[at + 1..].trim_ascii()))
+}
+
+/// `0`, `0.5`, `1.000`...: at most three decimals, at most 1. Anything
+/// else is malformed (`None`), and its range is ignored.
+fn parse_q(value: &[u8]) -> Option<u16> {
+    let (whole, fraction) = match value.iter().position(|b| *b == b'.') {
+        Some(dot) => (&value[..dot], &value[dot + 1..]),
+        None => (value, &[][..]),
+    };
+    let whole = match whole {
+        b"0" => 0,
+        b"1" => MAX_Q,
+        _ => return None,
+    };
+    if fraction.len() > 3 || !fraction.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let thousandths = fraction
+        .iter()
+        .chain(std::iter::repeat(&b'0'))
+        .take(3)
+        .fold(0, |n, digit| n * 10 + u16::from(digit - b'0'));
+    let q = whole + thousandths;
+    (q <= MAX_Q).then_some(q)
 }
 
 const PROMETHEUS_TEXT: HeaderValue =
@@ -205,5 +310,75 @@ impl IntoResponse for HttpError {
         let code = self.code();
         let body = serde_json::json!({ "status": "error", "error": self.to_string() });
         json(code, body.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health_json_for(values: &[&str]) -> bool {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::ACCEPT, HeaderValue::from_str(value).unwrap());
+        }
+        accepts_health_json(&headers)
+    }
+
+    #[test]
+    fn plain_json_unless_health_json_is_named() {
+        assert!(!health_json_for(&[]));
+        assert!(!health_json_for(&["*/*"]));
+        assert!(!health_json_for(&["application/json"]));
+        assert!(!health_json_for(&[
+            "text/html,application/xhtml+xml,*/*;q=0.8"
+        ]));
+        assert!(health_json_for(&["application/health+json"]));
+        assert!(health_json_for(&["Application/Health+JSON"]));
+        assert!(health_json_for(&["text/plain", "application/health+json"]));
+    }
+
+    #[test]
+    fn q_zero_is_not_acceptable() {
+        assert!(!health_json_for(&["application/health+json;q=0"]));
+        assert!(!health_json_for(&["application/health+json ; Q = 0.000"]));
+        assert!(!health_json_for(&["*/*, application/health+json;q=0"]));
+    }
+
+    #[test]
+    fn the_higher_q_wins_and_plain_json_wins_a_tie() {
+        assert!(!health_json_for(&[
+            "application/json, application/health+json;q=0.5"
+        ]));
+        assert!(health_json_for(&[
+            "application/json;q=0.4, application/health+json;q=0.5"
+        ]));
+        assert!(!health_json_for(&[
+            "application/health+json, application/json"
+        ]));
+        assert!(!health_json_for(&[
+            "application/health+json;q=0.5, */*;q=0.5"
+        ]));
+        assert!(health_json_for(&[
+            "application/health+json;q=0.5, */*;q=0.1"
+        ]));
+        // The most specific range decides: application/* outranks */*.
+        assert!(health_json_for(&[
+            "application/health+json;q=0.5, application/*;q=0.2, */*"
+        ]));
+        assert!(!health_json_for(&[
+            "application/health+json;q=0.9, application/*"
+        ]));
+    }
+
+    #[test]
+    fn a_malformed_q_ignores_its_range() {
+        for q in ["2", "0.5000", "-1", "abc", "", "1.5", "0.5x"] {
+            let value = format!("application/health+json;q={q}");
+            assert!(!health_json_for(&[&value]), "{q}");
+        }
+        assert_eq!(parse_q(b"1.000"), Some(1000));
+        assert_eq!(parse_q(b"0.25"), Some(250));
+        assert_eq!(parse_q(b"1."), Some(1000));
     }
 }

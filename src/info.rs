@@ -25,8 +25,13 @@ pub struct ReplicaInfo {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     pub run_id: Option<String>,
+    /// Dates a restart: the window after one starts when the server did.
+    pub uptime_s: Option<u64>,
     pub role: Option<Role>,
     pub used_memory: Option<u64>,
+    /// Replication and AOF buffers, which Redis leaves out when it compares
+    /// used memory with maxmemory (Redis 6+).
+    pub mem_not_counted_for_evict: Option<u64>,
     pub maxmemory: Option<u64>,
     pub maxmemory_policy: Option<String>,
     pub mem_fragmentation_ratio: Option<f64>,
@@ -37,6 +42,11 @@ pub struct Snapshot {
     pub keyspace_misses: Option<u64>,
     pub evicted_keys: Option<u64>,
     pub rejected_connections: Option<u64>,
+    /// Counters that CONFIG RESETSTAT zeroes with the judged ones; read only
+    /// to notice a reset that the judged counters alone would hide.
+    pub total_commands_processed: Option<u64>,
+    pub total_connections_received: Option<u64>,
+    pub total_net_input_bytes: Option<u64>,
     /// Shown in /metrics only: too noisy to judge health by.
     pub instantaneous_ops_per_sec: Option<u64>,
     pub rdb_last_bgsave_ok: Option<bool>,
@@ -65,6 +75,8 @@ pub struct Snapshot {
     /// Id of the newest slow-log entry; not in INFO, read by SLOWLOG GET 1
     /// only when the slowlog check runs.
     pub slowlog_last_id: Option<u64>,
+    /// Entries in the slow log (SLOWLOG LEN), read with the newest id.
+    pub slowlog_len: Option<u64>,
     pub master_link_up: Option<bool>,
     pub master_sync_in_progress: Option<bool>,
     pub master_last_io_seconds_ago: Option<i64>,
@@ -214,12 +226,14 @@ impl Snapshot {
 
         Self {
             run_id: fields.get("run_id").map(|v| (*v).to_owned()),
+            uptime_s: num("uptime_in_seconds"),
             role: fields.get("role").and_then(|v| match *v {
                 "master" => Some(Role::Master),
                 "slave" | "replica" => Some(Role::Replica),
                 _ => None,
             }),
             used_memory: num("used_memory"),
+            mem_not_counted_for_evict: num("mem_not_counted_for_evict"),
             maxmemory: num("maxmemory"),
             maxmemory_policy: fields.get("maxmemory_policy").map(|v| (*v).to_owned()),
             mem_fragmentation_ratio: fields
@@ -233,6 +247,9 @@ impl Snapshot {
             keyspace_misses: num("keyspace_misses"),
             evicted_keys: num("evicted_keys"),
             rejected_connections: num("rejected_connections"),
+            total_commands_processed: num("total_commands_processed"),
+            total_connections_received: num("total_connections_received"),
+            total_net_input_bytes: num("total_net_input_bytes"),
             instantaneous_ops_per_sec: num("instantaneous_ops_per_sec"),
             rdb_last_bgsave_ok: status_ok("rdb_last_bgsave_status"),
             aof_last_bgrewrite_ok: status_ok("aof_last_bgrewrite_status"),
@@ -253,6 +270,7 @@ impl Snapshot {
             aof_last_cow_size: num("aof_last_cow_size"),
             current_cow_size: num("current_cow_size"),
             slowlog_last_id: None,
+            slowlog_len: None,
             master_link_up: fields.get("master_link_status").map(|v| *v == "up"),
             master_sync_in_progress: fields.get("master_sync_in_progress").map(|v| *v == "1"),
             master_last_io_seconds_ago: fields
@@ -344,6 +362,11 @@ mod tests {
         assert_eq!(snap.blocked_clients, Some(0));
         assert_eq!(snap.evicted_keys, Some(0));
         assert_eq!(snap.rejected_connections, Some(0));
+        assert_eq!(snap.mem_not_counted_for_evict, Some(0));
+        assert!(snap.uptime_s.is_some());
+        assert!(snap.total_commands_processed.is_some());
+        assert!(snap.total_connections_received.is_some_and(|c| c >= 1));
+        assert!(snap.total_net_input_bytes.is_some_and(|b| b > 0));
         assert_eq!(snap.rdb_last_bgsave_ok, Some(true));
         assert_eq!(snap.aof_last_bgrewrite_ok, Some(true));
         assert_eq!(snap.aof_last_write_ok, Some(true));
@@ -419,6 +442,11 @@ mod tests {
 
         /// Keys the parser reads, so generated lines reach every branch.
         const KEYS: &[&str] = &[
+            "uptime_in_seconds",
+            "mem_not_counted_for_evict",
+            "total_commands_processed",
+            "total_connections_received",
+            "total_net_input_bytes",
             "role",
             "used_memory",
             "maxmemory",

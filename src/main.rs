@@ -23,7 +23,9 @@ enum Command {
     Serve,
     /// Check once, print the route's JSON body, exit 0 where the route would
     /// answer 200 and 1 where it would answer 503 (for Docker HEALTHCHECK,
-    /// exec probes and scripts).
+    /// exec probes and scripts). One check keeps no history, so the checks
+    /// judged over a window (hit_rate, evictions, connections, slowlog) are
+    /// left out: only a served sidecar reports their reasons.
     Check {
         #[arg(value_enum, default_value_t = CheckRoute::Redis)]
         route: CheckRoute,

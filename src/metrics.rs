@@ -109,7 +109,7 @@ struct ProbeLatency {
 #[derive(Debug, Default)]
 struct RouteLatency {
     /// Not cumulative: each probe counts in its own bucket only (the last
-    /// one is +Inf); summed up when rendered.
+    /// one is +Inf). The text encoder sums them up itself.
     buckets: [AtomicU64; PROBE_BUCKETS.len() + 1],
     sum_nanos: AtomicU64,
 }
@@ -137,22 +137,21 @@ impl Collector for ProbeLatency {
             MetricType::Histogram,
         )?;
         for (route, latency) in Route::EVERY.iter().zip(&self.routes) {
-            let mut count = 0;
-            let mut cumulative = Vec::with_capacity(latency.buckets.len());
-            for (bound, bucket) in PROBE_BUCKETS
+            // Per bucket, as prometheus-client's `encode_histogram` wants:
+            // it writes the running total itself.
+            let buckets: Vec<(f64, u64)> = PROBE_BUCKETS
                 .iter()
                 .copied()
                 .chain([f64::INFINITY])
                 .zip(&latency.buckets)
-            {
-                count += bucket.load(Ordering::Relaxed);
-                cumulative.push((bound, count));
-            }
+                .map(|(bound, bucket)| (bound, bucket.load(Ordering::Relaxed)))
+                .collect();
+            let count = buckets.iter().map(|(_, n)| n).sum();
             let sum = latency.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
             let labels = [("route", route.path())];
             metric
                 .encode_family(&labels)?
-                .encode_histogram::<NoLabelSet>(sum, count, &cumulative, None)?;
+                .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
         }
         Ok(())
     }

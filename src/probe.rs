@@ -9,6 +9,7 @@ use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use tokio::sync::Mutex;
 
+use crate::checks::Window;
 use crate::config::{FailAt, Settings};
 use crate::history::History;
 use crate::info::{ClusterInfo, Snapshot};
@@ -38,7 +39,8 @@ pub struct Answer {
 
 /// State only the check in flight touches.
 struct Refresh {
-    history: History,
+    /// `None` for a one-shot check: no window, so no windowed checks.
+    history: Option<History>,
     last_status: Vec<(Route, Status)>,
 }
 
@@ -72,10 +74,25 @@ impl Prober {
             metrics,
             latest,
             refresh: Mutex::new(Refresh {
-                history,
+                history: Some(history),
                 last_status: Vec::new(),
             }),
         }
+    }
+
+    /// A prober for one check (`redis-health check`): it keeps no history,
+    /// so it leaves out the checks that judge growth over a window, and
+    /// sends no SLOWLOG, which only they need.
+    pub fn one_shot(settings: Arc<Settings>) -> Self {
+        let mut prober = Self::new(settings);
+        prober.refresh.get_mut().history = None;
+        prober.redis = Redis::new(
+            prober.settings.redis.clone(),
+            false,
+            prober.settings.checks.cluster.enabled,
+            prober.settings.checks.sentinel.masters.clone(),
+        );
+        prober
     }
 
     /// A probe's answer for `route`, from a check younger than
@@ -153,6 +170,7 @@ impl Prober {
             latency: reply.latency,
             snapshot: Snapshot {
                 slowlog_last_id: reply.slowlog_last_id,
+                slowlog_len: reply.slowlog_len,
                 cluster: reply.cluster_info.as_deref().map(ClusterInfo::parse),
                 tls: reply.certificates,
                 ..Snapshot::parse(&reply.info)
@@ -161,20 +179,27 @@ impl Prober {
         });
         let at = Instant::now();
         self.metrics.check_took(at - started);
-        let window = match &outcome {
-            Ok(observation) => refresh.history.record(at, &observation.snapshot),
-            Err(_) => Default::default(),
+        let window = match (&outcome, &mut refresh.history) {
+            (Ok(observation), Some(history)) => Some(history.record(at, &observation.snapshot)),
+            (Err(_), Some(_)) => Some(Window::default()),
+            (_, None) => None,
         };
         let checked_at = SystemTime::now();
         let reports = Route::EVERY.map(|route| {
-            Report::build(route, &outcome, &window, &self.settings.checks, checked_at)
+            Report::build(
+                route,
+                &outcome,
+                window.as_ref(),
+                &self.settings.checks,
+                checked_at,
+            )
         });
         let error = outcome.as_ref().err();
         log_changes(&mut refresh.last_status, &reports, error, &self.settings);
         Round {
             at,
             outcome,
-            window,
+            window: window.unwrap_or_default(),
             reports,
         }
     }

@@ -141,6 +141,9 @@ pub struct Reply {
     pub info: String,
     /// Id of the newest slow-log entry, when asked for and the log is not empty.
     pub slowlog_last_id: Option<u64>,
+    /// Entries in the slow log: how many of them are new when the log was
+    /// last seen empty.
+    pub slowlog_len: Option<u64>,
     /// The CLUSTER INFO text, read only when INFO says `cluster_enabled:1`.
     pub cluster_info: Option<String>,
     /// Whether `SENTINEL CKQUORUM` answered OK, per judged master; asked
@@ -215,7 +218,7 @@ impl Redis {
         }
     }
 
-    /// One PING and one INFO (and SLOWLOG GET 1 when the slowlog check runs,
+    /// One PING and one INFO (and SLOWLOG GET 1 and LEN when the slowlog check runs,
     /// CLUSTER INFO on a cluster node, SENTINEL CKQUORUM per judged master on
     /// a Sentinel) within `redis.timeout`, after a
     /// (re)connect within `redis.connect_timeout` when there is no open
@@ -424,6 +427,10 @@ impl Redis {
             }
             if self.read_slowlog {
                 reply.slowlog_last_id = newest_slowlog_id(client).await?;
+                reply.slowlog_len = match reply.slowlog_last_id {
+                    Some(_) => slowlog_len(client).await?,
+                    None => Some(0),
+                };
             }
             if self.read_cluster && cluster_enabled(&reply.info) {
                 reply.cluster_info = Some(
@@ -472,6 +479,18 @@ async fn newest_slowlog_id(client: &fred::clients::Client) -> Result<Option<u64>
         Some(Value::Array(entry)) => entry.first().and_then(Value::as_u64),
         _ => None,
     })
+}
+
+/// `None` when refused (an ACL user with `+slowlog|get` only): the slow
+/// log is then counted from the first entry seen, as before LEN was asked.
+async fn slowlog_len(client: &fred::clients::Client) -> Result<Option<u64>, RedisError> {
+    match fail_fast(client).slowlog_length().await {
+        Ok(len) => Ok(Some(len)),
+        Err(error) => match RedisError::classify(&error, None) {
+            RedisError::Reply(_) => Ok(None),
+            other => Err(other),
+        },
+    }
 }
 
 /// One `SENTINEL CKQUORUM` per judged master: those of `monitored` named in
@@ -530,6 +549,7 @@ async fn ping_and_info(client: &fred::clients::Client) -> Result<Reply, RedisErr
         latency,
         info,
         slowlog_last_id: None,
+        slowlog_len: None,
         cluster_info: None,
         quorum: Vec::new(),
         certificates: None,

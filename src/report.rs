@@ -154,11 +154,12 @@ struct Evaluated {
 const PING_MEASURES: &[Measure] = &[("latency_ms", "ms")];
 
 /// Every check this route runs that is enabled: only `ping`, with the down
-/// reason, when Redis could not be asked.
+/// reason, when Redis could not be asked. Without a window (no history
+/// kept) the windowed checks are left out.
 fn evaluate(
     route: Route,
     outcome: &Result<Observation, RedisError>,
-    window: &Window,
+    window: Option<&Window>,
     settings: &CheckSettings,
 ) -> Vec<Evaluated> {
     let observation = match outcome {
@@ -180,12 +181,16 @@ fn evaluate(
     let sentinel = snapshot.sentinel.is_some();
     let others = REGISTRY
         .iter()
-        .filter(|check| route.runs(check.group) && (check.enabled)(settings))
+        .filter(|check| {
+            route.runs(check.group)
+                && (check.enabled)(settings)
+                && (window.is_some() || !check.windowed)
+        })
         .filter_map(|check| {
             let result = if check.group.for_sentinel() != sentinel {
                 CheckResult::default().fail(route.wrong_kind(sentinel)?)
             } else if (check.applies)(snapshot) {
-                (check.evaluate)(snapshot, window, settings)
+                (check.evaluate)(snapshot, window.unwrap_or(&Window::default()), settings)
             } else {
                 return None;
             };
@@ -267,7 +272,7 @@ impl Report {
     pub fn build(
         route: Route,
         outcome: &Result<Observation, RedisError>,
-        window: &Window,
+        window: Option<&Window>,
         settings: &CheckSettings,
         checked_at: SystemTime,
     ) -> Self {
@@ -399,7 +404,7 @@ mod tests {
         let report = Report::build(
             Route::Redis,
             &outcome,
-            &Window::default(),
+            Some(&Window::default()),
             &CheckSettings::default(),
             SystemTime::UNIX_EPOCH,
         );
@@ -431,7 +436,7 @@ mod tests {
         let report = Report::build(
             Route::All,
             &outcome,
-            &Window::default(),
+            Some(&Window::default()),
             &CheckSettings::default(),
             SystemTime::now(),
         );
@@ -452,7 +457,7 @@ mod tests {
         let report = Report::build(
             Route::Primary,
             &outcome,
-            &Window::default(),
+            Some(&Window::default()),
             &CheckSettings::default(),
             SystemTime::now(),
         );
@@ -479,7 +484,7 @@ mod tests {
         let report = Report::build(
             Route::Primary,
             &outcome,
-            &Window::default(),
+            Some(&Window::default()),
             &CheckSettings::default(),
             SystemTime::now(),
         );
@@ -500,7 +505,7 @@ mod tests {
         Report::build(
             route,
             &outcome,
-            &Window::default(),
+            Some(&Window::default()),
             &CheckSettings::default(),
             SystemTime::now(),
         )

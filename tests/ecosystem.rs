@@ -135,9 +135,13 @@ async fn metrics_say_redis_is_down_when_it_is() {
 }
 
 async fn get_health_json(app: &common::TestApp, path: &str) -> (u16, String, Value) {
+    get_accepting(app, path, "application/health+json").await
+}
+
+async fn get_accepting(app: &common::TestApp, path: &str, accept: &str) -> (u16, String, Value) {
     let response = reqwest::Client::new()
         .get(format!("http://{}{path}", app.addr))
-        .header("accept", "application/health+json")
+        .header("accept", accept)
         .send()
         .await
         .expect("GET");
@@ -150,6 +154,35 @@ async fn get_health_json(app: &common::TestApp, path: &str) -> (u16, String, Val
         .to_owned();
     let body = serde_json::from_str(&response.text().await.expect("body")).expect("JSON body");
     (status, content_type, body)
+}
+
+#[tokio::test]
+async fn accept_q_values_choose_the_body_format() {
+    let redis = TestRedis::start();
+    let app = spawn_app(settings(&redis.url())).await;
+    let cases = [
+        ("application/health+json", "application/health+json"),
+        ("application/health+json;q=0", "application/json"),
+        (
+            "application/json, application/health+json;q=0.5",
+            "application/json",
+        ),
+        (
+            "application/json;q=0.5, application/health+json",
+            "application/health+json",
+        ),
+        (
+            "application/health+json, application/json",
+            "application/json",
+        ),
+    ];
+    for (accept, expected) in cases {
+        let (status, content_type, body) = get_accepting(&app, "/health/redis", accept).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(content_type, expected, "Accept: {accept}");
+        let draft = body.get("description").is_some();
+        assert_eq!(draft, expected == "application/health+json", "{body}");
+    }
 }
 
 #[tokio::test]

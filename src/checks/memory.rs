@@ -1,8 +1,9 @@
-//! `memory`: used_memory against maxmemory, judged for the eviction policy.
+//! `memory`: used memory against maxmemory, counted as eviction counts it
+//! and judged for the eviction policy and the node's role.
 
 use super::{CheckResult, Window, round3};
 use crate::config::CheckSettings;
-use crate::info::Snapshot;
+use crate::info::{Role, Snapshot};
 use crate::verdict::Reason;
 
 pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> CheckResult {
@@ -13,16 +14,39 @@ pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> 
     let result = CheckResult::default()
         .observe("used_bytes", used)
         .observe("max_bytes", max);
+    // Redis compares used memory less its replication and AOF buffers with
+    // maxmemory when it evicts or refuses writes; Redis 5 and older do not
+    // say, and then used_memory is all there is.
+    let counted = match snap.mem_not_counted_for_evict {
+        Some(not_counted) => used.saturating_sub(not_counted),
+        None => used,
+    };
+    let result = match snap.mem_not_counted_for_evict {
+        Some(not_counted) => result
+            .observe("not_counted_bytes", not_counted)
+            .observe("counted_bytes", counted),
+        None => result,
+    };
     let result = match &snap.maxmemory_policy {
         Some(policy) => result.observe("policy", policy.as_str()),
         None => result,
     };
+    // A replica (replica-ignore-maxmemory yes, the default) neither evicts
+    // nor refuses its primary's writes, and takes no client writes: full is
+    // not pressure there; the OOM killer is its danger.
+    let replica = snap.role == Some(Role::Replica);
+    let result = if replica {
+        result.observe("replica", true)
+    } else {
+        result
+    };
     if max == 0 {
         return result.fail_if(thresholds.warn_no_maxmemory, Reason::NoMaxmemory);
     }
-    let ratio = used as f64 / max as f64;
+    let ratio = counted as f64 / max as f64;
     let result = result.observe("ratio", round3(ratio));
     if ratio >= thresholds.fail_ratio.get()
+        && !replica
         && (!thresholds.policy_aware || refuses_writes_when_full(snap.maxmemory_policy.as_deref()))
     {
         result.fail(Reason::MemoryPressure)
@@ -106,5 +130,67 @@ mod tests {
         settings.memory.warn_no_maxmemory = false;
         let result = memory(&snap(5, 0, "noeviction"), &Window::default(), &settings);
         assert_eq!(result.status(), Status::Ok);
+    }
+
+    /// A real INFO reply with the memory figures replaced.
+    fn fixture(name: &str, used: u64, not_counted: u64, max: u64) -> Snapshot {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let text: String = text
+            .lines()
+            .map(|line| match line.split_once(':') {
+                Some(("used_memory", _)) => format!("used_memory:{used}"),
+                Some(("mem_not_counted_for_evict", _)) => {
+                    format!("mem_not_counted_for_evict:{not_counted}")
+                }
+                Some(("maxmemory", _)) => format!("maxmemory:{max}"),
+                _ => line.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        Snapshot::parse(&text)
+    }
+
+    #[test]
+    fn buffers_redis_leaves_out_of_eviction_are_left_out_of_the_ratio() {
+        // 970 of 1000 used, 100 of it replication output buffer: Redis
+        // counts 870 against maxmemory and still accepts writes.
+        let snap = fixture("info-redis-7.0-primary.txt", 970, 100, 1000);
+        let result = evaluate(memory, &snap);
+        assert_eq!(result.reasons, vec![Reason::MemoryHigh]);
+        assert_eq!(result.observed["used_bytes"], 970);
+        assert_eq!(result.observed["not_counted_bytes"], 100);
+        assert_eq!(result.observed["counted_bytes"], 870);
+        assert_eq!(result.observed["ratio"], 0.87);
+
+        let snap = fixture("info-redis-6.2.txt", 970, 10, 1000);
+        let result = evaluate(memory, &snap);
+        assert_eq!(result.reasons, vec![Reason::MemoryPressure]);
+        assert_eq!(result.observed["ratio"], 0.96);
+    }
+
+    #[test]
+    fn without_the_field_used_memory_is_judged() {
+        let result = evaluate(memory, &snap(960, 1000, "noeviction"));
+        assert_eq!(result.reasons, vec![Reason::MemoryPressure]);
+        assert_eq!(result.observed["ratio"], 0.96);
+        assert!(!result.observed.contains_key("counted_bytes"));
+        assert!(!result.observed.contains_key("not_counted_bytes"));
+    }
+
+    #[test]
+    fn a_full_replica_only_warns_and_says_why() {
+        let snap = fixture("info-redis-7.0-replica.txt", 1_800, 0, 1000);
+        assert_eq!(snap.maxmemory_policy.as_deref(), Some("noeviction"));
+        let result = evaluate(memory, &snap);
+        assert_eq!(result.reasons, vec![Reason::MemoryHigh]);
+        assert_eq!(result.observed["replica"], true);
+        assert_eq!(result.observed["ratio"], 1.8);
+        let primary = fixture("info-redis-7.0-primary.txt", 1_800, 0, 1000);
+        assert_eq!(
+            evaluate(memory, &primary).reasons,
+            vec![Reason::MemoryPressure]
+        );
+        assert!(!evaluate(memory, &primary).observed.contains_key("replica"));
     }
 }

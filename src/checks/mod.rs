@@ -127,6 +127,9 @@ pub struct Check {
     /// A check that applies but whose INFO fields are missing says so with
     /// [`CheckResult::skipped`].
     pub applies: fn(&Snapshot) -> bool,
+    /// Judges counter growth over the window, so it is left out where no
+    /// history is kept (`redis-health check`) rather than reported ok.
+    pub windowed: bool,
 }
 
 /// `applies` for the checks that every node has.
@@ -143,6 +146,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.memory.enabled,
         measures: &[("ratio", "ratio"), ("used_bytes", "bytes")],
         applies: always,
+        windowed: false,
     },
     Check {
         name: "hit_rate",
@@ -151,6 +155,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.hit_rate.enabled,
         measures: &[("ratio", "ratio"), ("lookups", "lookups")],
         applies: always,
+        windowed: true,
     },
     Check {
         name: "persistence",
@@ -159,6 +164,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.persistence.enabled,
         measures: &[("rdb_last_bgsave_status", "status")],
         applies: always,
+        windowed: false,
     },
     Check {
         name: "fragmentation",
@@ -167,6 +173,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.fragmentation.enabled,
         measures: &[("ratio", "ratio")],
         applies: always,
+        windowed: false,
     },
     Check {
         name: "clients",
@@ -175,6 +182,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.clients.enabled,
         measures: &[("connected", "clients")],
         applies: always,
+        windowed: false,
     },
     Check {
         name: "evictions",
@@ -183,6 +191,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.evictions.enabled,
         measures: &[("evicted_keys", "keys")],
         applies: always,
+        windowed: true,
     },
     Check {
         name: "connections",
@@ -191,6 +200,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.connections.enabled,
         measures: &[("rejected", "connections")],
         applies: always,
+        windowed: true,
     },
     Check {
         name: "cluster",
@@ -199,6 +209,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.cluster.enabled,
         measures: &[("cluster_state", "state")],
         applies: |snap| snap.cluster_enabled,
+        windowed: false,
     },
     Check {
         name: "slowlog",
@@ -207,6 +218,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.slowlog.active(),
         measures: &[("slow_entries", "entries")],
         applies: always,
+        windowed: true,
     },
     Check {
         name: "headroom",
@@ -215,6 +227,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.headroom.enabled,
         measures: &[("ratio", "ratio"), ("rss_bytes", "bytes")],
         applies: always,
+        windowed: false,
     },
     Check {
         name: "tls",
@@ -223,6 +236,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |s| s.tls.enabled,
         measures: &[("expires_in_s", "s")],
         applies: |snap| snap.tls.is_some(),
+        windowed: false,
     },
     Check {
         name: "replication",
@@ -234,6 +248,7 @@ pub const REGISTRY: &[Check] = &[
             ("replicas_online", "replicas"),
         ],
         applies: always,
+        windowed: false,
     },
     Check {
         name: "role",
@@ -244,6 +259,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |_| true,
         measures: &[("role", "role")],
         applies: always,
+        windowed: false,
     },
     Check {
         name: "sentinel",
@@ -253,6 +269,7 @@ pub const REGISTRY: &[Check] = &[
         enabled: |_| true,
         measures: &[("tilt", "boolean")],
         applies: |snap| snap.sentinel.is_some(),
+        windowed: false,
     },
 ];
 

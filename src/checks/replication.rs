@@ -107,11 +107,11 @@ mod tests {
             vec![Reason::ReplicaDisconnected, Reason::ReplicaSyncing]
         );
         assert_eq!(
-            evaluate(replication, &replica(true, false, 10)).status(),
+            evaluate(replication, &replica(true, false, 30)).status(),
             Status::Ok
         );
         assert_eq!(
-            evaluate(replication, &replica(true, false, 11)).reasons,
+            evaluate(replication, &replica(true, false, 31)).reasons,
             vec![Reason::ReplicaStale]
         );
     }

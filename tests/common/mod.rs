@@ -2,6 +2,7 @@
 //! the sidecar served on port 0, and an HTTP client.
 #![allow(dead_code)] // each test binary uses its own subset of the helpers
 
+pub mod pipeline;
 pub mod sentinel;
 
 use std::io::{BufRead, BufReader, Write};
@@ -305,7 +306,7 @@ pub fn resp_pipeline(addr: SocketAddr, args: &[&str], count: usize) -> Vec<Strin
     (0..count).map(|_| read_reply(&mut reader)).collect()
 }
 
-fn read_reply(reader: &mut impl BufRead) -> String {
+pub fn read_reply(reader: &mut impl BufRead) -> String {
     let mut line = String::new();
     reader.read_line(&mut line).expect("read reply");
     let line = line.trim_end().to_owned();
