@@ -705,18 +705,22 @@ pub struct TestCerts {
     pub dir: tempfile::TempDir,
 }
 
+/// The temp dir's own name: unique per test, so certificate subjects made
+/// from it never collide between tests.
+pub fn unique_name(dir: &tempfile::TempDir) -> String {
+    dir.path()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 impl TestCerts {
     pub fn new(server_name: &str) -> Self {
         let certs = Self {
             dir: tempfile::tempdir().expect("temp dir"),
         };
         // A name of its own, so another TestCerts' CA is a stranger, not a namesake.
-        let unique = certs
-            .dir
-            .path()
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned());
-        let ca_subject = format!("/CN=redis-health test CA {}", unique.unwrap_or_default());
+        let ca_subject = format!("/CN=redis-health test CA {}", unique_name(&certs.dir));
         certs.openssl(&[
             "req",
             "-x509",

@@ -32,12 +32,7 @@ impl TestPki {
         let pki = Self {
             dir: tempfile::tempdir().expect("temp dir"),
         };
-        let unique = pki
-            .dir
-            .path()
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let unique = super::unique_name(&pki.dir);
         pki.write(
             "ca.cnf",
             "[ca]\ndefault_ca = issuer\n[issuer]\ndatabase = index.txt\n\
