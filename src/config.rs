@@ -14,7 +14,7 @@ use figment::error::{Actual, Kind};
 use figment::providers::{Env, Format, Toml};
 use figment::value::{Dict, Map};
 use figment::{Figment, Metadata, Profile, Provider, Source};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::verdict::Status;
@@ -112,7 +112,7 @@ impl TryFrom<NamesInput> for MasterNames {
     }
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
@@ -541,6 +541,44 @@ pub struct RouteSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct RouteFailure {
     pub fail_at: FailAt,
+    /// The code answered while the route's status is warn and below
+    /// `fail_at`.
+    pub warn_code: WarnCode,
+}
+
+/// An HTTP code for a route in warn: a 2xx, or 429, which Consul reads as
+/// its "warning" state (every other code Consul reads as critical).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "u64", into = "u16")]
+pub struct WarnCode(u16);
+
+impl WarnCode {
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl Default for WarnCode {
+    fn default() -> Self {
+        Self(200)
+    }
+}
+
+impl From<WarnCode> for u16 {
+    fn from(code: WarnCode) -> Self {
+        code.0
+    }
+}
+
+impl TryFrom<u64> for WarnCode {
+    type Error = String;
+
+    fn try_from(code: u64) -> Result<Self, Self::Error> {
+        match u16::try_from(code) {
+            Ok(code @ (200..=299 | 429)) => Ok(Self(code)),
+            _ => Err("must be a 2xx code or 429".to_owned()),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -944,6 +982,14 @@ impl serde::de::Visitor<'_> for MemoryLimitVisitor {
     }
 }
 
+/// The config file [`Settings::load`] reads for `path`: `path`, else
+/// `$REDIS_HEALTH_CONFIG`, else `config/default.toml` (which may not exist).
+pub fn config_file(path: Option<&Path>) -> PathBuf {
+    path.map(Path::to_path_buf)
+        .or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE))
+}
+
 /// The range one duration key must fall in.
 pub struct DurationBound {
     pub key: &'static str,
@@ -1153,22 +1199,92 @@ impl Settings {
     }
 }
 
-/// Reads a password file, trimming the trailing newline editors and `echo` add.
-fn read_password_file(path: &Path) -> std::io::Result<SecretString> {
+/// Reads a password file, trimming the trailing newline editors and `echo`
+/// add. An empty file means no password (systemd's empty credential
+/// fallback, an unset Secret key).
+fn read_password_file(path: &Path) -> std::io::Result<Option<SecretString>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
     })?;
-    Ok(SecretString::from(
-        text.trim_end_matches(['\r', '\n']).to_owned(),
-    ))
+    let password = text.trim_end_matches(['\r', '\n']);
+    Ok((!password.is_empty()).then(|| SecretString::from(password.to_owned())))
 }
 
 /// The password to use now: the file wins over the URL.
 pub fn current_password(redis: &RedisSettings) -> std::io::Result<Option<SecretString>> {
     match &redis.password_file {
-        Some(file) => read_password_file(file).map(Some),
+        Some(file) => read_password_file(file),
         None => Ok(redis.url.password.clone()),
     }
+}
+
+impl Settings {
+    /// The keys whose values differ from `other`'s, dotted
+    /// (`checks.memory.warn_ratio`), for a reload's log line: names only,
+    /// never a value. A new password in `redis.url` shows as `redis.url`.
+    pub fn changed_keys(&self, other: &Settings) -> Vec<String> {
+        let (mine, theirs) = (flatten(self), flatten(other));
+        let mut keys: Vec<String> = mine
+            .iter()
+            .filter(|(key, value)| theirs.get(*key) != Some(value))
+            .map(|(key, _)| key.clone())
+            .chain(
+                theirs
+                    .keys()
+                    .filter(|key| !mine.contains_key(*key))
+                    .cloned(),
+            )
+            .collect();
+        let password = |s: &Settings| {
+            s.redis
+                .url
+                .password
+                .as_ref()
+                .map(|p| p.expose_secret().to_owned())
+        };
+        if password(self) != password(other) && !keys.iter().any(|k| k == "redis.url") {
+            keys.push("redis.url".to_owned());
+        }
+        keys.sort();
+        keys
+    }
+}
+
+/// Keys a running process cannot change: the listener, connection limits
+/// and the log format are set up once, at start.
+pub fn needs_restart(key: &str) -> bool {
+    key.starts_with("server.") || key == "log.format"
+}
+
+/// Every leaf of the settings as `dotted.key -> value`, as the config dump
+/// shows them (the URL's password redacted).
+fn flatten(settings: &Settings) -> std::collections::BTreeMap<String, toml::Value> {
+    fn walk(
+        prefix: &str,
+        value: toml::Value,
+        into: &mut std::collections::BTreeMap<String, toml::Value>,
+    ) {
+        match value {
+            toml::Value::Table(table) => {
+                for (key, value) in table {
+                    let key = if prefix.is_empty() {
+                        key
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    walk(&key, value, into);
+                }
+            }
+            leaf => {
+                into.insert(prefix.to_owned(), leaf);
+            }
+        }
+    }
+    let mut leaves = std::collections::BTreeMap::new();
+    if let Ok(value) = toml::Value::try_from(settings) {
+        walk("", value, &mut leaves);
+    }
+    leaves
 }
 
 /// Turns figment's error into one line naming the key.

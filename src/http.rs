@@ -103,10 +103,11 @@ async fn health(
         Format::Json
     };
     let answer = prober.answer(route, fail_at, format).await;
-    let code = if answer.healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let code = match (answer.healthy, answer.warn_code) {
+        (false, _) => StatusCode::SERVICE_UNAVAILABLE,
+        // Validated at load as a 2xx or 429, so always a status code.
+        (true, Some(code)) => StatusCode::from_u16(code.get()).unwrap_or(StatusCode::OK),
+        (true, None) => StatusCode::OK,
     };
     prober
         .metrics()

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod open_files;
 pub mod probe;
 pub mod redis;
+pub mod reload;
 pub mod report;
 pub mod server;
 pub mod telemetry;
@@ -19,19 +20,23 @@ pub mod tls;
 pub mod verdict;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::probe::Prober;
+use crate::reload::Reloader;
 use crate::report::{Format, Route};
+use crate::telemetry::LevelHandle;
 
 /// A bound, not yet serving, sidecar; tests bind port 0 and read the address.
 pub struct Application {
     listener: TcpListener,
     settings: Arc<Settings>,
     prober: Arc<Prober>,
+    reload: Option<(Option<PathBuf>, LevelHandle)>,
 }
 
 impl Application {
@@ -58,7 +63,15 @@ impl Application {
             listener,
             settings,
             prober,
+            reload: None,
         })
+    }
+
+    /// Reloads the config on SIGHUP and when its file changes, reading it
+    /// as `Settings::load(config)` did at start (see [`reload`]).
+    pub fn reload_from(mut self, config: Option<PathBuf>, log: LevelHandle) -> Self {
+        self.reload = Some((config, log));
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -68,19 +81,29 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, then lets in-flight probes finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sampler = tokio::spawn(self.prober.clone().sample_forever());
+        let reloader = self.reload.map(|(config, log)| {
+            tokio::spawn(Reloader::new(config, self.prober.clone(), log).run())
+        });
         let app = http::router(self.prober);
         server::serve(self.listener, app, &self.settings.server, shutdown_signal()).await;
         sampler.abort();
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
         Ok(())
     }
 }
 
-/// Builds and serves: what `main` calls.
-pub async fn run(settings: Settings) -> std::io::Result<()> {
+/// Builds and serves, reloading from `config`: what `main` calls.
+pub async fn run(
+    settings: Settings,
+    config: Option<PathBuf>,
+    log: LevelHandle,
+) -> std::io::Result<()> {
     if let Err(error) = open_files::raise() {
         tracing::warn!(%error, "cannot raise the open-file limit");
     }
-    let app = Application::build(settings).await?;
+    let app = Application::build(settings).await?.reload_from(config, log);
     tracing::info!(
         listen = %app.local_addr()?,
         max_connections = app.settings.server.max_connections,

@@ -74,7 +74,7 @@ fn main() -> ExitCode {
         // The body on stdout says it all; status-change lines would repeat it.
         settings.log.level = redis_health::config::LogLevel::errors_only();
     }
-    redis_health::telemetry::init(&settings.log);
+    let log = redis_health::telemetry::init(&settings.log);
     let ignored = redis_health::config::ignored_env_names();
     if !ignored.is_empty() {
         // Kubernetes service links (REDIS_HEALTH_PORT, ..._SERVICE_HOST) for
@@ -86,7 +86,7 @@ fn main() -> ExitCode {
     }
     match command {
         Command::Serve => on_runtime(async {
-            match redis_health::run(settings).await {
+            match redis_health::run(settings, cli.config, log).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     tracing::error!(%error, "redis-health stopped");

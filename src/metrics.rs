@@ -4,6 +4,7 @@
 //! scrape never sends Redis a command. Probe counters and the check-duration
 //! histogram are kept as probes and checks happen.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,33 +17,36 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::checks::headroom;
-use crate::config::MemoryLimit;
 use crate::info::{MasterStatus, Role, SentinelInfo};
 use crate::report::{Round, Route};
 
 /// Every HTTP code a health route answers.
-const CODES: [&str; 5] = ["200", "400", "414", "431", "503"];
+const CODES: [&str; 6] = ["200", "400", "414", "429", "431", "503"];
 
-type ProbeLabels = [(&'static str, &'static str); 2];
+/// Route and code; the code is owned only for a 2xx `warn_code` other than
+/// 200, counted on a slower path.
+type ProbeLabels = [(&'static str, Cow<'static, str>); 2];
 
 pub struct Metrics {
     registry: Registry,
     /// One handle per route and code, made once, so counting a probe is one
     /// atomic add on the hot path. Indexed by `Route as usize`.
     probes: [[Counter; CODES.len()]; Route::EVERY.len()],
+    /// The same counters, for codes outside [`CODES`].
+    family: Family<ProbeLabels, Counter>,
     probe_latency: Arc<ProbeLatency>,
     check_duration: Histogram,
+    reload_ok: Gauge,
+    reload_at: Gauge,
 }
 
 impl Metrics {
-    /// `memory_limit` is `checks.headroom.limit_bytes`, shown as
-    /// `redis_health_memory_limit_bytes` (else INFO `total_system_memory`).
-    pub fn new(latest: Arc<ArcSwapOption<Round>>, memory_limit: Option<MemoryLimit>) -> Self {
+    pub fn new(latest: Arc<ArcSwapOption<Round>>) -> Self {
         let mut registry = Registry::default();
         let family = Family::<ProbeLabels, Counter>::default();
         registry.register(
@@ -51,7 +55,12 @@ impl Metrics {
             family.clone(),
         );
         let probes = Route::EVERY.map(|route| {
-            CODES.map(|code| family.get_or_create_owned(&[("route", route.path()), ("code", code)]))
+            CODES.map(|code| {
+                family.get_or_create_owned(&[
+                    ("route", Cow::Borrowed(route.path())),
+                    ("code", Cow::Borrowed(code)),
+                ])
+            })
         });
         // 0.25 ms to about 2 s: a healthy loopback check to a hung one.
         let check_duration = Histogram::new(exponential_buckets(0.00025, 2.0, 14));
@@ -60,25 +69,54 @@ impl Metrics {
             "Time one check (connect if needed, PING, INFO) took",
             check_duration.clone(),
         );
-        registry.register_collector(Box::new(LatestCheck {
-            latest,
-            memory_limit,
-        }));
+        registry.register_collector(Box::new(LatestCheck { latest }));
+        let reload_ok = Gauge::default();
+        reload_ok.set(1);
+        registry.register(
+            "redis_health_config_last_reload_successful",
+            "1 when the latest config reload (or the start) succeeded, 0 when it failed",
+            reload_ok.clone(),
+        );
+        let reload_at = Gauge::default();
+        reload_at.set(unix_now());
+        registry.register(
+            "redis_health_config_last_reload_success_timestamp_seconds",
+            "When the config was last loaded successfully (start or reload), Unix time",
+            reload_at.clone(),
+        );
         let probe_latency = Arc::new(ProbeLatency::default());
         registry.register_collector(Box::new(probe_latency.clone()));
         Self {
             registry,
             probes,
+            family,
             probe_latency,
             check_duration,
+            reload_ok,
+            reload_at,
         }
     }
 
     pub fn probe_answered(&self, route: Route, code: StatusCode, took: Duration) {
         if let Some(index) = CODES.iter().position(|c| *c == code.as_str()) {
             self.probes[route as usize][index].inc();
+        } else {
+            self.family
+                .get_or_create(&[
+                    ("route", Cow::Borrowed(route.path())),
+                    ("code", Cow::Owned(code.as_str().to_owned())),
+                ])
+                .inc();
         }
         self.probe_latency.observe(route, took);
+    }
+
+    /// Records a config reload's outcome, as Prometheus does its own.
+    pub fn reloaded(&self, ok: bool) {
+        self.reload_ok.set(i64::from(ok));
+        if ok {
+            self.reload_at.set(unix_now());
+        }
     }
 
     pub fn check_took(&self, took: Duration) {
@@ -90,6 +128,15 @@ impl Metrics {
         prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)?;
         Ok(text)
     }
+}
+
+/// Seconds since the Unix epoch, 0 on a clock set before it.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+        })
 }
 
 /// Upper bounds of the probe-latency buckets: 50 µs (a cached answer) to
@@ -161,7 +208,6 @@ impl Collector for ProbeLatency {
 #[derive(Debug)]
 struct LatestCheck {
     latest: Arc<ArcSwapOption<Round>>,
-    memory_limit: Option<MemoryLimit>,
 }
 
 impl Collector for LatestCheck {
@@ -215,7 +261,7 @@ impl Collector for LatestCheck {
                 .into_iter()
                 .map(|(name, level)| ("check", name, level)),
         )?;
-        for (name, help, value) in observed(&round, self.memory_limit) {
+        for (name, help, value) in observed(&round) {
             if let Some(value) = value {
                 gauge(&mut encoder, name, help, &[], value)?;
             }
@@ -290,10 +336,7 @@ fn certificate_expiry(encoder: &mut DescriptorEncoder, round: &Round) -> fmt::Re
 
 /// The values the latest check read, by metric name; `None` where Redis did
 /// not report it (or could not be asked).
-fn observed(
-    round: &Round,
-    memory_limit: Option<MemoryLimit>,
-) -> Vec<(&'static str, &'static str, Option<f64>)> {
+fn observed(round: &Round) -> Vec<(&'static str, &'static str, Option<f64>)> {
     let Ok(observation) = &round.outcome else {
         return Vec::new();
     };
@@ -335,7 +378,10 @@ fn observed(
         (
             "redis_health_memory_limit_bytes",
             "The memory limit RSS is judged against: checks.headroom.limit_bytes, else total_system_memory",
-            float(headroom::limit(memory_limit, snap).map(|(bytes, _)| bytes)),
+            float(
+                headroom::limit(round.settings.checks.headroom.limit_bytes, snap)
+                    .map(|(bytes, _)| bytes),
+            ),
         ),
         (
             "redis_health_fragmentation_ratio",

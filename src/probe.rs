@@ -5,12 +5,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use bytes::Bytes;
 use tokio::sync::Mutex;
 
 use crate::checks::Window;
-use crate::config::{FailAt, Settings};
+use crate::config::{FailAt, Settings, WarnCode};
 use crate::history::History;
 use crate::info::{ClusterInfo, Snapshot};
 use crate::metrics::Metrics;
@@ -18,15 +18,19 @@ use crate::redis::{Redis, RedisError};
 use crate::report::{Format, Observation, Report, Round, Route};
 use crate::verdict::Status;
 
-/// A probe's answer for `route` from `round`, failing at `fail_at`.
-fn answer_from(round: &Round, route: Route, fail_at: FailAt, format: Format) -> Answer {
+/// A probe's answer for `route` from `round`, by the settings that round
+/// was judged with; `fail_at` is the caller's `?fail_at=`, if any.
+fn answer_from(round: &Round, route: Route, fail_at: Option<FailAt>, format: Format) -> Answer {
+    let routes = &round.settings.routes;
     let report = round.report(route);
+    let healthy = !route.fails(report, fail_at.unwrap_or_else(|| route.fail_at(routes)));
     let body = match format {
         Format::Json => Bytes::from(report.body(round.at.elapsed())),
         Format::HealthJson => report.health_json(),
     };
     Answer {
-        healthy: !route.fails(report, fail_at),
+        healthy,
+        warn_code: (healthy && report.status == Status::Warn).then(|| route.warn_code(routes)),
         body,
     }
 }
@@ -34,6 +38,8 @@ fn answer_from(round: &Round, route: Route, fail_at: FailAt, format: Format) -> 
 /// What the HTTP layer sends for one probe.
 pub struct Answer {
     pub healthy: bool,
+    /// `routes.<route>.warn_code`, when the route passes with a warning.
+    pub warn_code: Option<WarnCode>,
     pub body: Bytes,
 }
 
@@ -46,8 +52,12 @@ struct Refresh {
 
 /// Answers probes from the latest check and decides when a new one runs.
 pub struct Prober {
-    settings: Arc<Settings>,
-    redis: Redis,
+    /// The live settings, swapped whole by a reload. A check reads them
+    /// once and keeps them in its [`Round`], which is what probes read.
+    settings: ArcSwap<Settings>,
+    /// Swapped whole by a reload, so the next check dials with the new
+    /// `redis.*`; a check in flight finishes on the old connection.
+    redis: ArcSwap<Redis>,
     /// Read by every probe without a lock, so probes never queue behind
     /// each other; shared with /metrics, which reads it the same way.
     latest: Arc<ArcSwapOption<Round>>,
@@ -56,22 +66,26 @@ pub struct Prober {
     refresh: Mutex<Refresh>,
 }
 
+/// The connection a config asks for.
+fn redis_for(settings: &Settings) -> Redis {
+    Redis::new(
+        settings.redis.clone(),
+        settings.checks.slowlog.active(),
+        settings.checks.cluster.enabled,
+        settings.checks.sentinel.masters.clone(),
+    )
+}
+
 impl Prober {
     /// A prober with no check yet: the first probe or sampler tick runs one.
     pub fn new(settings: Arc<Settings>) -> Self {
-        let redis = Redis::new(
-            settings.redis.clone(),
-            settings.checks.slowlog.active(),
-            settings.checks.cluster.enabled,
-            settings.checks.sentinel.masters.clone(),
-        );
+        let redis = ArcSwap::from_pointee(redis_for(&settings));
         let history = History::new(settings.checks.hit_rate.window);
         let latest = Arc::new(ArcSwapOption::empty());
-        let metrics = Metrics::new(latest.clone(), settings.checks.headroom.limit_bytes);
         Self {
-            settings,
+            settings: ArcSwap::new(settings),
             redis,
-            metrics,
+            metrics: Metrics::new(latest.clone()),
             latest,
             refresh: Mutex::new(Refresh {
                 history: Some(history),
@@ -80,18 +94,40 @@ impl Prober {
         }
     }
 
+    /// The settings in force.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.load_full()
+    }
+
+    /// Puts a reloaded config in force and runs a check by it at once, so
+    /// probes answer by the new thresholds from then on. The connection is
+    /// dialled afresh (new `redis.*`, the password file read again); the
+    /// windows start over only when `checks.hit_rate.window` changed.
+    pub async fn apply(&self, settings: Settings) {
+        {
+            let mut refresh = self.refresh.lock().await;
+            let window = settings.checks.hit_rate.window;
+            if refresh.history.is_some() && window != self.settings.load().checks.hit_rate.window {
+                refresh.history = Some(History::new(window));
+            }
+            self.redis.store(Arc::new(redis_for(&settings)));
+            self.settings.store(Arc::new(settings));
+        }
+        self.fresher_than(Duration::ZERO, Instant::now()).await;
+    }
+
     /// A prober for one check (`redis-health check`): it keeps no history,
     /// so it leaves out the checks that judge growth over a window, and
     /// sends no SLOWLOG, which only they need.
     pub fn one_shot(settings: Arc<Settings>) -> Self {
-        let mut prober = Self::new(settings);
+        let mut prober = Self::new(settings.clone());
         prober.refresh.get_mut().history = None;
-        prober.redis = Redis::new(
-            prober.settings.redis.clone(),
+        prober.redis = ArcSwap::from_pointee(Redis::new(
+            settings.redis.clone(),
             false,
-            prober.settings.checks.cluster.enabled,
-            prober.settings.checks.sentinel.masters.clone(),
-        );
+            settings.checks.cluster.enabled,
+            settings.checks.sentinel.masters.clone(),
+        ));
         prober
     }
 
@@ -105,13 +141,12 @@ impl Prober {
         fail_at: Option<FailAt>,
         format: Format,
     ) -> Answer {
-        let fail_at = fail_at.unwrap_or_else(|| route.fail_at(&self.settings.routes));
-        let max_age = self.settings.checks.max_age;
         if let Some(round) = &*self.latest.load()
-            && round.at.elapsed() < max_age
+            && round.at.elapsed() < round.settings.checks.max_age
         {
             return answer_from(round, route, fail_at, format);
         }
+        let max_age = self.settings.load().checks.max_age;
         answer_from(&*self.refreshed(max_age).await, route, fail_at, format)
     }
 
@@ -124,8 +159,8 @@ impl Prober {
     /// one turns `checks.sample_interval` old, so windows fill and /metrics
     /// stays fresh with no probes at all.
     pub async fn sample_forever(self: Arc<Self>) {
-        let interval = self.settings.checks.sample_interval;
         loop {
+            let interval = self.settings.load().checks.sample_interval;
             let round = self.fresher_than(interval, Instant::now()).await;
             // Subtracting saturates where adding to an Instant could panic.
             tokio::time::sleep(interval.saturating_sub(round.at.elapsed())).await;
@@ -165,8 +200,9 @@ impl Prober {
     }
 
     async fn check(&self, refresh: &mut Refresh) -> Round {
+        let settings = self.settings.load_full();
         let started = Instant::now();
-        let outcome = self.redis.check().await.map(|reply| Observation {
+        let outcome = self.redis.load().check().await.map(|reply| Observation {
             latency: reply.latency,
             snapshot: Snapshot {
                 slowlog_last_id: reply.slowlog_last_id,
@@ -190,17 +226,18 @@ impl Prober {
                 route,
                 &outcome,
                 window.as_ref(),
-                &self.settings.checks,
+                &settings.checks,
                 checked_at,
             )
         });
         let error = outcome.as_ref().err();
-        log_changes(&mut refresh.last_status, &reports, error, &self.settings);
+        log_changes(&mut refresh.last_status, &reports, error, &settings);
         Round {
             at,
             outcome,
             window: window.unwrap_or_default(),
             reports,
+            settings,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! appends its `age_ms` (see [`Report::body`]).
 
 use std::cmp::Reverse;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value, json};
@@ -11,7 +12,7 @@ use serde_json::{Map, Value, json};
 use bytes::Bytes;
 
 use crate::checks::{CheckResult, Group, Measure, REGISTRY, Window, ping};
-use crate::config::{CheckSettings, FailAt, RouteSettings};
+use crate::config::{CheckSettings, FailAt, RouteFailure, RouteSettings, Settings, WarnCode};
 use crate::info::Snapshot;
 use crate::redis::RedisError;
 use crate::verdict::{Reason, Status};
@@ -52,17 +53,29 @@ impl Route {
         }
     }
 
-    /// `routes.<route>.fail_at`. `/health/alive` has no such setting: its
-    /// rule is fixed (see [`Route::fails`]).
-    pub fn fail_at(self, routes: &RouteSettings) -> FailAt {
+    /// `routes.<route>`. `/health/alive` has no such settings: its rule is
+    /// fixed (see [`Route::fails`]) and it answers 200 whenever it passes.
+    fn settings(self, routes: &RouteSettings) -> Option<&RouteFailure> {
         match self {
-            Route::Redis => routes.redis.fail_at,
-            Route::Replica => routes.replica.fail_at,
-            Route::Primary => routes.primary.fail_at,
-            Route::All => routes.all.fail_at,
-            Route::Sentinel => routes.sentinel.fail_at,
-            Route::Alive => FailAt::default(),
+            Route::Redis => Some(&routes.redis),
+            Route::Replica => Some(&routes.replica),
+            Route::Primary => Some(&routes.primary),
+            Route::All => Some(&routes.all),
+            Route::Sentinel => Some(&routes.sentinel),
+            Route::Alive => None,
         }
+    }
+
+    /// `routes.<route>.fail_at`.
+    pub fn fail_at(self, routes: &RouteSettings) -> FailAt {
+        self.settings(routes)
+            .map_or_else(FailAt::default, |r| r.fail_at)
+    }
+
+    /// `routes.<route>.warn_code`.
+    pub fn warn_code(self, routes: &RouteSettings) -> WarnCode {
+        self.settings(routes)
+            .map_or_else(WarnCode::default, |r| r.warn_code)
     }
 
     /// Whether `report` answers 503. For `/health/alive`, a process that
@@ -107,6 +120,10 @@ pub struct Round {
     pub window: Window,
     /// Indexed by `Route as usize`.
     pub reports: [Report; Route::EVERY.len()],
+    /// The settings this check was judged with: a probe answers by the
+    /// same ones (fail_at, warn_code, max_age), so a reload applies to a
+    /// whole check at once and a probe reads no shared config.
+    pub settings: Arc<Settings>,
 }
 
 impl Round {
