@@ -1598,6 +1598,57 @@ mod tests {
     }
 
     #[test]
+    fn warn_codes_are_2xx_or_429() {
+        for code in [200, 204, 299, 429] {
+            assert_eq!(WarnCode::try_from(code).map(WarnCode::get), Ok(code as u16));
+        }
+        for code in [0, 199, 300, 404, 503, 65_536 + 200, u64::MAX] {
+            assert!(WarnCode::try_from(code).is_err(), "{code}");
+        }
+    }
+
+    #[test]
+    fn changed_keys_name_each_leaf_and_never_a_value() {
+        let before = Settings::default();
+        let mut after = Settings::default();
+        after.checks.memory.warn_ratio = Ratio(0.5);
+        after.server.max_connections = NonZeroU32::MIN;
+        after.redis.url =
+            RedisUrl::try_from("redis://:hunter2@127.0.0.1:6379".to_owned()).expect("valid url");
+        let changed = before.changed_keys(&after);
+        assert_eq!(
+            changed,
+            [
+                "checks.memory.warn_ratio",
+                "redis.url",
+                "server.max_connections"
+            ]
+        );
+        assert!(!changed.concat().contains("hunter2"));
+        assert!(before.changed_keys(&Settings::default()).is_empty());
+        // A new password alone, redacted alike in both dumps, still shows.
+        let mut rotated = Settings::default();
+        rotated.redis.url =
+            RedisUrl::try_from("redis://:hunter3@127.0.0.1:6379".to_owned()).expect("valid url");
+        assert_eq!(
+            after.changed_keys(&rotated),
+            [
+                "checks.memory.warn_ratio",
+                "redis.url",
+                "server.max_connections"
+            ]
+        );
+        let mut same = Settings::default();
+        same.redis.url =
+            RedisUrl::try_from("redis://:hunter2@127.0.0.1:6379".to_owned()).expect("valid url");
+        assert_eq!(same.changed_keys(&rotated), ["redis.url"]);
+        assert!(needs_restart("server.max_connections"));
+        assert!(needs_restart("log.format"));
+        assert!(!needs_restart("log.level"));
+        assert!(!needs_restart("checks.memory.warn_ratio"));
+    }
+
+    #[test]
     fn durations_take_days() {
         let settings: Settings = Figment::from(Toml::string(
             "[checks.tls]\nwarn_before = \"14d\"\n[redis]\nconnect_timeout = \"2s\"",
