@@ -420,7 +420,7 @@ async fn the_slow_log_is_read_with_the_documented_acl_and_without_len() {
         ("older", "+slowlog|get"),
     ] {
         let mut args = vec!["ACL", "SETUSER", user, "on", ">pw-5e2c", "-@all"];
-        args.extend(["+ping", "+info"]);
+        args.extend(["+ping", "+info", "+client|id"]);
         args.extend(rules.split(' '));
         assert_eq!(redis.cmd(&args), "OK");
     }
