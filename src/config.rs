@@ -877,7 +877,8 @@ pub enum QuantityError {
     Negative,
     #[error("must be more than 0 bytes")]
     Zero,
-    #[error("is more than 2^64 bytes")]
+    /// The config dump is TOML, whose integers stop at 2^63 - 1.
+    #[error("must be less than 8Ei (2^63 bytes)")]
     TooLarge,
 }
 
@@ -932,7 +933,10 @@ impl std::str::FromStr for MemoryLimit {
             .ok()
             .and_then(|places| 10u128.checked_pow(places))
             .ok_or(QuantityError::TooLarge)?;
-        let bytes = u64::try_from(scaled.div_ceil(divisor)).map_err(|_| QuantityError::TooLarge)?;
+        let bytes = u64::try_from(scaled.div_ceil(divisor))
+            .ok()
+            .filter(|bytes| i64::try_from(*bytes).is_ok())
+            .ok_or(QuantityError::TooLarge)?;
         NonZeroU64::new(bytes).map(Self).ok_or(QuantityError::Zero)
     }
 }
@@ -1257,15 +1261,16 @@ pub fn needs_restart(key: &str) -> bool {
 }
 
 /// Every leaf of the settings as `dotted.key -> value`, as the config dump
-/// shows them (the URL's password redacted).
-fn flatten(settings: &Settings) -> std::collections::BTreeMap<String, toml::Value> {
+/// shows them (the URL's password redacted). JSON, not TOML, so no integer
+/// is out of range.
+fn flatten(settings: &Settings) -> std::collections::BTreeMap<String, serde_json::Value> {
     fn walk(
         prefix: &str,
-        value: toml::Value,
-        into: &mut std::collections::BTreeMap<String, toml::Value>,
+        value: serde_json::Value,
+        into: &mut std::collections::BTreeMap<String, serde_json::Value>,
     ) {
         match value {
-            toml::Value::Table(table) => {
+            serde_json::Value::Object(table) => {
                 for (key, value) in table {
                     let key = if prefix.is_empty() {
                         key
@@ -1281,7 +1286,7 @@ fn flatten(settings: &Settings) -> std::collections::BTreeMap<String, toml::Valu
         }
     }
     let mut leaves = std::collections::BTreeMap::new();
-    if let Ok(value) = toml::Value::try_from(settings) {
+    if let Ok(value) = serde_json::to_value(settings) {
         walk("", value, &mut leaves);
     }
     leaves
@@ -1446,8 +1451,11 @@ mod tests {
 
     #[test]
     fn memory_limit_refuses_overflow_without_panicking() {
-        assert_eq!(limit("18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(limit("9223372036854775807"), Ok(i64::MAX as u64));
         for text in [
+            "9223372036854775808",
+            "8Ei",
+            "18446744073709551615",
             "18446744073709551616",
             "16Ei",
             "18.5E",
@@ -1455,7 +1463,7 @@ mod tests {
         ] {
             assert_eq!(limit(text), Err(QuantityError::TooLarge), "{text}");
         }
-        assert_eq!(limit("15.99Ei"), Ok(18_435_214_858_663_483_147));
+        assert_eq!(limit("7.99Ei"), Ok(9_211_842_821_808_707_339));
     }
 
     #[test]

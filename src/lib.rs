@@ -24,8 +24,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio::signal::unix::Signal;
 
-use crate::config::Settings;
+use crate::config::{ServerSettings, Settings};
 use crate::probe::Prober;
 use crate::reload::Reloader;
 use crate::report::{Format, Route};
@@ -34,15 +35,26 @@ use crate::telemetry::LevelHandle;
 /// A bound, not yet serving, sidecar; tests bind port 0 and read the address.
 pub struct Application {
     listener: TcpListener,
-    settings: Arc<Settings>,
+    /// `server.*` as served: `max_connections` capped below the open-file
+    /// limit. The settings themselves keep what was configured, so a reload
+    /// compares like with like.
+    server: ServerSettings,
     prober: Arc<Prober>,
-    reload: Option<(Option<PathBuf>, LevelHandle)>,
+    reload: Option<Reload>,
+}
+
+/// What a reloading sidecar needs: where its config came from, the log to
+/// retune, and SIGHUP, taken over before anything else.
+struct Reload {
+    config: Option<PathBuf>,
+    log: LevelHandle,
+    hangup: Option<Signal>,
 }
 
 impl Application {
     /// Binds the listener; Redis is not contacted until the first check.
     /// Caps `server.max_connections` below the open-file limit.
-    pub async fn build(mut settings: Settings) -> std::io::Result<Self> {
+    pub async fn build(settings: Settings) -> std::io::Result<Self> {
         let listener = TcpListener::bind(settings.server.listen).await?;
         let configured = settings.server.max_connections;
         let limit = open_files::soft_limit();
@@ -56,22 +68,17 @@ impl Application {
                 "server.max_connections capped below the open-file limit"
             );
         }
-        settings.server.max_connections = cap;
-        let settings = Arc::new(settings);
-        let prober = Arc::new(Prober::new(settings.clone()));
+        let server = ServerSettings {
+            max_connections: cap,
+            ..settings.server.clone()
+        };
+        let prober = Arc::new(Prober::new(Arc::new(settings)));
         Ok(Self {
             listener,
-            settings,
+            server,
             prober,
             reload: None,
         })
-    }
-
-    /// Reloads the config on SIGHUP and when its file changes, reading it
-    /// as `Settings::load(config)` did at start (see [`reload`]).
-    pub fn reload_from(mut self, config: Option<PathBuf>, log: LevelHandle) -> Self {
-        self.reload = Some((config, log));
-        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -81,11 +88,12 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, then lets in-flight probes finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sampler = tokio::spawn(self.prober.clone().sample_forever());
-        let reloader = self.reload.map(|(config, log)| {
-            tokio::spawn(Reloader::new(config, self.prober.clone(), log).run())
+        let reloader = self.reload.map(|reload| {
+            let reloader = Reloader::new(reload.config, self.prober.clone(), reload.log);
+            tokio::spawn(reloader.run(reload.hangup))
         });
         let app = http::router(self.prober);
-        server::serve(self.listener, app, &self.settings.server, shutdown_signal()).await;
+        server::serve(self.listener, app, &self.server, shutdown_signal()).await;
         sampler.abort();
         if let Some(reloader) = reloader {
             reloader.abort();
@@ -94,19 +102,26 @@ impl Application {
     }
 }
 
-/// Builds and serves, reloading from `config`: what `main` calls.
+/// Builds and serves, reloading from `config` (see [`reload`]): what `main`
+/// calls.
 pub async fn run(
     settings: Settings,
     config: Option<PathBuf>,
     log: LevelHandle,
 ) -> std::io::Result<()> {
+    let hangup = reload::hangup();
     if let Err(error) = open_files::raise() {
         tracing::warn!(%error, "cannot raise the open-file limit");
     }
-    let app = Application::build(settings).await?.reload_from(config, log);
+    let mut app = Application::build(settings).await?;
+    app.reload = Some(Reload {
+        config,
+        log,
+        hangup,
+    });
     tracing::info!(
         listen = %app.local_addr()?,
-        max_connections = app.settings.server.max_connections,
+        max_connections = app.server.max_connections,
         "redis-health serving"
     );
     app.run_until_stopped().await

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use bytes::Bytes;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 
 use crate::checks::Window;
 use crate::config::{FailAt, Settings, WarnCode};
@@ -64,13 +64,17 @@ pub struct Prober {
     metrics: Metrics,
     /// Held while a check runs, so concurrent probes share the one in flight.
     refresh: Mutex<Refresh>,
+    /// Wakes the sampler when a reload may have changed its interval.
+    resample: Notify,
 }
 
 /// The connection a config asks for.
-fn redis_for(settings: &Settings) -> Redis {
+/// The connection a config asks for; the slow log is read only by a prober
+/// that keeps the history its check judges.
+fn redis_for(settings: &Settings, keeps_history: bool) -> Redis {
     Redis::new(
         settings.redis.clone(),
-        settings.checks.slowlog.active(),
+        keeps_history && settings.checks.slowlog.active(),
         settings.checks.cluster.enabled,
         settings.checks.sentinel.masters.clone(),
     )
@@ -79,7 +83,7 @@ fn redis_for(settings: &Settings) -> Redis {
 impl Prober {
     /// A prober with no check yet: the first probe or sampler tick runs one.
     pub fn new(settings: Arc<Settings>) -> Self {
-        let redis = ArcSwap::from_pointee(redis_for(&settings));
+        let redis = ArcSwap::from_pointee(redis_for(&settings, true));
         let history = History::new(settings.checks.hit_rate.window);
         let latest = Arc::new(ArcSwapOption::empty());
         Self {
@@ -91,6 +95,7 @@ impl Prober {
                 history: Some(history),
                 last_status: Vec::new(),
             }),
+            resample: Notify::new(),
         }
     }
 
@@ -110,9 +115,11 @@ impl Prober {
             if refresh.history.is_some() && window != self.settings.load().checks.hit_rate.window {
                 refresh.history = Some(History::new(window));
             }
-            self.redis.store(Arc::new(redis_for(&settings)));
+            self.redis
+                .store(Arc::new(redis_for(&settings, refresh.history.is_some())));
             self.settings.store(Arc::new(settings));
         }
+        self.resample.notify_waiters();
         self.fresher_than(Duration::ZERO, Instant::now()).await;
     }
 
@@ -122,12 +129,7 @@ impl Prober {
     pub fn one_shot(settings: Arc<Settings>) -> Self {
         let mut prober = Self::new(settings.clone());
         prober.refresh.get_mut().history = None;
-        prober.redis = ArcSwap::from_pointee(Redis::new(
-            settings.redis.clone(),
-            false,
-            settings.checks.cluster.enabled,
-            settings.checks.sentinel.masters.clone(),
-        ));
+        prober.redis = ArcSwap::from_pointee(redis_for(&settings, false));
         prober
     }
 
@@ -163,7 +165,12 @@ impl Prober {
             let interval = self.settings.load().checks.sample_interval;
             let round = self.fresher_than(interval, Instant::now()).await;
             // Subtracting saturates where adding to an Instant could panic.
-            tokio::time::sleep(interval.saturating_sub(round.at.elapsed())).await;
+            let due = tokio::time::sleep(interval.saturating_sub(round.at.elapsed()));
+            // A reload may shorten the interval: start over with it at once.
+            tokio::select! {
+                () = due => {}
+                () = self.resample.notified() => {}
+            }
         }
     }
 

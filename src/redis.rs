@@ -225,7 +225,16 @@ impl Redis {
     /// connection: at most their sum in all.
     pub async fn check(&self) -> Result<Reply, RedisError> {
         let mut slot = self.connection.lock().await;
-        let result = self.exchange(&mut slot).await;
+        // Each step has its own bound; this one keeps a check that asked on
+        // a connection that then died, and had to dial again, within the
+        // documented sum as well.
+        let whole = self.settings.connect_timeout + self.settings.timeout;
+        let result = bounded(
+            whole,
+            "redis.connect_timeout + redis.timeout",
+            self.exchange(&mut slot),
+        )
+        .await;
         if result.as_ref().is_err_and(RedisError::ends_connection) {
             *slot = None;
         }

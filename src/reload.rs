@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::signal::unix::{Signal, SignalKind};
 use tokio::sync::mpsc;
 
 use crate::config::{Settings, config_file, needs_restart};
@@ -37,20 +38,12 @@ impl Reloader {
         Self { path, prober, log }
     }
 
-    /// Reloads on SIGHUP and on changes in the config file's directory,
-    /// until the process ends.
-    pub async fn run(self) {
+    /// Reloads on SIGHUP (taken over by [`hangup`] at start) and on changes
+    /// in the config file's directory, until the process ends.
+    pub async fn run(self, mut hangup: Option<Signal>) {
         let (changed, mut changes) = mpsc::channel(1);
         // Dropping the watcher stops it: keep it for as long as this runs.
         let _watcher = watch(&config_file(self.path.as_deref()), changed);
-        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        {
-            Ok(signal) => Some(signal),
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGHUP; reloading on file changes only");
-                None
-            }
-        };
         loop {
             let hung_up = async {
                 match hangup.as_mut() {
@@ -116,6 +109,19 @@ impl Reloader {
     }
 }
 
+/// Takes SIGHUP over from its default action (ending the process), first
+/// thing at start: a `systemctl reload` right after start must not kill it.
+/// `None`, logged, if it cannot be taken: reloads then follow the file only.
+pub fn hangup() -> Option<Signal> {
+    match tokio::signal::unix::signal(SignalKind::hangup()) {
+        Ok(signal) => Some(signal),
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGHUP; reloading on file changes only");
+            None
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cause {
     Signal,
@@ -142,8 +148,10 @@ fn watch(file: &Path, changed: mpsc::Sender<()>) -> Option<RecommendedWatcher> {
     if !dir.is_dir() {
         return None;
     }
+    // Reading a file in the directory (each reload reads the config) is an
+    // access event: only a change may nudge, or reloads would feed themselves.
     let nudge = move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        if event.is_ok_and(|event| !matches!(event.kind, notify::EventKind::Access(_))) {
             let _ = changed.try_send(());
         }
     };

@@ -268,3 +268,90 @@ async fn a_new_log_level_applies_to_the_running_process() {
     );
     assert!(logs.contains("log.level"), "{logs}");
 }
+
+/// Each reload reads the config file, which inotify reports as an access
+/// in the watched directory: reads must not set off reloads, or every reload
+/// would set off the next.
+#[tokio::test]
+async fn reading_the_config_sets_off_no_reload() {
+    let redis = TestRedis::start();
+    let config = ConfigFile::new();
+    config.write(&config_for(&redis, "[log]\nlevel = \"debug\"\n"));
+    let app = start(&config.path()).await;
+    let nudges = |logs: &str| logs.matches("config directory changed").count();
+    for _ in 0..5 {
+        std::fs::read_to_string(config.path()).expect("read config");
+    }
+    app.signal("HUP");
+    let limit = Instant::now() + Duration::from_secs(2);
+    while !app.logs().contains("config reloaded") {
+        assert!(Instant::now() < limit, "no reload in {}", app.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Long enough for a self-fed loop to show many times over.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let logs = app.logs();
+    assert_eq!(nudges(&logs), 0, "{logs}");
+    assert_eq!(logs.matches("config reloaded").count(), 1, "{logs}");
+}
+
+/// Under a low open-file limit the served connection cap is below the
+/// configured one; a reload must compare what was configured, not report
+/// `server.max_connections` as changed every time.
+#[tokio::test]
+async fn a_capped_max_connections_is_no_change_at_reload() {
+    let redis = TestRedis::start();
+    let config = ConfigFile::new();
+    config.write(&config_for(&redis, ""));
+    let mut command = std::process::Command::new("sh");
+    command.args([
+        "-c",
+        "ulimit -n 256 && exec \"$0\"",
+        env!("CARGO_BIN_EXE_redis-health"),
+    ]);
+    let path = config.path();
+    let app = TestBinary::start_command(
+        command,
+        &[("REDIS_HEALTH_CONFIG", path.to_str().expect("utf-8 path"))],
+    )
+    .await;
+    assert!(
+        app.logs().contains("capped below the open-file limit"),
+        "{}",
+        app.logs()
+    );
+    config.write(&config_for(&redis, WARN_FAILS));
+    app.signal("HUP");
+    answer_within(&app, "/health/redis", Duration::from_secs(2), |s, _| {
+        s == 503
+    })
+    .await;
+    let logs = app.logs();
+    assert!(!logs.contains("takes effect only at a restart"), "{logs}");
+}
+
+/// A reload that shortens `checks.sample_interval` takes effect at once,
+/// not after the old interval (up to an hour) has run out.
+#[tokio::test]
+async fn a_shorter_sample_interval_applies_at_once() {
+    let redis = TestRedis::start();
+    let config = ConfigFile::new();
+    config.write(&config_for(&redis, "[checks]\nsample_interval = \"1h\"\n"));
+    let app = start(&config.path()).await;
+    config.write(&config_for(
+        &redis,
+        "[checks]\nsample_interval = \"200ms\"\n",
+    ));
+    app.signal("HUP");
+    let limit = Instant::now() + Duration::from_secs(2);
+    while !app.logs().contains("config reloaded") {
+        assert!(Instant::now() < limit, "no reload in {}", app.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // No probes from here: only the sampler keeps the latest check fresh.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let age = metric(&app, "redis_health_last_check_age_seconds")
+        .await
+        .expect("last check age");
+    assert!(age < 1.0, "the latest check is {age} s old");
+}
