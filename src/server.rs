@@ -10,7 +10,7 @@
 //! - `server.header_read_timeout` to send a whole request head, counted from
 //!   the connection's start and again after each response, which also bounds
 //!   how long an idle kept-alive connection holds its slot (kept by
-//!   [`deadline`], which costs less per request than hyper's);
+//!   [`connection`], which costs less per request than hyper's);
 //! - at most [`MAX_HEAD_BYTES`] of buffered request head; hyper answers a
 //!   bigger head with a bare 431 and closes;
 //! - at most [`MAX_HEADERS`] request headers; hyper answers more with a bare
@@ -30,14 +30,13 @@ use std::time::Duration;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::config::ServerSettings;
 
-mod deadline;
+mod connection;
 
 /// Bytes of request head (request line and headers) buffered per connection;
 /// hyper's smallest allowed buffer, far above what a probe sends.
@@ -57,11 +56,11 @@ pub async fn serve(
 ) {
     let permits = Arc::new(Semaphore::new(settings.max_connections.get() as usize));
     let mut http = http1::Builder::new();
-    // Kept by `deadline` instead; hyper would default to 30 s with a timer.
+    // Kept by `connection` instead; hyper would default to 30 s with a timer.
     http.header_read_timeout(None)
         .max_buf_size(MAX_HEAD_BYTES)
         .half_close(true);
-    let graceful = GracefulShutdown::new();
+    let draining = Arc::new(connection::Shutdown::default());
     tokio::pin!(shutdown);
 
     loop {
@@ -75,9 +74,13 @@ pub async fn serve(
         // Probes are tiny request/response pairs: send each answer at once.
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
-        let connection = deadline::bounded(settings.header_read_timeout, service, |service| {
-            graceful.watch(http.serve_connection(TokioIo::new(stream), service))
-        });
+        let connection = connection::guard(
+            settings.header_read_timeout,
+            &draining,
+            service,
+            |service| http.serve_connection(TokioIo::new(stream), service),
+            http1::Connection::graceful_shutdown,
+        );
         tokio::spawn(async move {
             match connection.await {
                 Some(Ok(())) => {}
@@ -90,7 +93,10 @@ pub async fn serve(
 
     // Closing the listener refuses new connections from here on.
     drop(listener);
-    if tokio::time::timeout(settings.shutdown_timeout, graceful.shutdown())
+    draining.request();
+    // Every connection holds a permit until its task ends.
+    let all = settings.max_connections.get();
+    if tokio::time::timeout(settings.shutdown_timeout, permits.acquire_many(all))
         .await
         .is_err()
     {

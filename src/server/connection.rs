@@ -1,5 +1,5 @@
-//! `server.header_read_timeout`, kept by each connection's task rather than
-//! by hyper.
+//! One connection's task: its `server.header_read_timeout` and its part in
+//! a graceful shutdown, each costing a probe no more than a flag.
 //!
 //! hyper's own header-read timeout boxes a new timer for every request,
 //! inserts it into tokio's timer wheel while the head is read and removes it
@@ -9,6 +9,10 @@
 //! bound is the same: a whole request head within the timeout, counted from
 //! the connection's start and again from each answer, never while a request
 //! is being answered.
+//!
+//! Likewise for shutdown: hyper-util's graceful watcher polls a channel
+//! every time the connection is polled; here the connection reads a flag,
+//! and registers to be woken only once it first waits for its client.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,7 +22,27 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
+use tokio::sync::Notify;
+use tokio::sync::futures::OwnedNotified;
 use tokio::time::{Instant, Sleep};
+
+/// Tells every connection to finish its request in flight and close.
+#[derive(Debug, Default)]
+pub struct Shutdown {
+    requested: AtomicBool,
+    notify: Arc<Notify>,
+}
+
+impl Shutdown {
+    pub fn request(&self) {
+        self.requested.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    fn requested(&self) -> bool {
+        self.requested.load(Ordering::Acquire)
+    }
+}
 
 /// What a connection's requests tell its deadline. Both sides run in the
 /// connection's task, so relaxed atomics suffice.
@@ -48,13 +72,15 @@ impl Activity {
     }
 }
 
-/// Starts the bound for a connection that starts now: `service` answers its
-/// requests, `connection` is built to serve it and closed once a request
-/// head is late.
-pub fn bounded<S, C>(
+/// Guards a connection that starts now: `service` answers its requests,
+/// `connection` is built to serve it, `drain` asks it to finish its request
+/// in flight and close (hyper's `graceful_shutdown`).
+pub fn guard<S, C>(
     timeout: Duration,
+    shutdown: &Arc<Shutdown>,
     service: S,
     connection: impl FnOnce(Tracked<S>) -> C,
+    drain: fn(Pin<&mut C>),
 ) -> Guarded<C> {
     let started = Instant::now();
     let activity = Arc::new(Activity {
@@ -72,6 +98,13 @@ pub fn bounded<S, C>(
         activity,
         timeout,
         armed: false,
+        // Made now, so it sees a shutdown requested from here on even
+        // before it is first polled.
+        stop: Arc::clone(&shutdown.notify).notified_owned(),
+        shutdown: Arc::clone(shutdown),
+        listening: false,
+        drain,
+        draining: false,
     }
 }
 
@@ -122,7 +155,8 @@ impl<F: Future> Future for Answering<F> {
 
 pin_project! {
     /// A connection that is dropped, and so closed, when a request head is
-    /// late. Resolves to `None` then, else to the connection's own output.
+    /// late, and drained on shutdown. Resolves to `None` when cut off, else
+    /// to the connection's own output.
     pub struct Guarded<C> {
         #[pin]
         connection: C,
@@ -132,6 +166,13 @@ pin_project! {
         timeout: Duration,
         // The timer has been polled, so it wakes this task when it runs out.
         armed: bool,
+        #[pin]
+        stop: OwnedNotified,
+        shutdown: Arc<Shutdown>,
+        // `stop` has been polled, so a shutdown wakes this task.
+        listening: bool,
+        drain: fn(Pin<&mut C>),
+        draining: bool,
     }
 }
 
@@ -140,8 +181,22 @@ impl<C: Future> Future for Guarded<C> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        if !*this.draining && this.shutdown.requested() {
+            *this.draining = true;
+            (this.drain)(this.connection.as_mut());
+        }
         if let Poll::Ready(output) = this.connection.poll(cx) {
             return Poll::Ready(Some(output));
+        }
+        // Only a connection that waits registers for the shutdown: most of
+        // those with a new connection per probe are done in their first poll.
+        if !*this.listening {
+            *this.listening = true;
+            if this.stop.poll(cx).is_ready() {
+                // Requested since the flag was read: drain on the next poll.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
         }
         // The usual wake-up: the client sent something; the timer is ahead.
         if *this.armed && !this.timer.is_elapsed() {
