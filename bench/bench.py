@@ -57,6 +57,15 @@ def ensure(tool, package):
                    env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
 
 
+def build_release():
+    """The sidecar as shipped, then the baseline. Built in one cargo run, the
+    example's dev-dependencies would switch on features of shared crates
+    (hyper's client, ...) in the sidecar too, and it would not be the binary
+    that ships."""
+    for target in (["--bin", "redis-health"], ["--example", "bare"]):
+        subprocess.run(["cargo", "build", "--release", "--quiet", *target], cwd=ROOT, check=True)
+
+
 def get(port, path="/health/redis", timeout=5.0):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -212,8 +221,7 @@ def hung_redis(sidecar, sidecar_port, redis, redis_port):
 def main():
     ensure("redis-server", "redis-server")
     ensure("wrk", "wrk")
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "redis-health",
-                    "--example", "bare"], cwd=ROOT, check=True)
+    build_release()
     sidecar_bin = os.path.join(ROOT, "target/release/redis-health")
     bare_bin = os.path.join(ROOT, "target/release/examples/bare")
     workdir = tempfile.mkdtemp(prefix="redis-health-bench-")

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from bench import ROOT, ensure, free_port, get
+from bench import ROOT, build_release, ensure, free_port, get
 
 PROBES = int(os.environ.get("BENCH_PROBES", "2000"))
 REQUEST = b"GET /health/redis HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -94,8 +94,7 @@ def per_probe(command, env, port, load, workdir):
 def main():
     ensure("redis-server", "redis-server")
     ensure("valgrind", "valgrind")
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "redis-health",
-                    "--example", "bare"], cwd=ROOT, check=True)
+    build_release()
     workdir = tempfile.mkdtemp(prefix="redis-health-instructions-")
     redis_port, sidecar_port, bare_port = free_port(), free_port(), free_port()
     redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
