@@ -14,7 +14,7 @@ CPU per probe is the server process's utime+stime (/proc/PID/stat) over a
 round divided by the requests wrk counted: unlike requests/s it does not
 depend on how much CPU wrk takes from the server on a small machine.
 
-    bench/bench.py                      # about 6 minutes on 2 cores
+    bench/bench.py                      # about 3 minutes on 2 cores
     BENCH_DURATION=4 BENCH_ROUNDS=1 bench/bench.py   # quick look
 
 Needs redis-server and wrk (installed with apt-get when missing).
