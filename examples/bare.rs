@@ -1,8 +1,10 @@
-//! The benchmark's ceiling: a bare axum handler returning a fixed 140-byte
-//! JSON body, with no Redis and no logic. `bench/bench.py` runs it beside
-//! the sidecar so both are measured by the same load in the same run.
+//! The benchmark's ceiling: a bare axum handler returning a fixed JSON body,
+//! with no Redis and no logic. `bench/bench.py` runs it beside the sidecar,
+//! serving the sidecar's own `/health/redis` body so both send the same
+//! bytes, and drives both with the same load in the same run.
 //!
-//! Usage: `cargo run --release --example bare -- 127.0.0.1:8081`
+//! Usage: `cargo run --release --example bare -- 127.0.0.1:8081 [BODY_FILE]`
+//! (without a file: a 147-byte body shaped like the sidecar's).
 
 use axum::Router;
 use axum::http::header;
@@ -12,12 +14,17 @@ const BODY: &str = r#"{"status":"ok","reasons":[],"role":"master","checks":{"pin
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8081".into());
+    let mut args = std::env::args().skip(1);
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:8081".into());
+    // Read once and kept for the process's life, so each answer borrows it
+    // as the constant above would be.
+    let body: &'static str = match args.next() {
+        Some(path) => std::fs::read_to_string(path)?.leak(),
+        None => BODY,
+    };
     let app = Router::new().route(
         "/health/redis",
-        get(|| async { ([(header::CONTENT_TYPE, "application/json")], BODY) }),
+        get(move || async move { ([(header::CONTENT_TYPE, "application/json")], body) }),
     );
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     axum::serve(listener, app).await

@@ -9,7 +9,8 @@
 //!   kernel's accept backlog (their probes are late, never refused by us);
 //! - `server.header_read_timeout` to send a whole request head, counted from
 //!   the connection's start and again after each response, which also bounds
-//!   how long an idle kept-alive connection holds its slot;
+//!   how long an idle kept-alive connection holds its slot (kept by
+//!   [`connection`], which costs less per request than hyper's);
 //! - at most [`MAX_HEAD_BYTES`] of buffered request head; hyper answers a
 //!   bigger head with a bare 431 and closes;
 //! - at most [`MAX_HEADERS`] request headers; hyper answers more with a bare
@@ -28,13 +29,14 @@ use std::time::Duration;
 
 use axum::Router;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::config::ServerSettings;
+
+mod connection;
 
 /// Bytes of request head (request line and headers) buffered per connection;
 /// hyper's smallest allowed buffer, far above what a probe sends.
@@ -54,11 +56,11 @@ pub async fn serve(
 ) {
     let permits = Arc::new(Semaphore::new(settings.max_connections.get() as usize));
     let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read_timeout)
+    // Kept by `connection` instead; hyper would default to 30 s with a timer.
+    http.header_read_timeout(None)
         .max_buf_size(MAX_HEAD_BYTES)
         .half_close(true);
-    let graceful = GracefulShutdown::new();
+    let draining = Arc::new(connection::Shutdown::default());
     tokio::pin!(shutdown);
 
     loop {
@@ -72,10 +74,18 @@ pub async fn serve(
         // Probes are tiny request/response pairs: send each answer at once.
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let connection = connection::guard(
+            settings.header_read_timeout,
+            &draining,
+            service,
+            |service| http.serve_connection(TokioIo::new(stream), service),
+            http1::Connection::graceful_shutdown,
+        );
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
+            match connection.await {
+                Some(Ok(())) => {}
+                Some(Err(error)) => tracing::debug!(%error, "connection ended with an error"),
+                None => tracing::debug!("no request head within server.header_read_timeout"),
             }
             drop(permit);
         });
@@ -83,7 +93,10 @@ pub async fn serve(
 
     // Closing the listener refuses new connections from here on.
     drop(listener);
-    if tokio::time::timeout(settings.shutdown_timeout, graceful.shutdown())
+    draining.request();
+    // Every connection holds a permit until its task ends.
+    let all = settings.max_connections.get();
+    if tokio::time::timeout(settings.shutdown_timeout, permits.acquire_many(all))
         .await
         .is_err()
     {

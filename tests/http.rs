@@ -181,3 +181,68 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
         .expect("task");
     assert_eq!(status, 200);
 }
+
+/// Sends one request on a kept-alive connection and reads its whole answer.
+async fn exchange(stream: &mut TcpStream, path: &str) -> String {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length: "))
+                .and_then(|n| n.parse::<usize>().ok())
+                .expect("content-length");
+            if body.len() >= length {
+                return text;
+            }
+        }
+        let n = stream.read(&mut buf).await.expect("read");
+        assert!(n > 0, "closed mid-answer: {text:?}");
+        answer.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test]
+async fn the_header_read_timeout_runs_between_requests_not_across_a_connection_or_an_answer() {
+    // A Redis that accepts and never answers: the check that starts with the
+    // sidecar takes redis.connect_timeout, and a probe waits for it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut config = settings(&format!("redis://{}", silent.local_addr().expect("addr")));
+    config.server.header_read_timeout = Duration::from_millis(300);
+    config.redis.connect_timeout = Duration::from_secs(3);
+    let app = spawn_app(config).await;
+    let mut stream = TcpStream::connect(app.addr).await.expect("connect");
+
+    // A request every 100 ms for three times the bound, all on one connection.
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(900) {
+        let answer = exchange(&mut stream, "/livez").await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // An answer that takes longer than the bound is still given.
+    let asked = std::time::Instant::now();
+    let answer = exchange(&mut stream, "/health/redis").await;
+    let waited = asked.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+    assert!(
+        waited > Duration::from_millis(600),
+        "answered after {waited:?}"
+    );
+
+    // Then the bound runs again from the answer.
+    let answered = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+    let idle = answered.elapsed();
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    assert!(
+        idle >= Duration::from_millis(250) && idle < Duration::from_millis(800),
+        "closed {idle:?} after the answer"
+    );
+}

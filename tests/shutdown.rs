@@ -73,3 +73,45 @@ async fn a_signal_stops_accepting_finishes_the_probe_in_flight_and_exits_0() {
         redis.signal("CONT");
     }
 }
+
+#[tokio::test]
+async fn a_signal_closes_idle_kept_alive_connections_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // Neither bound would end an idle connection within this test; Redis is
+    // a closed port, as only HTTP matters here.
+    let url = format!("redis://127.0.0.1:{}", common::free_port());
+    let mut binary = TestBinary::start(&[
+        ("REDIS_HEALTH_REDIS__URL", &url),
+        ("REDIS_HEALTH_SERVER__HEADER_READ_TIMEOUT", "30s"),
+        ("REDIS_HEALTH_SERVER__SHUTDOWN_TIMEOUT", "30s"),
+    ])
+    .await;
+    let mut idle = tokio::net::TcpStream::connect(("127.0.0.1", binary.port))
+        .await
+        .expect("connect");
+    idle.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("send");
+    let mut buf = [0u8; 512];
+    let n = idle.read(&mut buf).await.expect("answer");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+    let signalled = Instant::now();
+    binary.signal("TERM");
+    let read = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the idle connection stayed open: {read:?}"
+    );
+    let exit = binary
+        .wait_for_exit(Duration::from_secs(5))
+        .await
+        .expect("still running 5 s after SIGTERM");
+    assert_eq!(exit.code(), Some(0), "{}", binary.logs());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(2),
+        "exited {:?} after the signal",
+        signalled.elapsed()
+    );
+}
