@@ -62,6 +62,19 @@ async fn answer_within(
     }
 }
 
+/// Waits until the binary has logged `text`, within `limit`.
+async fn logged_within(app: &TestBinary, text: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !app.logs().contains(text) {
+        assert!(
+            Instant::now() < deadline,
+            "no {text:?} within {limit:?} in {}",
+            app.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn metric(app: &TestBinary, name: &str) -> Option<f64> {
     let (_, text) = app.get("/metrics").await;
     text.lines()
@@ -152,11 +165,7 @@ async fn a_broken_file_keeps_the_running_config_and_the_process() {
 
     config.write(&config_for(&redis, "[checks.memory]\nwarn_ratio = 2.0\n"));
     app.signal("HUP");
-    let limit = Instant::now() + Duration::from_secs(2);
-    while !app.logs().contains("keeping the running config") {
-        assert!(Instant::now() < limit, "no failed reload in {}", app.logs());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    logged_within(&app, "keeping the running config", Duration::from_secs(2)).await;
     let logs = app.logs();
     let failed = logs
         .lines()
@@ -256,11 +265,7 @@ async fn a_new_log_level_applies_to_the_running_process() {
     let app = start(&config.path()).await;
     config.write(&config_for(&redis, "[log]\nlevel = \"info\"\n"));
     app.signal("HUP");
-    let limit = Instant::now() + Duration::from_secs(2);
-    while !app.logs().contains("config reloaded") {
-        assert!(Instant::now() < limit, "no info line after the reload");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    logged_within(&app, "config reloaded", Duration::from_secs(2)).await;
     let logs = app.logs();
     assert!(
         !logs.contains("redis-health serving"),
@@ -283,11 +288,7 @@ async fn reading_the_config_sets_off_no_reload() {
         std::fs::read_to_string(config.path()).expect("read config");
     }
     app.signal("HUP");
-    let limit = Instant::now() + Duration::from_secs(2);
-    while !app.logs().contains("config reloaded") {
-        assert!(Instant::now() < limit, "no reload in {}", app.logs());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    logged_within(&app, "config reloaded", Duration::from_secs(2)).await;
     // Long enough for a self-fed loop to show many times over.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let logs = app.logs();
@@ -343,11 +344,7 @@ async fn a_shorter_sample_interval_applies_at_once() {
         "[checks]\nsample_interval = \"200ms\"\n",
     ));
     app.signal("HUP");
-    let limit = Instant::now() + Duration::from_secs(2);
-    while !app.logs().contains("config reloaded") {
-        assert!(Instant::now() < limit, "no reload in {}", app.logs());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    logged_within(&app, "config reloaded", Duration::from_secs(2)).await;
     // No probes from here: only the sampler keeps the latest check fresh.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let age = metric(&app, "redis_health_last_check_age_seconds")

@@ -802,16 +802,7 @@ impl TestCerts {
     }
 
     fn openssl(&self, args: &[&str]) {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .expect("run openssl");
-        assert!(
-            output.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        tls::run_openssl(self.dir.path(), args);
     }
 
     pub fn path(&self, file: &str) -> PathBuf {

@@ -167,7 +167,8 @@ impl TestPki {
     }
 }
 
-fn run_openssl(dir: &std::path::Path, args: &[&str]) {
+/// Runs the openssl CLI in `dir`, failing the test with its stderr.
+pub fn run_openssl(dir: &std::path::Path, args: &[&str]) {
     let output = Command::new("openssl")
         .args(args)
         .current_dir(dir)
