@@ -1207,9 +1207,10 @@ impl Settings {
 /// add. An empty file means no password (systemd's empty credential
 /// fallback, an unset Secret key).
 fn read_password_file(path: &Path) -> std::io::Result<Option<SecretString>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
-    })?;
+    // The error names no path: a password pasted where its file belongs
+    // would otherwise be printed.
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot read the file: {e}")))?;
     let password = text.trim_end_matches(['\r', '\n']);
     Ok((!password.is_empty()).then(|| SecretString::from(password.to_owned())))
 }

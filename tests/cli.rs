@@ -140,6 +140,23 @@ fn an_unreadable_password_file_or_config_file_exits_2() {
     );
 }
 
+/// A password pasted where its file's path belongs is not echoed back.
+#[test]
+fn a_password_given_as_the_password_file_is_never_printed() {
+    let output = run_binary(
+        &["config"],
+        &[("REDIS_HEALTH_REDIS__PASSWORD_FILE", "redis://:hunter2@h")],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("redis.password_file: cannot read the file"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("hunter2"));
+}
+
 #[test]
 fn version_and_help() {
     let version = run_binary(&["--version"], &[]);

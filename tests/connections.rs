@@ -16,20 +16,15 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The README's least-privilege user, as `redis-server` arguments.
-const HEALTH_USER: &[&str] = &[
-    "--user",
-    "health",
-    "on",
-    ">health-pw",
-    "-@all",
-    "+ping",
-    "+info",
-    "+client|id",
-];
+fn health_user() -> Vec<&'static str> {
+    let mut args = vec!["--user", "health", "on", ">health-pw"];
+    args.extend_from_slice(common::LEAST_PRIVILEGE);
+    args
+}
 
 #[tokio::test]
 async fn the_least_privilege_user_leaves_acl_log_empty_across_restarts() {
-    let mut redis = TestRedis::with_args(HEALTH_USER);
+    let mut redis = TestRedis::with_args(&health_user());
     let mut config = settings(&format!(
         "redis://health:health-pw@127.0.0.1:{}",
         redis.port
@@ -94,7 +89,7 @@ impl SocketRedis {
             "--dir",
             &data,
         ];
-        args.extend_from_slice(HEALTH_USER);
+        args.extend_from_slice(&health_user());
         let process = TestProcess::start(&Server::Redis7.binary(), &args, &[]);
         let path = socket.clone();
         eventually(

@@ -200,7 +200,6 @@ async fn unresolvable_closed_silent_and_garbage_endpoints_each_read_a_clean_503(
 }
 
 /// The ACL README.md documents for the sidecar's user.
-const LEAST_PRIVILEGE: &[&str] = &["-@all", "+ping", "+info", "+client|id"];
 
 #[tokio::test]
 async fn the_documented_acl_is_enough_and_less_fails_with_noperm_and_no_secret() {
@@ -211,7 +210,7 @@ async fn the_documented_acl_is_enough_and_less_fails_with_noperm_and_no_secret()
         args.extend_from_slice(rules);
         assert_eq!(redis.cmd(&args), "OK");
     };
-    setuser("health", LEAST_PRIVILEGE);
+    setuser("health", common::LEAST_PRIVILEGE);
     setuser("pingonly", &["-@all", "+ping"]);
     let url = |user: &str| format!("redis://{user}:{PASSWORD}@127.0.0.1:{}", redis.port);
 

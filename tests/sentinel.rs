@@ -316,18 +316,9 @@ async fn a_data_node_is_no_sentinel_and_is_sent_no_sentinel_command() {
 async fn the_least_privilege_sentinel_user_is_refused_nothing() {
     let (primary, _replica) = primary_and_replica().await;
     let sentinel = SentinelNode::start(primary.port, 1);
-    let setuser = [
-        "ACL",
-        "SETUSER",
-        "health",
-        "on",
-        ">health-pw",
-        "-@all",
-        "+ping",
-        "+info",
-        "+client|id",
-        "+sentinel|ckquorum",
-    ];
+    let mut setuser = vec!["ACL", "SETUSER", "health", "on", ">health-pw"];
+    setuser.extend_from_slice(common::LEAST_PRIVILEGE);
+    setuser.push("+sentinel|ckquorum");
     assert_eq!(sentinel.cmd(&setuser), "OK");
     let mut config = settings(&format!(
         "redis://health:health-pw@127.0.0.1:{}",

@@ -543,6 +543,10 @@ impl Drop for TestBinary {
 }
 
 /// Runs the binary to completion with these arguments and variables.
+/// The README's least-privilege ACL rules for a data node; a Sentinel adds
+/// `+sentinel|ckquorum`, a cluster node `+cluster|info`.
+pub const LEAST_PRIVILEGE: &[&str] = &["-@all", "+ping", "+info", "+client|id"];
+
 /// A run that does not end within 30 s (a config that should have been
 /// refused, so the binary serves) is killed and fails the test.
 pub fn run_binary(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
