@@ -1161,6 +1161,18 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Defaults overlaid with `text`, a TOML document, validated as [`Self::load`]
+    /// validates a file, but reading no file and no environment: what
+    /// in-process callers (the tests) build settings with.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let mut settings: Settings = Figment::from(Toml::string(text))
+            .extract()
+            .map_err(from_figment)?;
+        settings.validate()?;
+        settings.checks.sentinel = settings.sentinel.clone();
+        Ok(settings)
+    }
+
     /// Rules that span several keys, which serde cannot express per field.
     fn validate(&self) -> Result<(), ConfigError> {
         let checks = &self.checks;
