@@ -13,7 +13,8 @@ use axum::routing::get;
 
 use crate::config::FailAt;
 use crate::probe::Prober;
-use crate::report::{Format, Route};
+use crate::report::Format;
+use crate::routes::Route;
 
 pub fn router(prober: Arc<Prober>) -> Router {
     Route::EVERY
@@ -294,17 +295,34 @@ pub enum HttpError {
 }
 
 impl HttpError {
+    const BAD_QUERY: StatusCode = StatusCode::BAD_REQUEST;
+    const URI_TOO_LONG: StatusCode = StatusCode::URI_TOO_LONG;
+    const HEADERS_TOO_LARGE: StatusCode = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+
     fn code(&self) -> StatusCode {
         match self {
             HttpError::NotFound => StatusCode::NOT_FOUND,
             HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            HttpError::BadQuery(_) => StatusCode::BAD_REQUEST,
+            HttpError::BadQuery(_) => Self::BAD_QUERY,
             HttpError::Metrics => StatusCode::INTERNAL_SERVER_ERROR,
-            HttpError::UriTooLong => StatusCode::URI_TOO_LONG,
-            HttpError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            HttpError::UriTooLong => Self::URI_TOO_LONG,
+            HttpError::HeadersTooLarge => Self::HEADERS_TOO_LARGE,
         }
     }
 }
+
+/// Every code a health route answers a probe with, from the mappings here:
+/// the verdict's (200, 503, and 429, the one `warn_code` outside 2xx) and
+/// the refusals of a probe's own request. /metrics keeps a counter handle
+/// for each; another 2xx `warn_code` is counted on a slower path.
+pub const PROBE_CODES: [StatusCode; 6] = [
+    StatusCode::OK,
+    StatusCode::SERVICE_UNAVAILABLE,
+    StatusCode::TOO_MANY_REQUESTS,
+    HttpError::BAD_QUERY,
+    HttpError::URI_TOO_LONG,
+    HttpError::HEADERS_TOO_LARGE,
+];
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {

@@ -146,13 +146,6 @@ impl SentinelInfo {
     }
 }
 
-/// The names of the masters a Sentinel monitors, or `None` when the reply is
-/// not from a Sentinel: the access layer asks CKQUORUM for these only, and a
-/// data node never sees a SENTINEL command.
-pub fn sentinel_masters(info: &str) -> Option<Vec<String>> {
-    SentinelInfo::parse(&fields(info)).map(|s| s.masters.into_iter().map(|m| m.name).collect())
-}
-
 /// When the certificates of a TLS connection expire, in Unix seconds, and
 /// when the check that saw them ran (so expiry is judged without a clock).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -188,12 +181,6 @@ impl ClusterInfo {
             known_nodes: num("cluster_known_nodes"),
         }
     }
-}
-
-/// Whether an INFO reply comes from a cluster node, so the access layer
-/// knows to send CLUSTER INFO (and a plain node never sees a CLUSTER command).
-pub fn cluster_enabled(info: &str) -> bool {
-    info.lines().any(|line| line.trim() == "cluster_enabled:1")
 }
 
 /// The `key:value` lines of an INFO-style reply.
@@ -282,19 +269,6 @@ impl Snapshot {
             sentinel: SentinelInfo::parse(&fields),
             tls: None,
         }
-    }
-
-    /// Records what `SENTINEL CKQUORUM` answered for each master asked.
-    pub fn with_quorum(mut self, answers: &[(String, bool)]) -> Self {
-        if let Some(sentinel) = &mut self.sentinel {
-            for master in &mut sentinel.masters {
-                master.quorum_ok = answers
-                    .iter()
-                    .find(|(name, _)| *name == master.name)
-                    .map(|(_, ok)| *ok);
-            }
-        }
-        self
     }
 
     /// How long ago the last successful RDB save was, by Redis's clock.
@@ -545,8 +519,8 @@ mod tests {
         ] {
             assert!(!fixture(name).cluster_enabled, "{name}");
         }
-        assert!(cluster_enabled("# Cluster\r\ncluster_enabled:1\r\n"));
-        assert!(!cluster_enabled("# Cluster\r\ncluster_enabled:0\r\n"));
+        assert!(Snapshot::parse("# Cluster\r\ncluster_enabled:1\r\n").cluster_enabled);
+        assert!(!Snapshot::parse("# Cluster\r\ncluster_enabled:0\r\n").cluster_enabled);
     }
 
     #[test]
@@ -593,16 +567,6 @@ mod tests {
         assert_eq!(snap.role, None);
         assert_eq!(snap.used_memory, None);
         assert_eq!(snap.rdb_last_bgsave_ok, None);
-        assert_eq!(
-            sentinel_masters(
-                &std::fs::read_to_string(format!(
-                    "{}/tests/fixtures/info-sentinel-7.0.txt",
-                    env!("CARGO_MANIFEST_DIR")
-                ))
-                .unwrap_or_default()
-            ),
-            Some(vec!["mymaster".to_owned(), "other".to_owned()])
-        );
     }
 
     #[test]
@@ -627,24 +591,7 @@ mod tests {
         ] {
             assert_eq!(fixture(name).sentinel, None, "{name}");
         }
-        assert_eq!(sentinel_masters("redis_mode:standalone\r\n"), None);
-    }
-
-    #[test]
-    fn quorum_answers_land_on_their_masters() {
-        let snap =
-            fixture("info-sentinel-7.0-odown.txt").with_quorum(&[("other".to_owned(), false)]);
-        let quorum: Vec<_> = snap
-            .sentinel
-            .unwrap_or_default()
-            .masters
-            .iter()
-            .map(|m| (m.name.clone(), m.quorum_ok))
-            .collect();
-        assert_eq!(
-            quorum,
-            vec![("mymaster".into(), None), ("other".into(), Some(false))]
-        );
+        assert_eq!(Snapshot::parse("redis_mode:standalone\r\n").sentinel, None);
     }
 
     #[test]

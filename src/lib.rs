@@ -1,7 +1,8 @@
 //! redis-health: answers HTTP health probes for one Redis node.
 //!
-//! Data flows one way: [`http`] -> cached verdict in [`probe`] -> (refresh)
-//! [`redis`] -> [`info`] parse -> [`checks`] evaluate -> [`report`] render.
+//! Data flows one way: [`http`] -> cached round in [`probe`] -> (refresh)
+//! [`redis`], which parses INFO once ([`info`]) -> [`checks`] evaluate, per
+//! [`routes`] -> [`report`] render.
 
 pub mod checks;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod probe;
 pub mod redis;
 pub mod reload;
 pub mod report;
+pub mod routes;
 pub mod server;
 pub mod telemetry;
 pub mod tls;
@@ -29,7 +31,8 @@ use tokio::signal::unix::Signal;
 use crate::config::{ServerSettings, Settings};
 use crate::probe::Prober;
 use crate::reload::Reloader;
-use crate::report::{Format, Route};
+use crate::report::Format;
+use crate::routes::Route;
 use crate::telemetry::LevelHandle;
 
 /// A bound, not yet serving, sidecar; tests bind port 0 and read the address.

@@ -2,9 +2,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use redis_health::config::Settings;
-use redis_health::report::Route;
+use redis_health::routes::Route;
 
 /// HTTP health probes for a Redis node.
 #[derive(Parser)]
@@ -27,36 +27,12 @@ enum Command {
     /// judged over a window (hit_rate, evictions, connections, slowlog) are
     /// left out: only a served sidecar reports their reasons.
     Check {
-        #[arg(value_enum, default_value_t = CheckRoute::Redis)]
-        route: CheckRoute,
+        #[arg(value_enum, default_value_t = Route::Redis)]
+        route: Route,
     },
     /// Print the effective configuration (all layers merged) as TOML, with
     /// secrets redacted.
     Config,
-}
-
-/// The routes `check` can answer for, named as in `routes.<route>`.
-#[derive(Clone, Copy, ValueEnum)]
-enum CheckRoute {
-    Redis,
-    Replica,
-    Primary,
-    All,
-    Alive,
-    Sentinel,
-}
-
-impl From<CheckRoute> for Route {
-    fn from(route: CheckRoute) -> Self {
-        match route {
-            CheckRoute::Redis => Route::Redis,
-            CheckRoute::Replica => Route::Replica,
-            CheckRoute::Primary => Route::Primary,
-            CheckRoute::All => Route::All,
-            CheckRoute::Alive => Route::Alive,
-            CheckRoute::Sentinel => Route::Sentinel,
-        }
-    }
 }
 
 fn main() -> ExitCode {
@@ -75,6 +51,7 @@ fn main() -> ExitCode {
         settings.log.level = redis_health::config::LogLevel::errors_only();
     }
     let log = redis_health::telemetry::init(&settings.log);
+    settings.log_deprecated();
     let ignored = redis_health::config::ignored_env_names();
     if !ignored.is_empty() {
         // Kubernetes service links (REDIS_HEALTH_PORT, ..._SERVICE_HOST) for
@@ -95,7 +72,7 @@ fn main() -> ExitCode {
             }
         }),
         Command::Check { route } => on_runtime(async {
-            let answer = redis_health::check_once(settings, route.into()).await;
+            let answer = redis_health::check_once(settings, route).await;
             println!("{}", String::from_utf8_lossy(&answer.body));
             if answer.healthy {
                 ExitCode::SUCCESS

@@ -22,11 +22,10 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::checks::headroom;
+use crate::http::PROBE_CODES;
 use crate::info::{MasterStatus, Role, SentinelInfo};
-use crate::report::{Round, Route};
-
-/// Every HTTP code a health route answers.
-const CODES: [&str; 6] = ["200", "400", "414", "429", "431", "503"];
+use crate::report::Round;
+use crate::routes::Route;
 
 /// Route and code; the code is owned only for a 2xx `warn_code` other than
 /// 200, counted on a slower path.
@@ -36,8 +35,8 @@ pub struct Metrics {
     registry: Registry,
     /// One handle per route and code, made once, so counting a probe is one
     /// atomic add on the hot path. Indexed by `Route as usize`.
-    probes: [[Counter; CODES.len()]; Route::EVERY.len()],
-    /// The same counters, for codes outside [`CODES`].
+    probes: [[Counter; PROBE_CODES.len()]; Route::EVERY.len()],
+    /// The same counters, for codes outside [`PROBE_CODES`].
     family: Family<ProbeLabels, Counter>,
     probe_latency: Arc<ProbeLatency>,
     check_duration: Histogram,
@@ -55,10 +54,10 @@ impl Metrics {
             family.clone(),
         );
         let probes = Route::EVERY.map(|route| {
-            CODES.map(|code| {
+            PROBE_CODES.map(|code| {
                 family.get_or_create_owned(&[
                     ("route", Cow::Borrowed(route.path())),
-                    ("code", Cow::Borrowed(code)),
+                    ("code", Cow::Owned(code.as_str().to_owned())),
                 ])
             })
         });
@@ -98,7 +97,7 @@ impl Metrics {
     }
 
     pub fn probe_answered(&self, route: Route, code: StatusCode, took: Duration) {
-        if let Some(index) = CODES.iter().position(|c| *c == code.as_str()) {
+        if let Some(index) = PROBE_CODES.iter().position(|c| *c == code) {
             self.probes[route as usize][index].inc();
         } else {
             self.family
@@ -365,7 +364,7 @@ fn observed(round: &Round) -> Vec<(&'static str, &'static str, Option<f64>)> {
         ),
         (
             "redis_health_memory_ratio",
-            "used_memory / maxmemory",
+            "used_memory / maxmemory, buffers included; the memory check judges used_memory less mem_not_counted_for_evict (its counted_bytes)",
             snap.used_memory
                 .zip(snap.maxmemory.filter(|max| *max > 0))
                 .map(|(used, max)| used as f64 / max as f64),

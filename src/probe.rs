@@ -12,10 +12,10 @@ use tokio::sync::{Mutex, Notify};
 use crate::checks::Window;
 use crate::config::{FailAt, Settings, WarnCode};
 use crate::history::History;
-use crate::info::{ClusterInfo, Snapshot};
 use crate::metrics::Metrics;
 use crate::redis::{Redis, RedisError};
-use crate::report::{Format, Observation, Report, Round, Route};
+use crate::report::{Format, Report, Round};
+use crate::routes::Route;
 use crate::verdict::Status;
 
 /// A probe's answer for `route` from `round`, by the settings that round
@@ -68,23 +68,11 @@ pub struct Prober {
     resample: Notify,
 }
 
-/// The connection a config asks for.
-/// The connection a config asks for; the slow log is read only by a prober
-/// that keeps the history its check judges.
-fn redis_for(settings: &Settings, keeps_history: bool) -> Redis {
-    Redis::new(
-        settings.redis.clone(),
-        keeps_history && settings.checks.slowlog.active(),
-        settings.checks.cluster.enabled,
-        settings.checks.sentinel.masters.clone(),
-    )
-}
-
 impl Prober {
     /// A prober with no check yet: the first probe or sampler tick runs one.
     pub fn new(settings: Arc<Settings>) -> Self {
-        let redis = ArcSwap::from_pointee(redis_for(&settings, true));
-        let history = History::new(settings.checks.hit_rate.window);
+        let redis = ArcSwap::from_pointee(Redis::new(settings.clone(), true));
+        let history = History::new(settings.checks.window.get());
         let latest = Arc::new(ArcSwapOption::empty());
         Self {
             settings: ArcSwap::new(settings),
@@ -107,17 +95,20 @@ impl Prober {
     /// Puts a reloaded config in force and runs a check by it at once, so
     /// probes answer by the new thresholds from then on. The connection is
     /// dialled afresh (new `redis.*`, the password file read again); the
-    /// windows start over only when `checks.hit_rate.window` changed.
+    /// windows start over only when `checks.window` changed.
     pub async fn apply(&self, settings: Settings) {
         {
             let mut refresh = self.refresh.lock().await;
-            let window = settings.checks.hit_rate.window;
-            if refresh.history.is_some() && window != self.settings.load().checks.hit_rate.window {
-                refresh.history = Some(History::new(window));
+            let window = settings.checks.window;
+            if refresh.history.is_some() && window != self.settings.load().checks.window {
+                refresh.history = Some(History::new(window.get()));
             }
-            self.redis
-                .store(Arc::new(redis_for(&settings, refresh.history.is_some())));
-            self.settings.store(Arc::new(settings));
+            let settings = Arc::new(settings);
+            self.redis.store(Arc::new(Redis::new(
+                settings.clone(),
+                refresh.history.is_some(),
+            )));
+            self.settings.store(settings);
         }
         self.resample.notify_waiters();
         self.fresher_than(Duration::ZERO, Instant::now()).await;
@@ -129,7 +120,7 @@ impl Prober {
     pub fn one_shot(settings: Arc<Settings>) -> Self {
         let mut prober = Self::new(settings.clone());
         prober.refresh.get_mut().history = None;
-        prober.redis = ArcSwap::from_pointee(redis_for(&settings, false));
+        prober.redis = ArcSwap::from_pointee(Redis::new(settings, false));
         prober
     }
 
@@ -144,11 +135,11 @@ impl Prober {
         format: Format,
     ) -> Answer {
         if let Some(round) = &*self.latest.load()
-            && round.at.elapsed() < round.settings.checks.max_age
+            && round.at.elapsed() < round.settings.checks.max_age.get()
         {
             return answer_from(round, route, fail_at, format);
         }
-        let max_age = self.settings.load().checks.max_age;
+        let max_age = self.settings.load().checks.max_age.get();
         answer_from(&*self.refreshed(max_age).await, route, fail_at, format)
     }
 
@@ -162,7 +153,7 @@ impl Prober {
     /// stays fresh with no probes at all.
     pub async fn sample_forever(self: Arc<Self>) {
         loop {
-            let interval = self.settings.load().checks.sample_interval;
+            let interval = self.settings.load().checks.sample_interval.get();
             let round = self.fresher_than(interval, Instant::now()).await;
             // Subtracting saturates where adding to an Instant could panic.
             let due = tokio::time::sleep(interval.saturating_sub(round.at.elapsed()));
@@ -209,17 +200,7 @@ impl Prober {
     async fn check(&self, refresh: &mut Refresh) -> Round {
         let settings = self.settings.load_full();
         let started = Instant::now();
-        let outcome = self.redis.load().check().await.map(|reply| Observation {
-            latency: reply.latency,
-            snapshot: Snapshot {
-                slowlog_last_id: reply.slowlog_last_id,
-                slowlog_len: reply.slowlog_len,
-                cluster: reply.cluster_info.as_deref().map(ClusterInfo::parse),
-                tls: reply.certificates,
-                ..Snapshot::parse(&reply.info)
-            }
-            .with_quorum(&reply.quorum),
-        });
+        let outcome = self.redis.load().check().await;
         let at = Instant::now();
         self.metrics.check_took(at - started);
         let window = match (&outcome, &mut refresh.history) {
@@ -228,15 +209,8 @@ impl Prober {
             (_, None) => None,
         };
         let checked_at = SystemTime::now();
-        let reports = Route::EVERY.map(|route| {
-            Report::build(
-                route,
-                &outcome,
-                window.as_ref(),
-                &settings.checks,
-                checked_at,
-            )
-        });
+        let reports = Route::EVERY
+            .map(|route| Report::build(route, &outcome, window.as_ref(), &settings, checked_at));
         let error = outcome.as_ref().err();
         log_changes(&mut refresh.last_status, &reports, error, &settings);
         Round {

@@ -18,6 +18,7 @@
 //! needs `+client|id` beside `+ping +info`.
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -31,8 +32,8 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
-use crate::config::{Address, MasterNames, RedisSettings, current_password};
-use crate::info::{CertDates, cluster_enabled, sentinel_masters};
+use crate::config::{Address, RedisSettings, Settings};
+use crate::info::{CertDates, ClusterInfo, Snapshot};
 use crate::tls::{Handshake, Tls};
 use crate::verdict::Reason;
 
@@ -46,14 +47,22 @@ pub enum RedisError {
     Timeout(&'static str),
     #[error("{0}")]
     AuthFailed(String),
+    /// `redis.password_file` could not be read: ours to fix, not Redis's.
+    #[error("cannot read redis.password_file: {0}")]
+    PasswordFile(String),
     #[error("{0}")]
     Loading(String),
     #[error("{0}")]
     Busy(String),
     #[error("{0}")]
     MasterDown(String),
+    /// Redis answered a command with an error this module has no better
+    /// word for (NOPERM, an unknown command, ...).
     #[error("{0}")]
     Reply(String),
+    /// The check could not finish for a reason of the sidecar's own.
+    #[error("{0}")]
+    Internal(String),
     /// The TLS handshake failed (an untrusted or misnamed certificate, a
     /// refused client certificate) or the TLS files could not be used: the
     /// server is there, so this is a configuration error, not `unreachable`.
@@ -76,11 +85,11 @@ impl RedisError {
         match self {
             RedisError::Unreachable(_) => Reason::Unreachable,
             RedisError::Timeout(_) => Reason::Timeout,
-            RedisError::AuthFailed(_) => Reason::AuthFailed,
+            RedisError::AuthFailed(_) | RedisError::PasswordFile(_) => Reason::AuthFailed,
             RedisError::Loading(_) => Reason::Loading,
             RedisError::Busy(_) => Reason::Busy,
             RedisError::MasterDown(_) => Reason::MasterDown,
-            RedisError::Reply(_) | RedisError::Tls(_) => Reason::Error,
+            RedisError::Reply(_) | RedisError::Tls(_) | RedisError::Internal(_) => Reason::Error,
         }
     }
 
@@ -134,23 +143,13 @@ fn readable(details: &str) -> String {
         .unwrap_or_else(|| details.to_owned())
 }
 
-/// What one successful check read.
-#[derive(Debug, Clone)]
-pub struct Reply {
+/// What one check read: INFO parsed once into a [`Snapshot`], with what
+/// the other commands of the check add to it, and the round trip of PING
+/// and INFO.
+#[derive(Debug)]
+pub struct Observation {
     pub latency: Duration,
-    pub info: String,
-    /// Id of the newest slow-log entry, when asked for and the log is not empty.
-    pub slowlog_last_id: Option<u64>,
-    /// Entries in the slow log: how many of them are new when the log was
-    /// last seen empty.
-    pub slowlog_len: Option<u64>,
-    /// The CLUSTER INFO text, read only when INFO says `cluster_enabled:1`.
-    pub cluster_info: Option<String>,
-    /// Whether `SENTINEL CKQUORUM` answered OK, per judged master; asked
-    /// only when INFO says `redis_mode:sentinel`.
-    pub quorum: Vec<(String, bool)>,
-    /// The certificates of the connection's TLS handshake, on `rediss://`.
-    pub certificates: Option<CertDates>,
+    pub snapshot: Snapshot,
 }
 
 struct Connection {
@@ -190,32 +189,26 @@ impl Drop for Connection {
 
 /// The one connection to the checked node, dialled on demand.
 pub struct Redis {
-    settings: RedisSettings,
-    /// Whether a check also reads the slow log (only when its check runs).
+    /// The settings this connection was dialled for: `redis.*`, and which
+    /// checks are in force, for the commands beyond PING and INFO.
+    settings: Arc<Settings>,
+    /// Whether a check also reads the slow log: only when its check runs,
+    /// by a prober that keeps the history it judges.
     read_slowlog: bool,
-    /// Whether a check reads CLUSTER INFO on a cluster node (only when the
-    /// cluster check runs).
-    read_cluster: bool,
-    /// `sentinel.masters`: on a Sentinel, the masters asked CKQUORUM for
-    /// (empty: every monitored master).
-    sentinel_masters: MasterNames,
     connection: Mutex<Option<Connection>>,
 }
 
 impl Redis {
-    pub fn new(
-        settings: RedisSettings,
-        read_slowlog: bool,
-        read_cluster: bool,
-        sentinel_masters: MasterNames,
-    ) -> Self {
+    pub fn new(settings: Arc<Settings>, keeps_history: bool) -> Self {
         Self {
+            read_slowlog: keeps_history && settings.checks.slowlog.active(),
             settings,
-            read_slowlog,
-            read_cluster,
-            sentinel_masters,
             connection: Mutex::new(None),
         }
+    }
+
+    fn redis(&self) -> &RedisSettings {
+        &self.settings.redis
     }
 
     /// One PING and one INFO (and SLOWLOG GET 1 and LEN when the slowlog check runs,
@@ -223,12 +216,12 @@ impl Redis {
     /// a Sentinel) within `redis.timeout`, after a
     /// (re)connect within `redis.connect_timeout` when there is no open
     /// connection: at most their sum in all.
-    pub async fn check(&self) -> Result<Reply, RedisError> {
+    pub async fn check(&self) -> Result<Observation, RedisError> {
         let mut slot = self.connection.lock().await;
         // Each step has its own bound; this one keeps a check that asked on
         // a connection that then died, and had to dial again, within the
         // documented sum as well.
-        let whole = self.settings.connect_timeout + self.settings.timeout;
+        let whole = self.redis().connect_timeout.get() + self.redis().timeout.get();
         let result = bounded(
             whole,
             "redis.connect_timeout + redis.timeout",
@@ -241,7 +234,7 @@ impl Redis {
         result
     }
 
-    async fn exchange(&self, slot: &mut Option<Connection>) -> Result<Reply, RedisError> {
+    async fn exchange(&self, slot: &mut Option<Connection>) -> Result<Observation, RedisError> {
         if slot
             .as_ref()
             .is_some_and(|c| c.task.is_finished() || !c.client.is_connected())
@@ -257,7 +250,7 @@ impl Redis {
             }
         }
         let connection = match bounded(
-            self.settings.connect_timeout,
+            self.redis().connect_timeout.get(),
             "redis.connect_timeout",
             self.connect(),
         )
@@ -309,11 +302,11 @@ impl Redis {
                     "TLS handshake failed: {}",
                     record
                         .handshake
-                        .explain(&failure, self.settings.tls.cert_file.is_some())
+                        .explain(&failure, self.redis().tls.cert_file.is_some())
                 )),
                 None => RedisError::Tls(failure),
             },
-            RedisError::Unreachable(message) => match &self.settings.url.address {
+            RedisError::Unreachable(message) => match &self.redis().url.address {
                 Address::Unix(path) => {
                     RedisError::Unreachable(format!("{}: {message}", path.display()))
                 }
@@ -330,10 +323,10 @@ impl Redis {
     /// command), so that looks like a hung server. On this failure path only,
     /// one plain PING within `redis.timeout` tells the two apart.
     async fn why_no_tls_answer(&self, key: &'static str) -> RedisError {
-        let Address::Tcp { host, port } = &self.settings.url.address else {
+        let Address::Tcp { host, port } = &self.redis().url.address else {
             return RedisError::Timeout(key);
         };
-        if !self.settings.url.tls {
+        if !self.redis().url.tls {
             return RedisError::Timeout(key);
         }
         let plain = async {
@@ -344,7 +337,7 @@ impl Redis {
             // Every RESP reply to PING starts so: +PONG, -NOAUTH, -ERR...
             Ok::<bool, std::io::Error>(read == 1 && matches!(first[0], b'+' | b'-'))
         };
-        match tokio::time::timeout(self.settings.timeout, plain).await {
+        match tokio::time::timeout(self.redis().timeout.get(), plain).await {
             Ok(Ok(true)) => RedisError::Tls(
                 "TLS handshake failed: the server does not speak TLS on this port \
                  (it answers plain Redis); use a redis:// URL for it"
@@ -358,7 +351,7 @@ impl Redis {
     /// on a blocking thread: a hung mount then costs a timeout, not a
     /// runtime worker that `redis.timeout` could never interrupt.
     async fn read_credentials(&self) -> Result<(Option<SecretString>, Option<Tls>), RedisError> {
-        let settings = self.settings.clone();
+        let settings = self.redis().clone();
         let read = tokio::task::spawn_blocking(move || {
             let password = current_password(&settings).map_err(|e| {
                 RedisError::AuthFailed(format!("cannot read redis.password_file: {}", e.kind()))
@@ -373,7 +366,7 @@ impl Redis {
             Ok((password, tls))
         });
         read.await
-            .map_err(|_| RedisError::Reply("reading the credential files failed".into()))?
+            .map_err(|_| RedisError::Internal("reading the credential files failed".into()))?
     }
 
     fn client(
@@ -381,8 +374,8 @@ impl Redis {
         password: Option<&SecretString>,
         tls: Option<rustls::ClientConfig>,
     ) -> fred::clients::Client {
-        let url = &self.settings.url;
-        let connect_timeout = self.settings.connect_timeout;
+        let url = &self.redis().url;
+        let connect_timeout = self.redis().connect_timeout.get();
         let tls = tls.map(|config| TlsConfig {
             connector: config.into(),
             // Host mapping is for cluster routing, which is never used.
@@ -393,7 +386,7 @@ impl Redis {
                 server: Server::new_with_tls(
                     host.clone(),
                     *port,
-                    self.settings.tls.server_name.clone(),
+                    self.redis().tls.server_name.clone(),
                 ),
             },
             Address::Unix(path) => ServerConfig::Unix { path: path.clone() },
@@ -417,39 +410,44 @@ impl Redis {
             ..ConnectionConfig::default()
         };
         let performance = PerformanceConfig {
-            default_command_timeout: self.settings.timeout,
+            default_command_timeout: self.redis().timeout.get(),
             ..PerformanceConfig::default()
         };
         fred::clients::Client::new(config, Some(performance), Some(connection), None)
     }
 
-    /// The check's commands on an open connection, within `redis.timeout`.
-    async fn ask(&self, connection: &Connection) -> Result<Reply, RedisError> {
+    /// The check's commands on an open connection, within `redis.timeout`:
+    /// PING and INFO, then what the checks in force need beyond INFO.
+    async fn ask(&self, connection: &Connection) -> Result<Observation, RedisError> {
         let client = &connection.client;
-        bounded(self.settings.timeout, "redis.timeout", async {
-            let mut reply = ping_and_info(client).await?;
-            reply.certificates = connection.tls.as_ref().map(TlsRecord::dates);
-            if let Some(monitored) = sentinel_masters(&reply.info) {
+        bounded(self.redis().timeout.get(), "redis.timeout", async {
+            let (latency, info) = ping_and_info(client).await?;
+            let mut snapshot = Snapshot::parse(&info);
+            snapshot.tls = connection.tls.as_ref().map(TlsRecord::dates);
+            if let Some(sentinel) = &mut snapshot.sentinel {
                 // A Sentinel has no slow log or cluster state to read.
-                reply.quorum = quorum(client, monitored, self.sentinel_masters.get()).await?;
-                return Ok(reply);
+                for master in &mut sentinel.masters {
+                    if self.settings.sentinel.judges(&master.name) {
+                        master.quorum_ok = Some(quorum(client, &master.name).await?);
+                    }
+                }
+                return Ok(Observation { latency, snapshot });
             }
             if self.read_slowlog {
-                reply.slowlog_last_id = newest_slowlog_id(client).await?;
-                reply.slowlog_len = match reply.slowlog_last_id {
+                snapshot.slowlog_last_id = newest_slowlog_id(client).await?;
+                snapshot.slowlog_len = match snapshot.slowlog_last_id {
                     Some(_) => slowlog_len(client).await?,
                     None => Some(0),
                 };
             }
-            if self.read_cluster && cluster_enabled(&reply.info) {
-                reply.cluster_info = Some(
-                    fail_fast(client)
-                        .cluster_info()
-                        .await
-                        .map_err(|e| RedisError::classify(&e, None))?,
-                );
+            if self.settings.checks.cluster.enabled && snapshot.cluster_enabled {
+                let text: String = fail_fast(client)
+                    .cluster_info()
+                    .await
+                    .map_err(|e| RedisError::classify(&e, None))?;
+                snapshot.cluster = Some(ClusterInfo::parse(&text));
             }
-            Ok(reply)
+            Ok(Observation { latency, snapshot })
         })
         .await
     }
@@ -502,36 +500,23 @@ async fn slowlog_len(client: &fred::clients::Client) -> Result<Option<u64>, Redi
     }
 }
 
-/// One `SENTINEL CKQUORUM` per judged master: those of `monitored` named in
-/// `named`, or all when `named` is empty. A NOQUORUM answer is the finding;
-/// any other error (a refused command, a lost connection) fails the check.
-async fn quorum(
-    client: &fred::clients::Client,
-    monitored: Vec<String>,
-    named: &[String],
-) -> Result<Vec<(String, bool)>, RedisError> {
-    let client = fail_fast(client);
-    let mut answers = Vec::with_capacity(monitored.len());
-    for name in monitored {
-        if !named.is_empty() && !named.contains(&name) {
-            continue;
-        }
-        let answer: Result<String, FredError> = client
-            .custom(fred::cmd!("SENTINEL"), vec!["CKQUORUM", name.as_str()])
-            .await;
-        let ok = match answer {
-            Ok(_) => true,
-            Err(error) if error.details().starts_with("NOQUORUM") => false,
-            Err(error) => return Err(RedisError::classify(&error, None)),
-        };
-        answers.push((name, ok));
+/// `SENTINEL CKQUORUM` for one judged master: whether it answered OK. A
+/// NOQUORUM answer is the finding; any other error (a refused command, a
+/// lost connection) fails the check.
+async fn quorum(client: &fred::clients::Client, name: &str) -> Result<bool, RedisError> {
+    let answer: Result<String, FredError> = fail_fast(client)
+        .custom(fred::cmd!("SENTINEL"), vec!["CKQUORUM", name])
+        .await;
+    match answer {
+        Ok(_) => Ok(true),
+        Err(error) if error.details().starts_with("NOQUORUM") => Ok(false),
+        Err(error) => Err(RedisError::classify(&error, None)),
     }
-    Ok(answers)
 }
 
 /// PING and INFO in one pipelined round trip: on a slow link a check costs
 /// one round trip, not two. The latency is that round trip's.
-async fn ping_and_info(client: &fred::clients::Client) -> Result<Reply, RedisError> {
+async fn ping_and_info(client: &fred::clients::Client) -> Result<(Duration, String), RedisError> {
     let pipeline = client.pipeline().with_options(&Options {
         fail_fast: true,
         max_attempts: Some(1),
@@ -554,15 +539,27 @@ async fn ping_and_info(client: &fred::clients::Client) -> Result<Reply, RedisErr
         .unwrap_or_else(|| Err(FredError::new(ErrorKind::Unknown, "no reply to INFO")))
         .and_then(|v| v.convert())
         .map_err(classify)?;
-    Ok(Reply {
-        latency,
-        info,
-        slowlog_last_id: None,
-        slowlog_len: None,
-        cluster_info: None,
-        quorum: Vec::new(),
-        certificates: None,
-    })
+    Ok((latency, info))
+}
+
+/// Reads a password file, trimming the trailing newline editors and `echo`
+/// add. An empty file means no password (systemd's empty credential
+/// fallback, an unset Secret key). Also what config validation runs.
+pub fn read_password_file(path: &Path) -> std::io::Result<Option<SecretString>> {
+    // The error names no path: a password pasted where its file belongs
+    // would otherwise be printed.
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot read the file: {e}")))?;
+    let password = text.trim_end_matches(['\r', '\n']);
+    Ok((!password.is_empty()).then(|| SecretString::from(password.to_owned())))
+}
+
+/// The password to use now: the file wins over the URL.
+fn current_password(redis: &RedisSettings) -> std::io::Result<Option<SecretString>> {
+    match &redis.password_file {
+        Some(file) => read_password_file(file),
+        None => Ok(redis.url.password.clone()),
+    }
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ impl Reloader {
     pub async fn run(self, mut hangup: Option<Signal>) {
         let (changed, mut changes) = mpsc::channel(1);
         // Dropping the watcher stops it: keep it for as long as this runs.
-        let _watcher = watch(&config_file(self.path.as_deref()), changed);
+        let _watcher = watch(&config_file(self.path.as_deref()).path, changed);
         loop {
             let hung_up = async {
                 match hangup.as_mut() {
@@ -95,8 +95,8 @@ impl Reloader {
         for key in &restart {
             tracing::warn!(key = %key, "config key changed, but takes effect only at a restart; keeping the running value");
         }
-        settings.server = running.server.clone();
-        settings.log.format = running.log.format;
+        settings.keep_restart_only(&running);
+        settings.log_deprecated();
         self.log.set(settings.log.level.as_str());
         self.prober.apply(settings).await;
         self.prober.metrics().reloaded(true);

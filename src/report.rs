@@ -11,104 +11,12 @@ use serde_json::{Map, Value, json};
 
 use bytes::Bytes;
 
-use crate::checks::{CheckResult, Group, Measure, REGISTRY, Window, ping};
-use crate::config::{CheckSettings, FailAt, RouteFailure, RouteSettings, Settings, WarnCode};
+use crate::checks::{CheckResult, Measure, REGISTRY, Window, ping};
+use crate::config::Settings;
 use crate::info::Snapshot;
-use crate::redis::RedisError;
+use crate::redis::{Observation, RedisError};
+use crate::routes::Route;
 use crate::verdict::{Reason, Status};
-
-/// The health routes; each runs `ping` plus its own groups of checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    // The order of EVERY below: a route's discriminant is its index there.
-    Redis,
-    Replica,
-    Primary,
-    All,
-    /// Liveness of the Redis process: `ping` only, failed only when Redis
-    /// does not answer at all.
-    Alive,
-    /// A Sentinel process: `ping` and `sentinel`.
-    Sentinel,
-}
-
-impl Route {
-    pub const EVERY: [Route; 6] = [
-        Route::Redis,
-        Route::Replica,
-        Route::Primary,
-        Route::All,
-        Route::Alive,
-        Route::Sentinel,
-    ];
-
-    pub fn path(self) -> &'static str {
-        match self {
-            Route::Redis => "/health/redis",
-            Route::Replica => "/health/replica",
-            Route::Primary => "/health/primary",
-            Route::All => "/health",
-            Route::Alive => "/health/alive",
-            Route::Sentinel => "/health/sentinel",
-        }
-    }
-
-    /// `routes.<route>`. `/health/alive` has no such settings: its rule is
-    /// fixed (see [`Route::fails`]) and it answers 200 whenever it passes.
-    fn settings(self, routes: &RouteSettings) -> Option<&RouteFailure> {
-        match self {
-            Route::Redis => Some(&routes.redis),
-            Route::Replica => Some(&routes.replica),
-            Route::Primary => Some(&routes.primary),
-            Route::All => Some(&routes.all),
-            Route::Sentinel => Some(&routes.sentinel),
-            Route::Alive => None,
-        }
-    }
-
-    /// `routes.<route>.fail_at`.
-    pub fn fail_at(self, routes: &RouteSettings) -> FailAt {
-        self.settings(routes)
-            .map_or_else(FailAt::default, |r| r.fail_at)
-    }
-
-    /// `routes.<route>.warn_code`.
-    pub fn warn_code(self, routes: &RouteSettings) -> WarnCode {
-        self.settings(routes)
-            .map_or_else(WarnCode::default, |r| r.warn_code)
-    }
-
-    /// Whether `report` answers 503. For `/health/alive`, a process that
-    /// answered PING with anything (LOADING, MASTERDOWN, BUSY, an auth
-    /// error) is alive: restarting it would only start its load over.
-    pub fn fails(self, report: &Report, fail_at: FailAt) -> bool {
-        match self {
-            Route::Alive => matches!(report.reason, Some(Reason::Unreachable | Reason::Timeout)),
-            _ => report.status >= fail_at.get(),
-        }
-    }
-
-    fn runs(self, group: Group) -> bool {
-        matches!(
-            (self, group),
-            (Route::Redis | Route::All, Group::Node)
-                | (Route::Replica | Route::All, Group::Replication)
-                | (Route::Primary, Group::Role)
-                | (Route::Redis | Route::All | Route::Sentinel, Group::Sentinel)
-        )
-    }
-
-    /// What a route for one kind of process answers on the other kind; the
-    /// general routes (/health/redis, /health) have no such reason: they
-    /// run the checks of whichever kind the process is.
-    fn wrong_kind(self, sentinel: bool) -> Option<Reason> {
-        match (self, sentinel) {
-            (Route::Replica | Route::Primary, true) => Some(Reason::NotDataNode),
-            (Route::Sentinel, false) => Some(Reason::NotSentinel),
-            _ => None,
-        }
-    }
-}
 
 /// One completed check: what Redis said and every route's verdict. The
 /// probe cache keeps the latest; /metrics reads it.
@@ -141,13 +49,6 @@ pub enum Format {
     HealthJson,
 }
 
-/// What Redis told one check: its answers, or why there were none.
-#[derive(Debug)]
-pub struct Observation {
-    pub latency: Duration,
-    pub snapshot: Snapshot,
-}
-
 /// A route's verdict from one check.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -167,9 +68,6 @@ struct Evaluated {
     result: CheckResult,
 }
 
-/// `ping` runs first on every route; what it measures.
-const PING_MEASURES: &[Measure] = &[("latency_ms", "ms")];
-
 /// Every check this route runs that is enabled: only `ping`, with the down
 /// reason, when Redis could not be asked. Without a window (no history
 /// kept) the windowed checks are left out.
@@ -177,22 +75,22 @@ fn evaluate(
     route: Route,
     outcome: &Result<Observation, RedisError>,
     window: Option<&Window>,
-    settings: &CheckSettings,
+    settings: &Settings,
 ) -> Vec<Evaluated> {
     let observation = match outcome {
         Ok(observation) => observation,
         Err(error) => {
             return vec![Evaluated {
                 name: "ping",
-                measures: PING_MEASURES,
+                measures: ping::MEASURES,
                 result: ping::failed(error),
             }];
         }
     };
     let ping = Evaluated {
         name: "ping",
-        measures: PING_MEASURES,
-        result: ping::evaluate(observation.latency, settings),
+        measures: ping::MEASURES,
+        result: settings.checks.ping.evaluate(observation.latency),
     };
     let snapshot = &observation.snapshot;
     let sentinel = snapshot.sentinel.is_some();
@@ -207,7 +105,7 @@ fn evaluate(
             let result = if check.group.for_sentinel() != sentinel {
                 CheckResult::default().fail(route.wrong_kind(sentinel)?)
             } else if (check.applies)(snapshot) {
-                (check.evaluate)(snapshot, window.unwrap_or(&Window::default()), settings)
+                (check.evaluate)(settings, snapshot, window.unwrap_or(&Window::default()))
             } else {
                 return None;
             };
@@ -290,7 +188,7 @@ impl Report {
         route: Route,
         outcome: &Result<Observation, RedisError>,
         window: Option<&Window>,
-        settings: &CheckSettings,
+        settings: &Settings,
         checked_at: SystemTime,
     ) -> Self {
         let results = evaluate(route, outcome, window, settings);
@@ -396,6 +294,7 @@ fn check_body(result: CheckResult) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::FailAt;
 
     fn fixture_snapshot() -> Snapshot {
         let path = concat!(
@@ -423,7 +322,7 @@ mod tests {
             Route::Redis,
             &outcome,
             Some(&Window::default()),
-            &CheckSettings::default(),
+            &Settings::default(),
             SystemTime::UNIX_EPOCH,
         );
         let body = String::from_utf8(report.body(Duration::from_millis(12))).unwrap_or_default();
@@ -455,7 +354,7 @@ mod tests {
             Route::All,
             &outcome,
             Some(&Window::default()),
-            &CheckSettings::default(),
+            &Settings::default(),
             SystemTime::now(),
         );
         assert_eq!(report.status, Status::Critical);
@@ -476,7 +375,7 @@ mod tests {
             Route::Primary,
             &outcome,
             Some(&Window::default()),
-            &CheckSettings::default(),
+            &Settings::default(),
             SystemTime::now(),
         );
         let json = parse(&report);
@@ -503,7 +402,7 @@ mod tests {
             Route::Primary,
             &outcome,
             Some(&Window::default()),
-            &CheckSettings::default(),
+            &Settings::default(),
             SystemTime::now(),
         );
         assert_eq!(report.reason, Some(Reason::NotPrimary));
@@ -524,7 +423,7 @@ mod tests {
             route,
             &outcome,
             Some(&Window::default()),
-            &CheckSettings::default(),
+            &Settings::default(),
             SystemTime::now(),
         )
     }

@@ -75,7 +75,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
         let connection = connection::guard(
-            settings.header_read_timeout,
+            settings.header_read_timeout.get(),
             &draining,
             service,
             |service| http.serve_connection(TokioIo::new(stream), service),
@@ -96,7 +96,7 @@ pub async fn serve(
     draining.request();
     // Every connection holds a permit until its task ends.
     let all = settings.max_connections.get();
-    if tokio::time::timeout(settings.shutdown_timeout, permits.acquire_many(all))
+    if tokio::time::timeout(settings.shutdown_timeout.get(), permits.acquire_many(all))
         .await
         .is_err()
     {

@@ -2,43 +2,75 @@
 //! (CLUSTER INFO), present only on a node with `cluster_enabled:1`. A node
 //! that is fine itself still cannot serve its keys while the cluster is down.
 
-use super::{CheckResult, Window};
-use crate::config::CheckSettings;
+use serde::{Deserialize, Serialize};
+
+use super::{Check, CheckResult, Group, Measure, Window};
 use crate::info::Snapshot;
 use crate::verdict::Reason;
 
-pub fn evaluate(snap: &Snapshot, _window: &Window, _settings: &CheckSettings) -> CheckResult {
-    let Some(cluster) = &snap.cluster else {
-        return CheckResult::default();
-    };
-    let mut result = CheckResult::default();
-    if let Some(state) = &cluster.state {
-        result = result.observe("cluster_state", state.as_str());
+/// `checks.cluster`: on a cluster node only; costs a CLUSTER INFO per check
+/// and the `+cluster|info` ACL permission.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cluster {
+    pub enabled: bool,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Self { enabled: true }
     }
-    for (key, value) in [
-        ("slots_assigned", cluster.slots_assigned),
-        ("slots_ok", cluster.slots_ok),
-        ("slots_pfail", cluster.slots_pfail),
-        ("slots_fail", cluster.slots_fail),
-        ("known_nodes", cluster.known_nodes),
-    ] {
-        if let Some(value) = value {
-            result = result.observe(key, value);
+}
+
+impl Check for Cluster {
+    const GROUP: Group = Group::Node;
+    const MEASURES: &'static [Measure] = &[("cluster_state", "state")];
+
+    fn applies(snap: &Snapshot) -> bool {
+        snap.cluster_enabled
+    }
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn evaluate(&self, snap: &Snapshot, _window: &Window) -> CheckResult {
+        let Some(cluster) = &snap.cluster else {
+            return CheckResult::default();
+        };
+        let mut result = CheckResult::default();
+        if let Some(state) = &cluster.state {
+            result = result.observe("cluster_state", state.as_str());
         }
+        for (key, value) in [
+            ("slots_assigned", cluster.slots_assigned),
+            ("slots_ok", cluster.slots_ok),
+            ("slots_pfail", cluster.slots_pfail),
+            ("slots_fail", cluster.slots_fail),
+            ("known_nodes", cluster.known_nodes),
+        ] {
+            if let Some(value) = value {
+                result = result.observe(key, value);
+            }
+        }
+        let failing = cluster.slots_pfail.unwrap_or(0) > 0 || cluster.slots_fail.unwrap_or(0) > 0;
+        result
+            .fail_if(
+                cluster.state.as_deref() == Some("fail"),
+                Reason::ClusterDown,
+            )
+            .fail_if(failing, Reason::ClusterSlotsFailing)
     }
-    let failing = cluster.slots_pfail.unwrap_or(0) > 0 || cluster.slots_fail.unwrap_or(0) > 0;
-    result
-        .fail_if(
-            cluster.state.as_deref() == Some("fail"),
-            Reason::ClusterDown,
-        )
-        .fail_if(failing, Reason::ClusterSlotsFailing)
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use super::evaluate as cluster;
+    use crate::checks::Check;
+
+    fn cluster(snap: &Snapshot, window: &Window, settings: &CheckSettings) -> CheckResult {
+        settings.cluster.evaluate(snap, window)
+    }
     use crate::info::ClusterInfo;
 
     fn node(state: &str, pfail: u64, fail: u64) -> Snapshot {

@@ -1,25 +1,53 @@
 //! `connections`: connections refused because maxclients was reached, within
 //! the window.
 
-use super::{CheckResult, Window};
-use crate::config::CheckSettings;
+use serde::{Deserialize, Serialize};
+
+use super::{Check, CheckResult, Group, Measure, Window};
 use crate::info::Snapshot;
 use crate::verdict::Reason;
 
-pub fn evaluate(snap: &Snapshot, window: &Window, _settings: &CheckSettings) -> CheckResult {
-    if snap.rejected_connections.is_none() {
-        return CheckResult::skipped("INFO has no rejected_connections");
+/// `checks.connections`: nothing to tune but whether it runs.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Connections {
+    pub enabled: bool,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Self { enabled: true }
     }
-    CheckResult::default()
-        .observe("rejected", window.rejected)
-        .observe("window_s", window.span.as_secs())
-        .fail_if(window.rejected > 0, Reason::RejectedConnections)
+}
+
+impl Check for Connections {
+    const GROUP: Group = Group::Node;
+    const MEASURES: &'static [Measure] = &[("rejected", "connections")];
+    const WINDOWED: bool = true;
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn evaluate(&self, snap: &Snapshot, window: &Window) -> CheckResult {
+        if snap.rejected_connections.is_none() {
+            return CheckResult::skipped("INFO has no rejected_connections");
+        }
+        CheckResult::default()
+            .observe("rejected", window.rejected)
+            .observe("window_s", window.span.as_secs())
+            .fail_if(window.rejected > 0, Reason::RejectedConnections)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use super::evaluate as connections;
+    use crate::checks::Check;
+
+    fn connections(snap: &Snapshot, window: &Window, settings: &CheckSettings) -> CheckResult {
+        settings.connections.evaluate(snap, window)
+    }
 
     #[test]
     fn rejections_within_the_window_warn() {

@@ -1,25 +1,53 @@
 //! `evictions`: keys evicted within the window. A full `allkeys-*` cache is
 //! fine; one that is throwing keys out right now is worth a warning.
 
-use super::{CheckResult, Window};
-use crate::config::CheckSettings;
+use serde::{Deserialize, Serialize};
+
+use super::{Check, CheckResult, Group, Measure, Window};
 use crate::info::Snapshot;
 use crate::verdict::Reason;
 
-pub fn evaluate(snap: &Snapshot, window: &Window, _settings: &CheckSettings) -> CheckResult {
-    if snap.evicted_keys.is_none() {
-        return CheckResult::skipped("INFO has no evicted_keys");
+/// `checks.evictions`: nothing to tune but whether it runs.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Evictions {
+    pub enabled: bool,
+}
+
+impl Default for Evictions {
+    fn default() -> Self {
+        Self { enabled: true }
     }
-    CheckResult::default()
-        .observe("evicted_keys", window.evicted)
-        .observe("window_s", window.span.as_secs())
-        .fail_if(window.evicted > 0, Reason::Evicting)
+}
+
+impl Check for Evictions {
+    const GROUP: Group = Group::Node;
+    const MEASURES: &'static [Measure] = &[("evicted_keys", "keys")];
+    const WINDOWED: bool = true;
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn evaluate(&self, snap: &Snapshot, window: &Window) -> CheckResult {
+        if snap.evicted_keys.is_none() {
+            return CheckResult::skipped("INFO has no evicted_keys");
+        }
+        CheckResult::default()
+            .observe("evicted_keys", window.evicted)
+            .observe("window_s", window.span.as_secs())
+            .fail_if(window.evicted > 0, Reason::Evicting)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use super::evaluate as evictions;
+    use crate::checks::Check;
+
+    fn evictions(snap: &Snapshot, window: &Window, settings: &CheckSettings) -> CheckResult {
+        settings.evictions.evaluate(snap, window)
+    }
 
     #[test]
     fn growth_within_the_window_warns() {

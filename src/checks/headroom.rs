@@ -6,8 +6,10 @@
 //! know a container's limit, so it comes from `checks.headroom.limit_bytes`,
 //! else from INFO `total_system_memory` (right on a VM).
 
-use super::{CheckResult, Window, round3};
-use crate::config::{CheckSettings, MemoryLimit};
+use serde::{Deserialize, Serialize};
+
+use super::{Check, CheckResult, Group, Measure, Window, round3};
+use crate::config::{MemoryLimit, Ratio};
 use crate::info::Snapshot;
 use crate::verdict::Reason;
 
@@ -38,44 +40,81 @@ pub fn limit(configured: Option<MemoryLimit>, snap: &Snapshot) -> Option<(u64, L
     }
 }
 
-pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> CheckResult {
-    let thresholds = &settings.headroom;
-    // A Sentinel reports no memory at all: nothing to judge, and saying ok
-    // would claim a judgement that was never made.
-    let Some(rss) = snap.used_memory_rss else {
-        return CheckResult::default().observe("skipped", "INFO has no used_memory_rss");
-    };
-    let result = CheckResult::default().observe("rss_bytes", rss);
-    let Some((limit, source)) = limit(thresholds.limit_bytes, snap) else {
-        return result.observe(
-            "skipped",
-            "no memory limit: checks.headroom.limit_bytes unset and INFO has no total_system_memory",
-        );
-    };
-    let limit_f = limit as f64;
-    let ratio = rss as f64 / limit_f;
-    let fail_at = thresholds.fail_ratio.get() * limit_f;
-    let cow = last_cow(snap);
-    let result = result
-        .observe("limit_bytes", limit)
-        .observe("limit_source", source.as_str())
-        .observe("ratio", round3(ratio));
-    let result = match cow {
-        Some(cow) => result.observe("last_cow_bytes", cow),
-        None => result,
-    };
-    let result = if ratio >= thresholds.fail_ratio.get() {
-        result.fail(Reason::OomRisk)
-    } else {
-        result.fail_if(ratio >= thresholds.warn_ratio.get(), Reason::RssHigh)
-    };
-    let maxmemory_too_high = snap
-        .maxmemory
-        .is_some_and(|max| max > 0 && max as f64 > fail_at);
-    let fork_too_big = forks(snap) && cow.is_some_and(|cow| rss.saturating_add(cow) >= limit);
-    result
-        .fail_if(maxmemory_too_high, Reason::MaxmemoryAboveLimit)
-        .fail_if(fork_too_big, Reason::ForkHeadroom)
+/// `checks.headroom`: RSS against the memory limit the kernel enforces.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Headroom {
+    pub enabled: bool,
+    /// The container's memory limit; unset, INFO `total_system_memory`.
+    pub limit_bytes: Option<MemoryLimit>,
+    pub warn_ratio: Ratio,
+    pub fail_ratio: Ratio,
+}
+
+impl Default for Headroom {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            limit_bytes: None,
+            warn_ratio: Ratio::of(0.80),
+            fail_ratio: Ratio::of(0.90),
+        }
+    }
+}
+
+impl Check for Headroom {
+    const GROUP: Group = Group::Node;
+    const MEASURES: &'static [Measure] = &[("ratio", "ratio"), ("rss_bytes", "bytes")];
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn evaluate(&self, snap: &Snapshot, _window: &Window) -> CheckResult {
+        // A Sentinel reports no memory at all: nothing to judge, and saying ok
+        // would claim a judgement that was never made.
+        let Some(rss) = snap.used_memory_rss else {
+            return CheckResult::default().observe("skipped", "INFO has no used_memory_rss");
+        };
+        let result = CheckResult::default().observe("rss_bytes", rss);
+        let Some((limit, source)) = limit(self.limit_bytes, snap) else {
+            return result.observe(
+                "skipped",
+                "no memory limit: checks.headroom.limit_bytes unset and INFO has no total_system_memory",
+            );
+        };
+        let limit_f = limit as f64;
+        let ratio = rss as f64 / limit_f;
+        let fail_at = self.fail_ratio.get() * limit_f;
+        let cow = last_cow(snap);
+        let result = result
+            .observe("limit_bytes", limit)
+            .observe("limit_source", source.as_str())
+            .observe("ratio", round3(ratio));
+        let result = match cow {
+            Some(cow) => result.observe("last_cow_bytes", cow),
+            None => result,
+        };
+        let result = if ratio >= self.fail_ratio.get() {
+            result.fail(Reason::OomRisk)
+        } else {
+            result.fail_if(ratio >= self.warn_ratio.get(), Reason::RssHigh)
+        };
+        let maxmemory_too_high = snap
+            .maxmemory
+            .is_some_and(|max| max > 0 && max as f64 > fail_at);
+        let fork_too_big = forks(snap) && cow.is_some_and(|cow| rss.saturating_add(cow) >= limit);
+        result
+            .fail_if(maxmemory_too_high, Reason::MaxmemoryAboveLimit)
+            .fail_if(fork_too_big, Reason::ForkHeadroom)
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        if self.warn_ratio > self.fail_ratio {
+            return Err(("warn_ratio", "must not be above checks.headroom.fail_ratio"));
+        }
+        Ok(())
+    }
 }
 
 fn fork_in_progress(snap: &Snapshot) -> bool {
@@ -105,7 +144,11 @@ fn last_cow(snap: &Snapshot) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use super::evaluate as headroom;
+    use crate::checks::Check;
+
+    fn headroom(snap: &Snapshot, window: &Window, settings: &CheckSettings) -> CheckResult {
+        settings.headroom.evaluate(snap, window)
+    }
     use crate::info::ReplicaInfo;
 
     const MIB: u64 = 1 << 20;

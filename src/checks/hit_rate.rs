@@ -1,41 +1,88 @@
 //! `hit_rate`: keyspace hits over lookups, over the window only, so today's
 //! drop shows even on a node that has been up for weeks.
 
-use super::{CheckResult, Window, round3};
-use crate::config::CheckSettings;
+use serde::{Deserialize, Serialize};
+
+use super::{Check, CheckResult, Group, Measure, Window, round3};
+use crate::config::{DAY, Ratio, Within};
 use crate::info::Snapshot;
 use crate::verdict::Reason;
 
-pub fn evaluate(snap: &Snapshot, window: &Window, settings: &CheckSettings) -> CheckResult {
-    if snap.keyspace_hits.is_none() || snap.keyspace_misses.is_none() {
-        return CheckResult::skipped("INFO has no keyspace_hits or keyspace_misses");
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HitRate {
+    pub enabled: bool,
+    /// The old name of `checks.window`, still read: the loader moves it
+    /// there and logs that it is deprecated.
+    #[serde(skip_serializing)]
+    pub window: Option<Within<false, DAY>>,
+    pub min_lookups: u64,
+    pub warn_below: Ratio,
+    pub fail_below: Ratio,
+}
+
+impl Default for HitRate {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: None,
+            min_lookups: 1000,
+            warn_below: Ratio::of(0.90),
+            fail_below: Ratio::of(0.70),
+        }
     }
-    let thresholds = &settings.hit_rate;
-    let lookups = window.hits + window.misses;
-    let result = CheckResult::default();
-    if lookups == 0 {
-        return result
-            .observe("lookups", 0)
+}
+
+impl Check for HitRate {
+    const GROUP: Group = Group::Node;
+    const MEASURES: &'static [Measure] = &[("ratio", "ratio"), ("lookups", "lookups")];
+    const WINDOWED: bool = true;
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn evaluate(&self, snap: &Snapshot, window: &Window) -> CheckResult {
+        if snap.keyspace_hits.is_none() || snap.keyspace_misses.is_none() {
+            return CheckResult::skipped("INFO has no keyspace_hits or keyspace_misses");
+        }
+        let lookups = window.hits + window.misses;
+        let result = CheckResult::default();
+        if lookups == 0 {
+            return result
+                .observe("lookups", 0)
+                .observe("window_s", window.span.as_secs());
+        }
+        let ratio = window.hits as f64 / lookups as f64;
+        let result = result
+            .observe("ratio", round3(ratio))
+            .observe("lookups", lookups)
             .observe("window_s", window.span.as_secs());
+        if lookups < self.min_lookups {
+            result
+        } else if ratio < self.fail_below.get() {
+            result.fail(Reason::LowHitRate)
+        } else {
+            result.fail_if(ratio < self.warn_below.get(), Reason::HitRateLow)
+        }
     }
-    let ratio = window.hits as f64 / lookups as f64;
-    let result = result
-        .observe("ratio", round3(ratio))
-        .observe("lookups", lookups)
-        .observe("window_s", window.span.as_secs());
-    if lookups < thresholds.min_lookups {
-        result
-    } else if ratio < thresholds.fail_below.get() {
-        result.fail(Reason::LowHitRate)
-    } else {
-        result.fail_if(ratio < thresholds.warn_below.get(), Reason::HitRateLow)
+
+    fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        if self.warn_below < self.fail_below {
+            return Err(("warn_below", "must not be below checks.hit_rate.fail_below"));
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use super::evaluate as hit_rate;
+    use crate::checks::Check;
+
+    fn hit_rate(snap: &Snapshot, window: &Window, settings: &CheckSettings) -> CheckResult {
+        settings.hit_rate.evaluate(snap, window)
+    }
     use std::time::Duration;
 
     fn judge(hits: u64, misses: u64) -> CheckResult {

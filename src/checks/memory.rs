@@ -1,57 +1,97 @@
 //! `memory`: used memory against maxmemory, counted as eviction counts it
 //! and judged for the eviction policy and the node's role.
 
-use super::{CheckResult, Window, round3};
-use crate::config::CheckSettings;
+use serde::{Deserialize, Serialize};
+
+use super::{Check, CheckResult, Group, Measure, Window, round3};
+use crate::config::Ratio;
 use crate::info::{Role, Snapshot};
 use crate::verdict::Reason;
 
-pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> CheckResult {
-    let thresholds = &settings.memory;
-    let (Some(used), Some(max)) = (snap.used_memory, snap.maxmemory) else {
-        return CheckResult::skipped("INFO has no used_memory or maxmemory");
-    };
-    let result = CheckResult::default()
-        .observe("used_bytes", used)
-        .observe("max_bytes", max);
-    // Redis compares used memory less its replication and AOF buffers with
-    // maxmemory when it evicts or refuses writes; Redis 5 and older do not
-    // say, and then used_memory is all there is.
-    let counted = match snap.mem_not_counted_for_evict {
-        Some(not_counted) => used.saturating_sub(not_counted),
-        None => used,
-    };
-    let result = match snap.mem_not_counted_for_evict {
-        Some(not_counted) => result
-            .observe("not_counted_bytes", not_counted)
-            .observe("counted_bytes", counted),
-        None => result,
-    };
-    let result = match &snap.maxmemory_policy {
-        Some(policy) => result.observe("policy", policy.as_str()),
-        None => result,
-    };
-    // A replica (replica-ignore-maxmemory yes, the default) neither evicts
-    // nor refuses its primary's writes, and takes no client writes: full is
-    // not pressure there; the OOM killer is its danger.
-    let replica = snap.role == Some(Role::Replica);
-    let result = if replica {
-        result.observe("replica", true)
-    } else {
-        result
-    };
-    if max == 0 {
-        return result.fail_if(thresholds.warn_no_maxmemory, Reason::NoMaxmemory);
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Memory {
+    pub enabled: bool,
+    pub warn_ratio: Ratio,
+    pub fail_ratio: Ratio,
+    pub warn_no_maxmemory: bool,
+    /// Judge `allkeys-*` caches by hit rate, not by how full they are.
+    pub policy_aware: bool,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            warn_ratio: Ratio::of(0.80),
+            fail_ratio: Ratio::of(0.95),
+            warn_no_maxmemory: true,
+            policy_aware: true,
+        }
     }
-    let ratio = counted as f64 / max as f64;
-    let result = result.observe("ratio", round3(ratio));
-    if ratio >= thresholds.fail_ratio.get()
-        && !replica
-        && (!thresholds.policy_aware || refuses_writes_when_full(snap.maxmemory_policy.as_deref()))
-    {
-        result.fail(Reason::MemoryPressure)
-    } else {
-        result.fail_if(ratio >= thresholds.warn_ratio.get(), Reason::MemoryHigh)
+}
+
+impl Check for Memory {
+    const GROUP: Group = Group::Node;
+    const MEASURES: &'static [Measure] = &[("ratio", "ratio"), ("used_bytes", "bytes")];
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn evaluate(&self, snap: &Snapshot, _window: &Window) -> CheckResult {
+        let (Some(used), Some(max)) = (snap.used_memory, snap.maxmemory) else {
+            return CheckResult::skipped("INFO has no used_memory or maxmemory");
+        };
+        let result = CheckResult::default()
+            .observe("used_bytes", used)
+            .observe("max_bytes", max);
+        // Redis compares used memory less its replication and AOF buffers with
+        // maxmemory when it evicts or refuses writes; Redis 5 and older do not
+        // say, and then used_memory is all there is.
+        let counted = match snap.mem_not_counted_for_evict {
+            Some(not_counted) => used.saturating_sub(not_counted),
+            None => used,
+        };
+        let result = match snap.mem_not_counted_for_evict {
+            Some(not_counted) => result
+                .observe("not_counted_bytes", not_counted)
+                .observe("counted_bytes", counted),
+            None => result,
+        };
+        let result = match &snap.maxmemory_policy {
+            Some(policy) => result.observe("policy", policy.as_str()),
+            None => result,
+        };
+        // A replica (replica-ignore-maxmemory yes, the default) neither evicts
+        // nor refuses its primary's writes, and takes no client writes: full is
+        // not pressure there; the OOM killer is its danger.
+        let replica = snap.role == Some(Role::Replica);
+        let result = if replica {
+            result.observe("replica", true)
+        } else {
+            result
+        };
+        if max == 0 {
+            return result.fail_if(self.warn_no_maxmemory, Reason::NoMaxmemory);
+        }
+        let ratio = counted as f64 / max as f64;
+        let result = result.observe("ratio", round3(ratio));
+        if ratio >= self.fail_ratio.get()
+            && !replica
+            && (!self.policy_aware || refuses_writes_when_full(snap.maxmemory_policy.as_deref()))
+        {
+            result.fail(Reason::MemoryPressure)
+        } else {
+            result.fail_if(ratio >= self.warn_ratio.get(), Reason::MemoryHigh)
+        }
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        if self.warn_ratio > self.fail_ratio {
+            return Err(("warn_ratio", "must not be above checks.memory.fail_ratio"));
+        }
+        Ok(())
     }
 }
 
@@ -67,7 +107,11 @@ fn refuses_writes_when_full(policy: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use super::evaluate as memory;
+    use crate::checks::Check;
+
+    fn memory(snap: &Snapshot, window: &Window, settings: &CheckSettings) -> CheckResult {
+        settings.memory.evaluate(snap, window)
+    }
 
     fn snap(used: u64, max: u64, policy: &str) -> Snapshot {
         Snapshot {

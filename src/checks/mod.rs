@@ -1,8 +1,22 @@
 //! The checks: pure functions from what Redis reported to a verdict.
 //!
-//! Each check lives in its own file with an `evaluate(snapshot, window,
-//! thresholds)` and its tests; [`REGISTRY`] lists them with the routes they
-//! belong to. Adding a check touches its file and one registry line.
+//! A check is one file here, as a collector is in node_exporter: its
+//! settings type (the `checks.<name>` section: serde, defaults, and the
+//! rules across its own keys in [`Check::validate`]), its [`Check`] impl
+//! (the routes it answers for, what it measures, its pure `evaluate`) and
+//! its tests. The INFO fields it reads are parsed in one place,
+//! [`crate::info::Snapshot`].
+//!
+//! Adding a check touches:
+//! 1. its file here, with its settings type implementing [`Check`];
+//! 2. one line in the [`registry!`] call below, which makes both its
+//!    `checks.<name>` config section and its [`REGISTRY`] entry;
+//! 3. the reason codes it adds, in `verdict.rs` (the shared vocabulary);
+//! 4. its section in `config/default.toml` (a unit test holds the file to
+//!    the defaults) and its row in the README;
+//! 5. only if it reads what INFO does not say: the fields in `info.rs` and
+//!    the command in `redis.rs`'s `ask`, which sends every extra command of
+//!    a check within the same `redis.timeout`.
 
 mod clients;
 mod cluster;
@@ -16,15 +30,17 @@ mod persistence;
 pub mod ping;
 mod replication;
 mod role;
-mod sentinel;
-mod slowlog;
+pub mod sentinel;
+pub mod slowlog;
 mod tls;
 
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::config::CheckSettings;
+use crate::config::{ConfigError, DAY, HOUR, Settings, Within};
 use crate::info::Snapshot;
 use crate::verdict::{Reason, Status};
 
@@ -73,7 +89,7 @@ impl CheckResult {
 /// The body key of a check that judged nothing; its value says why.
 const SKIPPED: &str = "skipped";
 
-/// Counter growth over the hit-rate window, computed once per check from the
+/// Counter growth over `checks.window`, computed once per check from the
 /// sample history (see [`crate::history`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Window {
@@ -108,170 +124,140 @@ impl Group {
     }
 }
 
-pub type Evaluate = fn(&Snapshot, &Window, &CheckSettings) -> CheckResult;
-
 /// An observed key and its unit; the health+json body shows the first of a
 /// check's measures that it observed as `observedValue`.
 pub type Measure = (&'static str, &'static str);
 
-/// A registry entry: a check and the routes and settings that govern it.
-pub struct Check {
-    pub name: &'static str,
-    pub group: Group,
-    pub evaluate: Evaluate,
-    /// `checks.<name>.enabled`: a disabled check is left out of every route.
-    pub enabled: fn(&CheckSettings) -> bool,
-    pub measures: &'static [Measure],
+/// A check, implemented by its settings type: what it needs to know is its
+/// own section of the config.
+pub trait Check: std::fmt::Debug + Default + Serialize + DeserializeOwned + Send + Sync {
+    /// Which routes it answers for.
+    const GROUP: Group;
+    /// What the health+json body shows of it.
+    const MEASURES: &'static [Measure];
+    /// Judges counter growth over the window, so it is left out where no
+    /// history is kept (`redis-health check`) rather than reported ok.
+    const WINDOWED: bool = false;
+
     /// Whether the check means anything for this node; if not, it is left
     /// out of the body (e.g. `cluster` on a node that is not in a cluster).
     /// A check that applies but whose INFO fields are missing says so with
     /// [`CheckResult::skipped`].
-    pub applies: fn(&Snapshot) -> bool,
-    /// Judges counter growth over the window, so it is left out where no
-    /// history is kept (`redis-health check`) rather than reported ok.
+    fn applies(_snap: &Snapshot) -> bool {
+        true
+    }
+
+    /// `checks.<name>.enabled`: a disabled check is left out of every route.
+    fn enabled(&self) -> bool;
+
+    fn evaluate(&self, snap: &Snapshot, window: &Window) -> CheckResult;
+
+    /// Rules across this check's own keys, which serde cannot express per
+    /// field: the key (within the section) and what is wrong.
+    fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        Ok(())
+    }
+}
+
+/// A registry entry: a check with its settings looked up in the config.
+pub struct Entry {
+    pub name: &'static str,
+    pub group: Group,
+    pub measures: &'static [Measure],
     pub windowed: bool,
+    pub applies: fn(&Snapshot) -> bool,
+    pub enabled: fn(&Settings) -> bool,
+    pub evaluate: fn(&Settings, &Snapshot, &Window) -> CheckResult,
+    pub validate: fn(&Settings) -> Result<(), ConfigError>,
 }
 
-/// `applies` for the checks that every node has.
-fn always(_: &Snapshot) -> bool {
-    true
+/// Builds [`CheckSettings`] (the `checks` section: the shared keys, then one
+/// section per check) and [`REGISTRY`] from one list. Checks whose settings
+/// live elsewhere say where, after `=>`.
+macro_rules! registry {
+    (
+        checks { $($name:ident: $check:ty,)* }
+        elsewhere { $($other:ident: $other_check:ty => |$s:ident| $get:expr,)* }
+    ) => {
+        /// `checks`: the keys every check shares, then each check's section.
+        #[derive(Debug, Deserialize, Serialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct CheckSettings {
+            /// A probe reuses the last completed check while it is younger than this.
+            pub max_age: Within<false, HOUR>,
+            /// The background sampler's period, so windows fill without probes.
+            pub sample_interval: Within<false, HOUR>,
+            /// The window of every windowed check (counter growth over it).
+            pub window: Within<false, DAY>,
+            /// The `ping` check's thresholds (`checks.latency` before).
+            #[serde(alias = "latency")]
+            pub ping: ping::Ping,
+            $(pub $name: $check,)*
+        }
+
+        impl Default for CheckSettings {
+            fn default() -> Self {
+                Self {
+                    max_age: Within::of(Duration::from_secs(1)),
+                    sample_interval: Within::of(Duration::from_secs(5)),
+                    window: Within::of(Duration::from_secs(300)),
+                    ping: ping::Ping::default(),
+                    $($name: <$check>::default(),)*
+                }
+            }
+        }
+
+        /// Every check but `ping`, which every route runs first (see [`ping`]).
+        pub const REGISTRY: &[Entry] = &[
+            $(Entry {
+                name: stringify!($name),
+                group: <$check as Check>::GROUP,
+                measures: <$check as Check>::MEASURES,
+                windowed: <$check as Check>::WINDOWED,
+                applies: <$check as Check>::applies,
+                enabled: |s| s.checks.$name.enabled(),
+                evaluate: |s, snap, window| s.checks.$name.evaluate(snap, window),
+                validate: |s| s.checks.$name.validate().map_err(|(key, why)| {
+                    ConfigError::new(&format!("checks.{}.{key}", stringify!($name)), why)
+                }),
+            },)*
+            $(Entry {
+                name: stringify!($other),
+                group: <$other_check as Check>::GROUP,
+                measures: <$other_check as Check>::MEASURES,
+                windowed: <$other_check as Check>::WINDOWED,
+                applies: <$other_check as Check>::applies,
+                enabled: |$s| { let check: &$other_check = $get; check.enabled() },
+                evaluate: |$s, snap, window| { let check: &$other_check = $get; check.evaluate(snap, window) },
+                validate: |_| Ok(()),
+            },)*
+        ];
+    };
 }
 
-/// Every check but `ping`, which every route runs first (see [`ping`]).
-pub const REGISTRY: &[Check] = &[
-    Check {
-        name: "memory",
-        group: Group::Node,
-        evaluate: memory::evaluate,
-        enabled: |s| s.memory.enabled,
-        measures: &[("ratio", "ratio"), ("used_bytes", "bytes")],
-        applies: always,
-        windowed: false,
-    },
-    Check {
-        name: "hit_rate",
-        group: Group::Node,
-        evaluate: hit_rate::evaluate,
-        enabled: |s| s.hit_rate.enabled,
-        measures: &[("ratio", "ratio"), ("lookups", "lookups")],
-        applies: always,
-        windowed: true,
-    },
-    Check {
-        name: "persistence",
-        group: Group::Node,
-        evaluate: persistence::evaluate,
-        enabled: |s| s.persistence.enabled,
-        measures: &[("rdb_last_bgsave_status", "status")],
-        applies: always,
-        windowed: false,
-    },
-    Check {
-        name: "fragmentation",
-        group: Group::Node,
-        evaluate: fragmentation::evaluate,
-        enabled: |s| s.fragmentation.enabled,
-        measures: &[("ratio", "ratio")],
-        applies: always,
-        windowed: false,
-    },
-    Check {
-        name: "clients",
-        group: Group::Node,
-        evaluate: clients::evaluate,
-        enabled: |s| s.clients.enabled,
-        measures: &[("connected", "clients")],
-        applies: always,
-        windowed: false,
-    },
-    Check {
-        name: "evictions",
-        group: Group::Node,
-        evaluate: evictions::evaluate,
-        enabled: |s| s.evictions.enabled,
-        measures: &[("evicted_keys", "keys")],
-        applies: always,
-        windowed: true,
-    },
-    Check {
-        name: "connections",
-        group: Group::Node,
-        evaluate: connections::evaluate,
-        enabled: |s| s.connections.enabled,
-        measures: &[("rejected", "connections")],
-        applies: always,
-        windowed: true,
-    },
-    Check {
-        name: "cluster",
-        group: Group::Node,
-        evaluate: cluster::evaluate,
-        enabled: |s| s.cluster.enabled,
-        measures: &[("cluster_state", "state")],
-        applies: |snap| snap.cluster_enabled,
-        windowed: false,
-    },
-    Check {
-        name: "slowlog",
-        group: Group::Node,
-        evaluate: slowlog::evaluate,
-        enabled: |s| s.slowlog.active(),
-        measures: &[("slow_entries", "entries")],
-        applies: always,
-        windowed: true,
-    },
-    Check {
-        name: "headroom",
-        group: Group::Node,
-        evaluate: headroom::evaluate,
-        enabled: |s| s.headroom.enabled,
-        measures: &[("ratio", "ratio"), ("rss_bytes", "bytes")],
-        applies: always,
-        windowed: false,
-    },
-    Check {
-        name: "tls",
-        group: Group::Node,
-        evaluate: tls::evaluate,
-        enabled: |s| s.tls.enabled,
-        measures: &[("expires_in_s", "s")],
-        applies: |snap| snap.tls.is_some(),
-        windowed: false,
-    },
-    Check {
-        name: "replication",
-        group: Group::Replication,
-        evaluate: replication::evaluate,
-        enabled: |s| s.replication.enabled,
-        measures: &[
-            ("master_link_status", "status"),
-            ("replicas_online", "replicas"),
-        ],
-        applies: always,
-        windowed: false,
-    },
-    Check {
-        name: "role",
-        group: Group::Role,
-        evaluate: role::evaluate,
-        // What /health/primary answers: disabling it would make every
-        // replica look like a primary to a write pool.
-        enabled: |_| true,
-        measures: &[("role", "role")],
-        applies: always,
-        windowed: false,
-    },
-    Check {
-        name: "sentinel",
-        group: Group::Sentinel,
-        evaluate: sentinel::evaluate,
-        // What /health/sentinel answers.
-        enabled: |_| true,
-        measures: &[("tilt", "boolean")],
-        applies: |snap| snap.sentinel.is_some(),
-        windowed: false,
-    },
-];
+registry! {
+    checks {
+        memory: memory::Memory,
+        hit_rate: hit_rate::HitRate,
+        persistence: persistence::Persistence,
+        fragmentation: fragmentation::Fragmentation,
+        clients: clients::Clients,
+        evictions: evictions::Evictions,
+        connections: connections::Connections,
+        cluster: cluster::Cluster,
+        slowlog: slowlog::Slowlog,
+        headroom: headroom::Headroom,
+        tls: tls::Tls,
+        replication: replication::Replication,
+    }
+    elsewhere {
+        // What /health/primary answers; no settings: disabling it would make
+        // every replica look like a primary to a write pool.
+        role: role::Role => |_s| &role::Role,
+        // What /health/sentinel answers, from the top-level `sentinel` section.
+        sentinel: sentinel::Sentinel => |s| &s.sentinel,
+    }
+}
 
 /// Rounds a ratio for the body: three decimals say enough.
 pub(crate) fn round3(value: f64) -> f64 {
@@ -281,10 +267,13 @@ pub(crate) fn round3(value: f64) -> f64 {
 #[cfg(test)]
 pub(crate) mod test_support {
     pub use super::*;
-    pub use crate::config::CheckSettings;
     pub use crate::info::Snapshot;
     pub use crate::verdict::{Reason, Status};
 
+    /// A check as its tests call it: by the whole `checks` section.
+    pub type Evaluate = fn(&Snapshot, &Window, &CheckSettings) -> CheckResult;
+
+    /// `check` by the default settings, over an empty window.
     pub fn evaluate(check: Evaluate, snap: &Snapshot) -> CheckResult {
         check(snap, &Window::default(), &CheckSettings::default())
     }

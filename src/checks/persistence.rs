@@ -2,42 +2,77 @@
 //! failed Redis may refuse writes with MISCONF. Optionally, unsaved changes
 //! older than `max_rdb_age` (rdb_stale): a restart now would lose them.
 
-use super::{CheckResult, Window};
-use crate::config::CheckSettings;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Check, CheckResult, Group, Measure, Window};
+use crate::config::{MONTH, Within};
 use crate::info::Snapshot;
 use crate::verdict::Reason;
 
-pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> CheckResult {
-    let statuses = [
-        ("rdb_last_bgsave_status", snap.rdb_last_bgsave_ok),
-        ("aof_last_bgrewrite_status", snap.aof_last_bgrewrite_ok),
-        ("aof_last_write_status", snap.aof_last_write_ok),
-    ];
-    if statuses.iter().all(|(_, ok)| ok.is_none()) {
-        return CheckResult::skipped("INFO has no RDB or AOF status");
-    }
-    let mut result = CheckResult::default();
-    for (key, ok) in statuses {
-        if let Some(ok) = ok {
-            result = result.observe(key, if ok { "ok" } else { "err" });
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Persistence {
+    pub enabled: bool,
+    /// Warn (rdb_stale) when the last successful save is older than this
+    /// while there are unsaved changes; 0 turns it off, as pure caches never save.
+    pub max_rdb_age: Within<true, MONTH>,
+}
+
+impl Default for Persistence {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_rdb_age: Within::of(Duration::ZERO),
         }
     }
-    let failed = statuses.iter().any(|(_, ok)| *ok == Some(false));
-    let result = result.fail_if(failed, Reason::PersistenceFailed);
-    let max_age = settings.persistence.max_rdb_age;
-    match (snap.rdb_last_save_age(), snap.rdb_changes_since_last_save) {
-        (Some(age), Some(changes)) if !max_age.is_zero() => result
-            .observe("rdb_last_save_age_s", age.as_secs())
-            .observe("rdb_changes_since_last_save", changes)
-            .fail_if(changes > 0 && age > max_age, Reason::RdbStale),
-        _ => result,
+}
+
+impl Check for Persistence {
+    const GROUP: Group = Group::Node;
+    const MEASURES: &'static [Measure] = &[("rdb_last_bgsave_status", "status")];
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn evaluate(&self, snap: &Snapshot, _window: &Window) -> CheckResult {
+        let statuses = [
+            ("rdb_last_bgsave_status", snap.rdb_last_bgsave_ok),
+            ("aof_last_bgrewrite_status", snap.aof_last_bgrewrite_ok),
+            ("aof_last_write_status", snap.aof_last_write_ok),
+        ];
+        if statuses.iter().all(|(_, ok)| ok.is_none()) {
+            return CheckResult::skipped("INFO has no RDB or AOF status");
+        }
+        let mut result = CheckResult::default();
+        for (key, ok) in statuses {
+            if let Some(ok) = ok {
+                result = result.observe(key, if ok { "ok" } else { "err" });
+            }
+        }
+        let failed = statuses.iter().any(|(_, ok)| *ok == Some(false));
+        let result = result.fail_if(failed, Reason::PersistenceFailed);
+        let max_age = self.max_rdb_age.get();
+        match (snap.rdb_last_save_age(), snap.rdb_changes_since_last_save) {
+            (Some(age), Some(changes)) if !max_age.is_zero() => result
+                .observe("rdb_last_save_age_s", age.as_secs())
+                .observe("rdb_changes_since_last_save", changes)
+                .fail_if(changes > 0 && age > max_age, Reason::RdbStale),
+            _ => result,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use super::evaluate as persistence;
+    use crate::checks::Check;
+
+    fn persistence(snap: &Snapshot, window: &Window, settings: &CheckSettings) -> CheckResult {
+        settings.persistence.evaluate(snap, window)
+    }
 
     fn snap(rdb: bool, rewrite: bool, write: bool) -> Snapshot {
         Snapshot {
@@ -82,7 +117,8 @@ mod tests {
     #[test]
     fn unsaved_changes_older_than_max_rdb_age_are_stale() {
         let mut settings = CheckSettings::default();
-        settings.persistence.max_rdb_age = std::time::Duration::from_secs(60);
+        settings.persistence.max_rdb_age =
+            crate::config::Within::of(std::time::Duration::from_secs(60));
         let judge = |snap: &Snapshot| persistence(snap, &Window::default(), &settings);
         assert_eq!(judge(&saved(60, 5)).status(), Status::Ok);
         let stale = judge(&saved(61, 5));

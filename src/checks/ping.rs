@@ -3,15 +3,38 @@
 
 use std::time::Duration;
 
-use super::{CheckResult, round3};
-use crate::config::CheckSettings;
+use serde::{Deserialize, Serialize};
+
+use super::{CheckResult, Measure, round3};
+use crate::config::{MINUTE, Within};
 use crate::redis::RedisError;
 use crate::verdict::Reason;
 
-pub fn evaluate(latency: Duration, settings: &CheckSettings) -> CheckResult {
-    CheckResult::default()
-        .observe("latency_ms", round3(latency.as_secs_f64() * 1000.0))
-        .fail_if(latency > settings.latency.warn_above, Reason::LatencyHigh)
+/// `checks.ping`: the round trip's thresholds.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ping {
+    /// PING and INFO's pipelined round trip above this warns (latency_high).
+    pub warn_above: Within<true, MINUTE>,
+}
+
+impl Default for Ping {
+    fn default() -> Self {
+        Self {
+            warn_above: Within::of(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// What the health+json body shows of it.
+pub const MEASURES: &[Measure] = &[("latency_ms", "ms")];
+
+impl Ping {
+    pub fn evaluate(&self, latency: Duration) -> CheckResult {
+        CheckResult::default()
+            .observe("latency_ms", round3(latency.as_secs_f64() * 1000.0))
+            .fail_if(latency > self.warn_above.get(), Reason::LatencyHigh)
+    }
 }
 
 pub fn failed(error: &RedisError) -> CheckResult {
@@ -25,11 +48,11 @@ mod tests {
 
     #[test]
     fn slow_round_trip_warns() {
-        let settings = CheckSettings::default();
-        let fast = evaluate(Duration::from_micros(200), &settings);
+        let settings = Ping::default();
+        let fast = settings.evaluate(Duration::from_micros(200));
         assert_eq!(fast.status(), Status::Ok);
         assert_eq!(fast.observed["latency_ms"], 0.2);
-        let slow = evaluate(Duration::from_millis(101), &settings);
+        let slow = settings.evaluate(Duration::from_millis(101));
         assert_eq!(slow.reasons, vec![Reason::LatencyHigh]);
     }
 

@@ -1,21 +1,60 @@
 //! `replication`, judged for the node's own role: a replica by its link to
 //! its primary, a primary by its online replicas.
 
-use super::{CheckResult, Window};
-use crate::config::CheckSettings;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Check, CheckResult, Group, Measure, Window};
+use crate::config::{DAY, Within};
 use crate::info::{Role, Snapshot};
 use crate::verdict::Reason;
 
-pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> CheckResult {
-    match snap.role {
-        Some(Role::Replica) => replica(snap, settings),
-        Some(Role::Master) => primary(snap, settings),
-        None => CheckResult::skipped("INFO has no role"),
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Replication {
+    pub enabled: bool,
+    /// An idle replica's `master_last_io_seconds_ago` climbs to the
+    /// primary's `repl-ping-replica-period` (10 s) before each ping: the
+    /// bound sits above two periods and below `repl-timeout` (60 s).
+    pub max_last_io: Within<true, DAY>,
+    pub min_replicas: u32,
+    pub max_replica_lag: Within<true, DAY>,
+}
+
+impl Default for Replication {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_last_io: Within::of(Duration::from_secs(30)),
+            min_replicas: 0,
+            max_replica_lag: Within::of(Duration::from_secs(10)),
+        }
     }
 }
 
-fn replica(snap: &Snapshot, settings: &CheckSettings) -> CheckResult {
-    let max_last_io = settings.replication.max_last_io.as_secs_f64();
+impl Check for Replication {
+    const GROUP: Group = Group::Replication;
+    const MEASURES: &'static [Measure] = &[
+        ("master_link_status", "status"),
+        ("replicas_online", "replicas"),
+    ];
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn evaluate(&self, snap: &Snapshot, _window: &Window) -> CheckResult {
+        match snap.role {
+            Some(Role::Replica) => replica(snap, self),
+            Some(Role::Master) => primary(snap, self),
+            None => CheckResult::skipped("INFO has no role"),
+        }
+    }
+}
+
+fn replica(snap: &Snapshot, settings: &Replication) -> CheckResult {
+    let max_last_io = settings.max_last_io.get().as_secs_f64();
     let mut result = CheckResult::default().observe("role", "replica");
     if let Some(up) = snap.master_link_up {
         result = result
@@ -36,8 +75,7 @@ fn replica(snap: &Snapshot, settings: &CheckSettings) -> CheckResult {
     result
 }
 
-fn primary(snap: &Snapshot, settings: &CheckSettings) -> CheckResult {
-    let thresholds = &settings.replication;
+fn primary(snap: &Snapshot, thresholds: &Replication) -> CheckResult {
     let online: Vec<_> = snap.replicas.iter().filter(|r| r.online).collect();
     let max_lag = online.iter().filter_map(|r| r.lag_s).max();
     let mut result = CheckResult::default()
@@ -49,7 +87,7 @@ fn primary(snap: &Snapshot, settings: &CheckSettings) -> CheckResult {
         );
     if let Some(lag) = max_lag {
         result = result.observe("max_replica_lag_s", lag).fail_if(
-            lag as f64 > thresholds.max_replica_lag.as_secs_f64(),
+            lag as f64 > thresholds.max_replica_lag.get().as_secs_f64(),
             Reason::ReplicaLagging,
         );
     }
@@ -59,7 +97,11 @@ fn primary(snap: &Snapshot, settings: &CheckSettings) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use super::evaluate as replication;
+    use crate::checks::Check;
+
+    fn replication(snap: &Snapshot, window: &Window, settings: &CheckSettings) -> CheckResult {
+        settings.replication.evaluate(snap, window)
+    }
     use crate::info::{ReplicaInfo, Role};
 
     fn replica(link_up: bool, syncing: bool, last_io: i64) -> Snapshot {

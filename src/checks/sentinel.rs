@@ -3,22 +3,57 @@
 //! each (`SENTINEL CKQUORUM`). Judges every monitored master, or only those
 //! named in `sentinel.masters`.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{CheckResult, Window};
-use crate::config::CheckSettings;
+use super::{Check, CheckResult, Group, Measure, Window};
+use crate::config::MasterNames;
 use crate::info::{MasterStatus, Snapshot};
 use crate::verdict::Reason;
 
-pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> CheckResult {
+/// The top-level `sentinel` section: what the check judges on a Sentinel.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sentinel {
+    /// The masters to judge; empty judges every master the Sentinel monitors.
+    pub masters: MasterNames,
+}
+
+impl Sentinel {
+    /// Whether the master of this name is judged (and so asked CKQUORUM for).
+    pub fn judges(&self, name: &str) -> bool {
+        let named = self.masters.get();
+        named.is_empty() || named.iter().any(|n| n == name)
+    }
+}
+
+impl Check for Sentinel {
+    const GROUP: Group = Group::Sentinel;
+    const MEASURES: &'static [Measure] = &[("tilt", "boolean")];
+
+    fn applies(snap: &Snapshot) -> bool {
+        snap.sentinel.is_some()
+    }
+
+    /// What /health/sentinel answers.
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    fn evaluate(&self, snap: &Snapshot, _window: &Window) -> CheckResult {
+        evaluate(self, snap)
+    }
+}
+
+fn evaluate(settings: &Sentinel, snap: &Snapshot) -> CheckResult {
     let Some(sentinel) = &snap.sentinel else {
         return CheckResult::default();
     };
-    let named = settings.sentinel.masters.get();
+    let named = settings.masters.get();
     let judged: Vec<_> = sentinel
         .masters
         .iter()
-        .filter(|m| named.is_empty() || named.contains(&m.name))
+        .filter(|m| settings.judges(&m.name))
         .collect();
     let any = |status| judged.iter().any(|m| m.status == Some(status));
     let unknown = named
@@ -58,19 +93,38 @@ pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> 
 mod tests {
     use super::*;
     use crate::checks::test_support::Status;
-    use crate::config::MasterNames;
 
     fn fixture(name: &str) -> Snapshot {
         let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         Snapshot::parse(&std::fs::read_to_string(path).unwrap_or_default())
     }
 
+    trait WithQuorum {
+        fn with_quorum(self, answers: &[(String, bool)]) -> Self;
+    }
+
+    impl WithQuorum for Snapshot {
+        /// What `SENTINEL CKQUORUM` answered for each master asked.
+        fn with_quorum(mut self, answers: &[(String, bool)]) -> Self {
+            if let Some(sentinel) = &mut self.sentinel {
+                for master in &mut sentinel.masters {
+                    master.quorum_ok = answers
+                        .iter()
+                        .find(|(name, _)| *name == master.name)
+                        .map(|(_, ok)| *ok);
+                }
+            }
+            self
+        }
+    }
+
     fn judge(snap: &Snapshot, masters: &[&str]) -> CheckResult {
-        let mut settings = CheckSettings::default();
         let names = masters.join(",");
-        settings.sentinel.masters =
-            serde_json::from_value::<MasterNames>(json!(names)).expect("valid master names");
-        evaluate(snap, &Window::default(), &settings)
+        let settings = Sentinel {
+            masters: serde_json::from_value::<MasterNames>(json!(names))
+                .expect("valid master names"),
+        };
+        settings.evaluate(snap, &Window::default())
     }
 
     #[test]

@@ -2,25 +2,63 @@
 //! Growth is counted by the id of the newest entry, not by SLOWLOG LEN, which
 //! is capped by slowlog-max-len and says nothing about the last minutes.
 
-use super::{CheckResult, Window};
-use crate::config::CheckSettings;
+use serde::{Deserialize, Serialize};
+
+use super::{Check, CheckResult, Group, Measure, Window};
 use crate::info::Snapshot;
 use crate::verdict::Reason;
 
-pub fn evaluate(_snap: &Snapshot, window: &Window, settings: &CheckSettings) -> CheckResult {
-    CheckResult::default()
-        .observe("slow_entries", window.slow)
-        .observe("window_s", window.span.as_secs())
-        .fail_if(
-            window.slow > settings.slowlog.warn_above,
-            Reason::SlowCommands,
-        )
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Slowlog {
+    pub enabled: bool,
+    /// Warn (slow_commands) when more slow-log entries than this were added
+    /// within the window; 0 turns the check off, as it costs a SLOWLOG GET
+    /// per check and the `+slowlog|get` ACL permission.
+    pub warn_above: u64,
+}
+
+impl Default for Slowlog {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            warn_above: 0,
+        }
+    }
+}
+
+impl Slowlog {
+    /// Whether checks read the slow log at all.
+    pub fn active(&self) -> bool {
+        self.enabled && self.warn_above > 0
+    }
+}
+
+impl Check for Slowlog {
+    const GROUP: Group = Group::Node;
+    const MEASURES: &'static [Measure] = &[("slow_entries", "entries")];
+    const WINDOWED: bool = true;
+
+    fn enabled(&self) -> bool {
+        self.active()
+    }
+
+    fn evaluate(&self, _snap: &Snapshot, window: &Window) -> CheckResult {
+        CheckResult::default()
+            .observe("slow_entries", window.slow)
+            .observe("window_s", window.span.as_secs())
+            .fail_if(window.slow > self.warn_above, Reason::SlowCommands)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use super::evaluate as slowlog;
+    use crate::checks::Check;
+
+    fn slowlog(snap: &Snapshot, window: &Window, settings: &CheckSettings) -> CheckResult {
+        settings.slowlog.evaluate(snap, window)
+    }
 
     fn judge(slow: u64) -> CheckResult {
         let mut settings = CheckSettings::default();

@@ -3,38 +3,77 @@
 //! handshake of the connection the check used, so judging them costs Redis
 //! nothing.
 
-use super::{CheckResult, Window};
-use crate::config::CheckSettings;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Check, CheckResult, Group, Measure, Window};
+use crate::config::{Within, YEAR};
 use crate::info::Snapshot;
 use crate::tls::date;
 use crate::verdict::Reason;
 
-pub fn evaluate(snap: &Snapshot, _window: &Window, settings: &CheckSettings) -> CheckResult {
-    let Some(dates) = snap.tls else {
-        return CheckResult::default();
-    };
-    let warn_before = i64::try_from(settings.tls.warn_before.as_secs()).unwrap_or(i64::MAX);
-    let mut result = CheckResult::default();
-    let mut expiring = false;
-    for (prefix, not_after) in [
-        ("", dates.server_not_after),
-        ("client_", dates.client_not_after),
-    ] {
-        if let Some(not_after) = not_after {
-            let expires_in = not_after.saturating_sub(dates.checked_at_s);
-            expiring |= expires_in < warn_before;
-            result = result
-                .observe(&format!("{prefix}not_after"), date(not_after))
-                .observe(&format!("{prefix}expires_in_s"), expires_in);
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tls {
+    pub enabled: bool,
+    /// Warn (tls_cert_expiring) when the server's or the client's
+    /// certificate expires within this.
+    pub warn_before: Within<false, YEAR>,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            warn_before: Within::of(Duration::from_secs(14 * 24 * 3600)),
         }
     }
-    result.fail_if(expiring, Reason::TlsCertExpiring)
+}
+
+impl Check for Tls {
+    const GROUP: Group = Group::Node;
+    const MEASURES: &'static [Measure] = &[("expires_in_s", "s")];
+
+    fn applies(snap: &Snapshot) -> bool {
+        snap.tls.is_some()
+    }
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn evaluate(&self, snap: &Snapshot, _window: &Window) -> CheckResult {
+        let Some(dates) = snap.tls else {
+            return CheckResult::default();
+        };
+        let warn_before = i64::try_from(self.warn_before.get().as_secs()).unwrap_or(i64::MAX);
+        let mut result = CheckResult::default();
+        let mut expiring = false;
+        for (prefix, not_after) in [
+            ("", dates.server_not_after),
+            ("client_", dates.client_not_after),
+        ] {
+            if let Some(not_after) = not_after {
+                let expires_in = not_after.saturating_sub(dates.checked_at_s);
+                expiring |= expires_in < warn_before;
+                result = result
+                    .observe(&format!("{prefix}not_after"), date(not_after))
+                    .observe(&format!("{prefix}expires_in_s"), expires_in);
+            }
+        }
+        result.fail_if(expiring, Reason::TlsCertExpiring)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use super::evaluate as tls;
+    use crate::checks::Check;
+
+    fn tls(snap: &Snapshot, window: &Window, settings: &CheckSettings) -> CheckResult {
+        settings.tls.evaluate(snap, window)
+    }
     use crate::info::CertDates;
 
     const DAY: i64 = 86_400;

@@ -1,0 +1,222 @@
+//! Configuration: typed settings loaded from defaults, an optional TOML file and
+//! `REDIS_HEALTH_*` environment variables.
+//!
+//! Values with rules are domain types ([`types`], [`RedisUrl`]), so once
+//! [`Settings::load`] returns, nothing downstream checks them again. Each
+//! check's own settings live in its file under `checks/`; this is the tree
+//! that holds them, beside the server, log, Redis and route settings.
+
+mod diff;
+mod load;
+mod types;
+mod url;
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::checks::CheckSettings;
+pub use diff::needs_restart;
+pub use load::{ConfigPath, config_file, ignored_env_names};
+pub use types::{
+    DAY, Factor, FailAt, HOUR, LogLevel, MINUTE, MONTH, MasterNames, MemoryLimit, QuantityError,
+    Ratio, WarnCode, Within, YEAR,
+};
+pub use url::{Address, RedisUrl};
+
+/// Why the configuration cannot be used; the message is one line naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid config: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(key: &str, message: impl Into<String>) -> Self {
+        Self {
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every setting, validated: nothing downstream checks these again.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub log: LogSettings,
+    pub redis: RedisSettings,
+    pub checks: CheckSettings,
+    pub routes: RouteSettings,
+    /// The sentinel check's settings: a section of its own, as it judges a
+    /// Sentinel process rather than a data node.
+    pub sentinel: crate::checks::sentinel::Sentinel,
+    /// Deprecated names found while loading, for a log line once logging
+    /// is set up; never part of the config itself.
+    #[serde(skip)]
+    pub deprecated: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    /// Connections served at once; more wait in the kernel's accept backlog.
+    pub max_connections: NonZeroU32,
+    /// A client must send a whole request head within this, on a new
+    /// connection and between requests on a kept-alive one, so slow or idle
+    /// clients cannot hold a connection slot.
+    pub header_read_timeout: Within<false, HOUR>,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    pub shutdown_timeout: Within<false, HOUR>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            // Evaluated at compile time: never fails at run time.
+            max_connections: const { NonZeroU32::new(1024).expect("1024 is not zero") },
+            header_read_timeout: Within::of(Duration::from_secs(5)),
+            shutdown_timeout: Within::of(Duration::from_secs(5)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: LogLevel,
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: LogLevel::info(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: RedisUrl,
+    /// Read at every (re)connect so a rotated secret needs no restart.
+    pub password_file: Option<PathBuf>,
+    /// Bounds every command of a check once connected: PING and INFO in one
+    /// round trip, and whatever else the checks in force send (SLOWLOG,
+    /// CLUSTER INFO, SENTINEL CKQUORUM).
+    pub timeout: Within<false, MINUTE>,
+    /// Bounds a (re)connect: TCP, TLS handshake and fred's setup commands,
+    /// which are several round trips and would not fit `timeout` on a slow link.
+    pub connect_timeout: Within<false, MINUTE>,
+    /// Used only with a `rediss://` URL.
+    pub tls: TlsSettings,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: RedisUrl::local(),
+            password_file: None,
+            timeout: Within::of(Duration::from_millis(500)),
+            connect_timeout: Within::of(Duration::from_secs(1)),
+            tls: TlsSettings::default(),
+        }
+    }
+}
+
+/// `redis.tls`: how a `rediss://` connection trusts the server and proves
+/// itself. The files are read again at every (re)connect, like the password
+/// file, so rotated certificates need no restart.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM CA certificate(s) to trust instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate chain for mutual TLS; needs `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// The name the server certificate must hold, when it is not the URL's host
+    /// (e.g. connecting to 127.0.0.1 with a certificate for the service name).
+    pub server_name: Option<String>,
+}
+
+impl TlsSettings {
+    pub fn is_set(&self) -> bool {
+        self.ca_file.is_some()
+            || self.cert_file.is_some()
+            || self.key_file.is_some()
+            || self.server_name.is_some()
+    }
+}
+
+/// Per-route settings: which status fails each route (`/health/alive` has
+/// one fixed rule and no settings).
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouteSettings {
+    pub redis: RouteFailure,
+    pub replica: RouteFailure,
+    pub primary: RouteFailure,
+    pub all: RouteFailure,
+    pub sentinel: RouteFailure,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouteFailure {
+    pub fail_at: FailAt,
+    /// The code answered while the route's status is warn and below
+    /// `fail_at`.
+    pub warn_code: WarnCode,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Figment;
+    use figment::providers::{Format, Toml};
+
+    #[test]
+    fn the_shipped_config_file_holds_exactly_the_defaults() {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml");
+        let from_file: Settings = Figment::from(Toml::file_exact(file))
+            .extract()
+            .expect("config/default.toml parses");
+        assert_eq!(
+            format!("{from_file:?}"),
+            format!("{:?}", Settings::default())
+        );
+    }
+
+    #[test]
+    fn settings_debug_never_shows_the_password() {
+        let mut settings = Settings::default();
+        settings.redis.url =
+            RedisUrl::try_from("redis://health:hunter2@localhost/1".to_owned()).expect("valid url");
+        settings.redis.password_file = Some(PathBuf::from("/run/secrets/redis"));
+        for shown in [format!("{settings:?}"), format!("{settings:#?}")] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(
+                shown.contains("redis://health:[redacted]@localhost:6379/1"),
+                "{shown}"
+            );
+        }
+    }
+}
