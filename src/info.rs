@@ -90,6 +90,9 @@ pub struct Snapshot {
     /// Not in INFO: the certificates of the `rediss://` connection's
     /// handshake, only on such a connection.
     pub tls: Option<CertDates>,
+    /// Not in INFO: what `routes.primary.sentinels` said of the master,
+    /// only when they are set.
+    pub sentinel_view: Option<crate::sentinels::SentinelView>,
 }
 
 /// What a Sentinel says in INFO's Sentinel section.
@@ -268,6 +271,7 @@ impl Snapshot {
             cluster: None,
             sentinel: SentinelInfo::parse(&fields),
             tls: None,
+            sentinel_view: None,
         }
     }
 

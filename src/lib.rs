@@ -16,6 +16,7 @@ pub mod redis;
 pub mod reload;
 pub mod report;
 pub mod routes;
+pub mod sentinels;
 pub mod server;
 pub mod telemetry;
 pub mod tls;

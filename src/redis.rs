@@ -34,6 +34,7 @@ use tokio::sync::Mutex;
 
 use crate::config::{Address, RedisSettings, Settings};
 use crate::info::{CertDates, ClusterInfo, Snapshot};
+use crate::sentinels::Sentinels;
 use crate::tls::{Handshake, Tls};
 use crate::verdict::Reason;
 
@@ -195,6 +196,8 @@ pub struct Redis {
     /// Whether a check also reads the slow log: only when its check runs,
     /// by a prober that keeps the history it judges.
     read_slowlog: bool,
+    /// `routes.primary.sentinels`, asked beside each check when set.
+    sentinels: Option<Sentinels>,
     connection: Mutex<Option<Connection>>,
 }
 
@@ -202,6 +205,7 @@ impl Redis {
     pub fn new(settings: Arc<Settings>, keeps_history: bool) -> Self {
         Self {
             read_slowlog: keeps_history && settings.checks.slowlog.active(),
+            sentinels: Sentinels::new(&settings.routes.primary, &settings.redis),
             settings,
             connection: Mutex::new(None),
         }
@@ -222,12 +226,25 @@ impl Redis {
         // a connection that then died, and had to dial again, within the
         // documented sum as well.
         let whole = self.redis().connect_timeout.get() + self.redis().timeout.get();
-        let result = bounded(
+        let checked = bounded(
             whole,
             "redis.connect_timeout + redis.timeout",
             self.exchange(&mut slot),
-        )
-        .await;
+        );
+        // Sentinel is asked at the same time, within the same bound.
+        let asked = async {
+            match &self.sentinels {
+                Some(sentinels) => Some(sentinels.ask().await),
+                None => None,
+            }
+        };
+        let (mut result, answer) = tokio::join!(checked, asked);
+        if let (Ok(observation), Some(sentinels), Some(answer)) =
+            (&mut result, &self.sentinels, answer)
+        {
+            let view = sentinels.view(answer, observation.snapshot.run_id.as_deref());
+            observation.snapshot.sentinel_view = Some(view);
+        }
         if result.as_ref().is_err_and(RedisError::ends_connection) {
             *slot = None;
         }

@@ -2,7 +2,7 @@
 //! fails, by its `routes.<route>` settings.
 
 use crate::checks::Group;
-use crate::config::{FailAt, RouteFailure, RouteSettings, WarnCode};
+use crate::config::{FailAt, RouteSettings, WarnCode};
 use crate::report::Report;
 use crate::verdict::Reason;
 
@@ -45,27 +45,27 @@ impl Route {
 
     /// `routes.<route>`. `/health/alive` has no such settings: its rule is
     /// fixed (see [`Route::fails`]) and it answers 200 whenever it passes.
-    fn settings(self, routes: &RouteSettings) -> Option<&RouteFailure> {
+    fn settings(self, routes: &RouteSettings) -> Option<(FailAt, WarnCode)> {
+        let both = |fail_at, warn_code| Some((fail_at, warn_code));
         match self {
-            Route::Redis => Some(&routes.redis),
-            Route::Replica => Some(&routes.replica),
-            Route::Primary => Some(&routes.primary),
-            Route::All => Some(&routes.all),
-            Route::Sentinel => Some(&routes.sentinel),
+            Route::Redis => both(routes.redis.fail_at, routes.redis.warn_code),
+            Route::Replica => both(routes.replica.fail_at, routes.replica.warn_code),
+            Route::Primary => both(routes.primary.fail_at, routes.primary.warn_code),
+            Route::All => both(routes.all.fail_at, routes.all.warn_code),
+            Route::Sentinel => both(routes.sentinel.fail_at, routes.sentinel.warn_code),
             Route::Alive => None,
         }
     }
 
     /// `routes.<route>.fail_at`.
     pub fn fail_at(self, routes: &RouteSettings) -> FailAt {
-        self.settings(routes)
-            .map_or_else(FailAt::default, |r| r.fail_at)
+        self.settings(routes).map_or_else(FailAt::default, |r| r.0)
     }
 
     /// `routes.<route>.warn_code`.
     pub fn warn_code(self, routes: &RouteSettings) -> WarnCode {
         self.settings(routes)
-            .map_or_else(WarnCode::default, |r| r.warn_code)
+            .map_or_else(WarnCode::default, |r| r.1)
     }
 
     /// Whether `report` answers 503. For `/health/alive`, a process that

@@ -56,6 +56,7 @@ pub enum Reason {
     TooFewReplicas,
     ReplicaLagging,
     NotPrimary,
+    NotSentinelPrimary,
     ClusterSlotsFailing,
     MasterSdown,
     SentinelTilt,
@@ -100,8 +101,8 @@ impl Reason {
             | SentinelUnknownMaster
             | OomRisk => Status::Critical,
             LowHitRate | ReplicaDisconnected | ReplicaSyncing | ReplicaStale | TooFewReplicas
-            | ReplicaLagging | NotPrimary | ClusterSlotsFailing | MasterSdown | SentinelTilt
-            | NotDataNode | NotSentinel => Status::Degraded,
+            | ReplicaLagging | NotPrimary | NotSentinelPrimary | ClusterSlotsFailing
+            | MasterSdown | SentinelTilt | NotDataNode | NotSentinel => Status::Degraded,
             MemoryHigh | LatencyHigh | NoMaxmemory | HitRateLow | Fragmentation | ClientsHigh
             | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale
             | RssHigh | MaxmemoryAboveLimit | ForkHeadroom | TlsCertExpiring => Status::Warn,

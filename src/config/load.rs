@@ -182,6 +182,7 @@ impl Settings {
         for check in crate::checks::REGISTRY {
             (check.validate)(self)?;
         }
+        self.routes.primary.validate()?;
         if let Some(file) = &self.redis.password_file {
             crate::redis::read_password_file(file)
                 .map_err(|e| ConfigError::new("redis.password_file", e.to_string()))?;

@@ -22,8 +22,8 @@ pub use crate::checks::CheckSettings;
 pub use diff::needs_restart;
 pub use load::{ConfigPath, config_file, ignored_env_names};
 pub use types::{
-    DAY, Factor, FailAt, HOUR, LogLevel, MINUTE, MONTH, MasterNames, MemoryLimit, QuantityError,
-    Ratio, WarnCode, Within, YEAR,
+    DAY, Factor, FailAt, HOUR, HostPorts, LogLevel, MINUTE, MONTH, MasterNames, MemoryLimit,
+    QuantityError, Ratio, WarnCode, Within, YEAR,
 };
 pub use url::{Address, RedisUrl};
 
@@ -173,7 +173,7 @@ impl TlsSettings {
 pub struct RouteSettings {
     pub redis: RouteFailure,
     pub replica: RouteFailure,
-    pub primary: RouteFailure,
+    pub primary: PrimaryRoute,
     pub all: RouteFailure,
     pub sentinel: RouteFailure,
 }
@@ -185,6 +185,47 @@ pub struct RouteFailure {
     /// The code answered while the route's status is warn and below
     /// `fail_at`.
     pub warn_code: WarnCode,
+}
+
+/// `routes.primary`: when it fails, and optionally the Sentinels that decide
+/// which node is the primary. A node that believes it is primary while
+/// Sentinel names another (an old primary back from a freeze) takes writes
+/// that are lost when Sentinel demotes it: with Sentinels set, it answers
+/// 503 `not_sentinel_primary`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrimaryRoute {
+    pub fail_at: FailAt,
+    pub warn_code: WarnCode,
+    /// `host:port` of each Sentinel, asked in order until one answers.
+    pub sentinels: HostPorts,
+    /// The master's name in the Sentinels' config; needed with `sentinels`.
+    pub master_name: Option<String>,
+    /// The Sentinels' password (`requirepass` in sentinel.conf), read at
+    /// every (re)connect like `redis.password_file`.
+    pub sentinel_password_file: Option<PathBuf>,
+}
+
+impl PrimaryRoute {
+    /// Rules across its keys.
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let named = self
+            .master_name
+            .as_deref()
+            .is_some_and(|name| !name.is_empty() && !name.contains(char::is_whitespace));
+        if !self.sentinels.get().is_empty() && !named {
+            return Err(ConfigError::new(
+                "routes.primary.master_name",
+                "needed with routes.primary.sentinels: the master's name in sentinel.conf, without whitespace",
+            ));
+        }
+        if let Some(file) = &self.sentinel_password_file {
+            crate::redis::read_password_file(file).map_err(|e| {
+                ConfigError::new("routes.primary.sentinel_password_file", e.to_string())
+            })?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

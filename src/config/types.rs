@@ -158,6 +158,61 @@ impl TryFrom<NamesInput> for MasterNames {
     }
 }
 
+/// `host:port` addresses: a TOML list, or one comma-separated string as an
+/// environment variable holds it (`REDIS_HEALTH_ROUTES__PRIMARY__SENTINELS=
+/// a:26379,b:26379`). Each has a host and a port; none is repeated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "NamesInput", into = "Vec<String>")]
+pub struct HostPorts(Vec<(String, u16)>);
+
+impl HostPorts {
+    pub fn get(&self) -> &[(String, u16)] {
+        &self.0
+    }
+}
+
+impl From<HostPorts> for Vec<String> {
+    fn from(addrs: HostPorts) -> Self {
+        addrs
+            .0
+            .into_iter()
+            .map(|(host, port)| {
+                if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                }
+            })
+            .collect()
+    }
+}
+
+impl TryFrom<NamesInput> for HostPorts {
+    type Error = &'static str;
+
+    fn try_from(input: NamesInput) -> Result<Self, Self::Error> {
+        let names = MasterNames::try_from(input)
+            .map_err(|_| "an address is empty, holds whitespace or is repeated")?;
+        let mut addrs = Vec::with_capacity(names.0.len());
+        for name in names.0 {
+            let (host, port) = name
+                .rsplit_once(':')
+                .ok_or("each address is host:port, e.g. 10.0.0.5:26379")?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let port = port
+                .parse::<u16>()
+                .ok()
+                .filter(|port| *port > 0)
+                .ok_or("a port is not a number from 1 to 65535")?;
+            if host.is_empty() {
+                return Err("each address is host:port, e.g. 10.0.0.5:26379");
+            }
+            addrs.push((host.to_owned(), port));
+        }
+        Ok(Self(addrs))
+    }
+}
+
 /// `log.level`: a level name, or filter directives that each name a level
 /// (`info,redis_health=debug`). A bare word is refused: as a filter it would
 /// mean "only the target of that name" and silence every line we log.
@@ -585,6 +640,21 @@ mod tests {
         settings.checks.headroom.limit_bytes = "1Gi".parse().ok();
         let dump = toml::to_string(&settings).expect("dump");
         assert!(dump.contains("limit_bytes = 1073741824"), "{dump}");
+    }
+
+    #[test]
+    fn sentinel_addresses_are_host_and_port() {
+        let parse = |input| HostPorts::try_from(input).map(|a| a.get().to_vec());
+        assert_eq!(
+            parse(NamesInput::Text("a:26379, [::1]:26380".into())),
+            Ok(vec![("a".into(), 26379), ("::1".into(), 26380)])
+        );
+        assert_eq!(parse(NamesInput::Text(String::new())), Ok(Vec::new()));
+        for bad in ["a", "a:0", "a:x", ":26379", "a:1,a:1"] {
+            assert!(parse(NamesInput::Text(bad.into())).is_err(), "{bad}");
+        }
+        let shown: Vec<String> = HostPorts(vec![("::1".into(), 1)]).into();
+        assert_eq!(shown, ["[::1]:1"]);
     }
 
     #[test]
