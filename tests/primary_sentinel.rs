@@ -56,9 +56,8 @@ async fn a_primary_back_from_a_freeze_is_never_a_second_200() {
             a.status == 200
         })
         .await;
-    assert_eq!(
+    assert!(
         answer.json["checks"]["role"]["sentinel"].is_string(),
-        true,
         "{}",
         answer.text
     );
