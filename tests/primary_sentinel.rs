@@ -146,3 +146,149 @@ fn sentinels_without_a_master_name_are_refused_at_load() {
         "{error}"
     );
 }
+
+/// Each server's status in HAProxy's `redis_primary` backend, from its CSV
+/// stats.
+async fn backend_status(stats_port: u16) -> Vec<(String, String)> {
+    let url = format!("http://127.0.0.1:{stats_port}/stats;csv");
+    let Ok(csv) = async { reqwest::get(url).await?.text().await }.await else {
+        return Vec::new();
+    };
+    csv.lines()
+        .map(|line| line.split(',').collect::<Vec<_>>())
+        .filter(|row| row.first() == Some(&"redis_primary"))
+        .filter(|row| row.get(1).is_some_and(|s| s.starts_with("redis-")))
+        .filter_map(|row| Some((row[1].to_owned(), row.get(17)?.to_string())))
+        .collect()
+}
+
+/// One SET through HAProxy on a new connection, as a writer that opens a
+/// connection per write does: whether Redis acknowledged it within 500 ms.
+async fn write_through(port: u16, key: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        let command = format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\n1\r\n", key.len());
+        stream.write_all(command.as_bytes()).await?;
+        let mut reply = [0u8; 5];
+        stream.read_exact(&mut reply).await?;
+        Ok::<bool, std::io::Error>(&reply == b"+OK\r\n")
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_millis(500), attempt).await,
+        Ok(Ok(true))
+    )
+}
+
+#[tokio::test]
+async fn through_haproxy_no_acknowledged_write_is_lost_across_a_freeze_and_failover() {
+    let a = TestRedis::start();
+    let port = a.port.to_string();
+    let b = TestRedis::with_args(&["--replicaof", "127.0.0.1", &port]);
+    eventually("replica link up", Duration::from_secs(10), || {
+        b.info_field("master_link_status").as_deref() == Some("up")
+    })
+    .await;
+    let sentinels = SentinelNode::group(a.port, 3, 2);
+    eventually(
+        "sentinels see the replica and each other",
+        Duration::from_secs(15),
+        || {
+            sentinels.iter().all(|s| {
+                let master = s.master0();
+                master.contains("slaves=1") && master.contains("sentinels=3")
+            })
+        },
+    )
+    .await;
+    let (sidecar_a, sidecar_b) = (sidecar(&a, &sentinels).await, sidecar(&b, &sentinels).await);
+    let (write_port, stats_port) = (common::free_port(), common::free_port());
+    let env = [
+        ("REDIS_WRITE_BIND", format!("127.0.0.1:{write_port}")),
+        ("HAPROXY_STATS_BIND", format!("127.0.0.1:{stats_port}")),
+        ("REDIS_A", a.addr().to_string()),
+        ("REDIS_A_HEALTH_PORT", sidecar_a.addr.port().to_string()),
+        ("REDIS_B", b.addr().to_string()),
+        ("REDIS_B_HEALTH_PORT", sidecar_b.addr.port().to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config = format!("{}/deploy/haproxy/haproxy.cfg", env!("CARGO_MANIFEST_DIR"));
+    let haproxy = common::TestProcess::start(
+        &common::tool("haproxy", "apt-get install haproxy"),
+        &["-db", "-f", &config],
+        &env,
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !backend_status(stats_port)
+        .await
+        .contains(&("redis-a".into(), "UP".into()))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "redis-a never UP\n{}",
+            haproxy.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A writer opening a connection per write every 20 ms, across a freeze
+    // of the primary until Sentinel promotes the replica, its resumption,
+    // and its demotion.
+    let writer = tokio::spawn(async move {
+        let mut acked = Vec::new();
+        let started = Instant::now();
+        for n in 0u32.. {
+            let key = format!("w:{n}");
+            if write_through(write_port, &key).await {
+                acked.push((key, Instant::now()));
+            }
+            if started.elapsed() > Duration::from_secs(40) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        acked
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let frozen_at = Instant::now();
+    a.signal("STOP");
+    eventually(
+        "sentinel promotes the replica",
+        Duration::from_secs(30),
+        || sentinels[0].primary_port() == Some(b.port),
+    )
+    .await;
+    a.signal("CONT");
+    eventually(
+        "sentinel demotes the old primary",
+        Duration::from_secs(30),
+        || {
+            a.info_field("role").as_deref() == Some("slave")
+                && a.info_field("master_link_status").as_deref() == Some("up")
+        },
+    )
+    .await;
+    let acked = writer.await.expect("writer");
+    assert!(
+        acked.len() > 100,
+        "too few writes acknowledged: {}",
+        acked.len()
+    );
+    // Redis's own asynchronous-replication window: what the primary
+    // acknowledged just before the freeze may not have reached the replica.
+    let window = Duration::from_millis(200);
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|(_, at)| !(*at + window > frozen_at && *at <= frozen_at))
+        .map(|(key, _)| key)
+        .filter(|key| b.cmd(&["EXISTS", key]) != "1")
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged writes lost: {:?}\nHAProxy: {}",
+        lost.len(),
+        acked.len(),
+        lost.iter().take(10).collect::<Vec<_>>(),
+        haproxy.output()
+    );
+}
