@@ -13,7 +13,7 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use redis_health::Application;
-use redis_health::config::{RedisUrl, Settings};
+use redis_health::config::Settings;
 use serde_json::Value;
 
 pub mod tls;
@@ -336,12 +336,11 @@ pub fn read_reply(reader: &mut impl BufRead) -> String {
 /// Settings for a sidecar on a free port against `url`, with test-friendly
 /// defaults: no maxmemory warning, a short timeout.
 pub fn settings(url: &str) -> Settings {
-    let mut settings = Settings::default();
-    settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    settings.redis.url = RedisUrl::try_from(url.to_owned()).expect("test url");
-    settings.redis.timeout = Duration::from_millis(500);
-    settings.checks.memory.warn_no_maxmemory = false;
-    settings
+    let toml = format!(
+        "server.listen = \"127.0.0.1:0\"\n[redis]\nurl = \"{url}\"\ntimeout = \"500ms\"\n\
+         [checks.memory]\nwarn_no_maxmemory = false\n"
+    );
+    Settings::from_toml(&toml).expect("valid test settings")
 }
 
 #[derive(Clone)]
