@@ -2,12 +2,10 @@
 //! symlink swap with no signal, a broken file, keys that need a restart, and
 //! a new `redis.url`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{TestBinary, TestRedis};
+use crate::support::{TestBinary, TestRedis};
 use serde_json::Value;
 
 /// A config file the binary reads through `REDIS_HEALTH_CONFIG`.

@@ -2,11 +2,9 @@
 //! configured memory limit, maxmemory above it, the machine's RAM when no
 //! limit is set, a real BGSAVE's copy-on-write, and a bad limit.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{TestRedis, assert_config_error, run_binary, settings, spawn_app};
+use crate::support::{TestRedis, assert_config_error, run_binary, settings, spawn_app};
 use redis_health::config::Settings;
 
 fn info_u64(redis: &TestRedis, field: &str) -> u64 {

@@ -2,12 +2,10 @@
 //! replica and three Sentinels (quorum 2, down after 1 s), the routes for the
 //! other kind of process, /metrics and the least-privilege Sentinel ACL user.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::sentinel::SentinelNode;
-use common::{
+use crate::support::sentinel::SentinelNode;
+use crate::support::{
     TestApp, TestRedis, assert_config_error, eventually, run_binary, settings, spawn_app,
 };
 use redis_health::config::{MasterNames, Settings};
@@ -47,7 +45,7 @@ fn names(list: &str) -> MasterNames {
     serde_json::from_value(serde_json::json!(list)).expect("master names")
 }
 
-fn check_names(answer: &common::Answer) -> Vec<String> {
+fn check_names(answer: &crate::support::Answer) -> Vec<String> {
     answer.json["checks"]
         .as_object()
         .map(|checks| checks.keys().cloned().collect())
@@ -317,7 +315,7 @@ async fn the_least_privilege_sentinel_user_is_refused_nothing() {
     let (primary, _replica) = primary_and_replica().await;
     let sentinel = SentinelNode::start(primary.port, 1);
     let mut setuser = vec!["ACL", "SETUSER", "health", "on", ">health-pw"];
-    setuser.extend_from_slice(common::LEAST_PRIVILEGE);
+    setuser.extend_from_slice(crate::support::LEAST_PRIVILEGE);
     setuser.push("+sentinel|ckquorum");
     assert_eq!(sentinel.cmd(&setuser), "OK");
     let mut config = settings(&format!(

@@ -1,13 +1,11 @@
 //! Careless and hostile configuration: secrets never echoed, every duration
 //! bounded, foreign `REDIS_HEALTH_*` variables tolerated, files checked.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{TestBinary, TestRedis, assert_config_error, run_binary};
+use crate::support::{TestBinary, TestRedis, assert_config_error, run_binary};
 use redis_health::config::{DURATION_BOUNDS, NONZERO};
 
 const PASSWORD: &str = "hunter2";
@@ -102,7 +100,7 @@ fn every_duration_key_accepts_its_maximum_and_refuses_one_nanosecond_more() {
 
 #[test]
 fn the_readme_states_each_duration_range() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     for bound in DURATION_BOUNDS {
         let max = format!("`{}`", humantime::format_duration(bound.max));
         let key = format!("`{}`", bound.key);
@@ -284,7 +282,7 @@ fn the_readme_error_example_is_what_the_binary_prints() {
         &[("REDIS_HEALTH_CHECKS__MEMORY__FAIL_RATIO", "1.5")],
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     assert!(
         readme.lines().any(|line| line == stderr.trim_end()),
         "README lacks: {stderr}"

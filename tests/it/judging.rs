@@ -3,12 +3,10 @@
 //! restarts, an idle replica, latency histograms, the slow log's first
 //! entry, and what one-shot `check` leaves out.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::pipeline::mixed_pipeline;
-use common::{TestApp, TestRedis, eventually, run_binary, settings, spawn_app};
+use crate::support::pipeline::mixed_pipeline;
+use crate::support::{TestApp, TestRedis, eventually, run_binary, settings, spawn_app};
 use redis_health::config::Settings;
 
 /// A sidecar that checks again on every probe more than `max_age` apart,
@@ -319,8 +317,9 @@ async fn latency_histograms_count_each_probe_and_check_once() {
     for _ in 0..slow {
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let addr = redis.addr();
-        let sleeper =
-            std::thread::spawn(move || common::resp_pipeline(addr, &["DEBUG", "SLEEP", "0.3"], 1));
+        let sleeper = std::thread::spawn(move || {
+            crate::support::resp_pipeline(addr, &["DEBUG", "SLEEP", "0.3"], 1)
+        });
         tokio::time::sleep(Duration::from_millis(50)).await;
         let answer = app.get("/health/redis").await;
         assert!(

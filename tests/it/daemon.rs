@@ -1,9 +1,7 @@
 //! Running beside other daemons: Consul's warning code, and systemd's empty
 //! credential for a Redis without a password.
 
-mod common;
-
-use common::{TestRedis, assert_config_error, run_binary, settings, spawn_app};
+use crate::support::{TestRedis, assert_config_error, run_binary, settings, spawn_app};
 use redis_health::config::WarnCode;
 
 #[tokio::test]

@@ -1,11 +1,9 @@
 //! Faults a sidecar must survive and report truthfully: each test asserts the
 //! status and reason a probe sees, and how fast.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{TestBinary, TestRedis, free_port, is_down_with, settings, spawn_app};
+use crate::support::{TestBinary, TestRedis, free_port, is_down_with, settings, spawn_app};
 use redis_health::config::Settings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -83,7 +81,7 @@ async fn a_redis_frozen_for_seconds_reads_timeout_on_every_probe_then_recovers()
         });
     }
     let answers: Vec<_> = probers.join_all().await.into_iter().flatten().collect();
-    let held = common::connections_to(redis.port);
+    let held = crate::support::connections_to(redis.port);
     redis.signal("CONT");
 
     assert!(answers.len() >= 20, "only {} probes", answers.len());
@@ -210,7 +208,7 @@ async fn the_documented_acl_is_enough_and_less_fails_with_noperm_and_no_secret()
         args.extend_from_slice(rules);
         assert_eq!(redis.cmd(&args), "OK");
     };
-    setuser("health", common::LEAST_PRIVILEGE);
+    setuser("health", crate::support::LEAST_PRIVILEGE);
     setuser("pingonly", &["-@all", "+ping"]);
     let url = |user: &str| format!("redis://{user}:{PASSWORD}@127.0.0.1:{}", redis.port);
 

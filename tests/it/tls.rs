@@ -2,13 +2,11 @@
 //! chains through an intermediate, failures that read in words, and the
 //! expiry of both certificates, each against a real TLS redis-server.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::tls::{SELF_SIGNED_ONE_LINER, TestPki, self_signed};
-use common::{
+use crate::support::tls::{SELF_SIGNED_ONE_LINER, TestPki, self_signed};
+use crate::support::{
     Answer, TestBinary, TestCerts, TestProcess, TestRedis, free_port, settings, spawn_app,
 };
 use redis_health::config::Settings;

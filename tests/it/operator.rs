@@ -1,11 +1,9 @@
 //! Operator control: per-route failure levels, disabled checks, the Redis
 //! liveness route, and the slow-log and RDB-age signals.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestBinary, TestRedis, is_down_with, settings, spawn_app};
+use crate::support::{TestBinary, TestRedis, is_down_with, settings, spawn_app};
 use redis_health::config::FailAt;
 
 fn fail_at(level: &str) -> FailAt {
@@ -247,7 +245,7 @@ fn a_bad_fail_at_or_enabled_in_config_exits_2_naming_the_key() {
             "checks.hit_rate.enabled",
         ),
     ] {
-        let output = common::run_binary(&[], &[(var, value)]);
+        let output = crate::support::run_binary(&[], &[(var, value)]);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{var}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
@@ -261,7 +259,7 @@ fn a_bad_fail_at_or_enabled_in_config_exits_2_naming_the_key() {
 #[test]
 fn the_role_check_cannot_be_disabled() {
     // Without it /health/primary would answer 200 on every replica.
-    common::assert_config_error(
+    crate::support::assert_config_error(
         &[],
         &[("REDIS_HEALTH_CHECKS__ROLE__ENABLED", "false")],
         "checks.role",

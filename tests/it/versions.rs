@@ -2,11 +2,9 @@
 //! Redis 7.0 (Debian), Redis 6.2 and Valkey 9 (PyPI wheels; see
 //! `.ci/install-test-tools`).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Server, TestRedis, settings, spawn_app};
+use crate::support::{Server, TestRedis, settings, spawn_app};
 
 async fn core_scenarios(server: Server) {
     // Healthy.

@@ -2,12 +2,10 @@
 //! password forms, a Redis Cluster node and a Sentinel failover, each against
 //! real servers this test starts.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::sentinel::SentinelNode;
-use common::{
+use crate::support::sentinel::SentinelNode;
+use crate::support::{
     TestCerts, TestRedis, assert_config_error, eventually, free_port, settings, spawn_app,
     start_cluster,
 };

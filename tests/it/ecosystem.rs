@@ -1,17 +1,15 @@
 //! Fitting the tools people already run: Prometheus metrics (checked with
 //! the real promtool), application/health+json, and the one-shot CLI.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::sentinel::SentinelNode;
-use common::{TestRedis, run_binary, settings, spawn_app, tool};
+use crate::support::sentinel::SentinelNode;
+use crate::support::{TestRedis, run_binary, settings, spawn_app, tool};
 use serde_json::Value;
 
-async fn scrape(app: &common::TestApp) -> (String, String) {
+async fn scrape(app: &crate::support::TestApp) -> (String, String) {
     let response = reqwest::get(format!("http://{}/metrics", app.addr))
         .await
         .expect("scrape");
@@ -121,7 +119,7 @@ async fn metrics_pass_promtool_and_cost_redis_nothing() {
 async fn metrics_say_redis_is_down_when_it_is() {
     let app = spawn_app(settings(&format!(
         "redis://127.0.0.1:{}",
-        common::free_port()
+        crate::support::free_port()
     )))
     .await;
     assert_eq!(app.get("/health/redis").await.status, 503);
@@ -134,11 +132,15 @@ async fn metrics_say_redis_is_down_when_it_is() {
     assert_eq!(series(&text, "redis_health_memory_used_bytes"), None);
 }
 
-async fn get_health_json(app: &common::TestApp, path: &str) -> (u16, String, Value) {
+async fn get_health_json(app: &crate::support::TestApp, path: &str) -> (u16, String, Value) {
     get_accepting(app, path, "application/health+json").await
 }
 
-async fn get_accepting(app: &common::TestApp, path: &str, accept: &str) -> (u16, String, Value) {
+async fn get_accepting(
+    app: &crate::support::TestApp,
+    path: &str,
+    accept: &str,
+) -> (u16, String, Value) {
     let response = reqwest::Client::new()
         .get(format!("http://{}{path}", app.addr))
         .header("accept", accept)
@@ -246,7 +248,7 @@ fn check_command_prints_the_body_and_exits_by_verdict() {
     let body: Value = serde_json::from_slice(&primary.stdout).expect("JSON on stdout");
     assert!(body["checks"].get("role").is_some());
 
-    let closed = format!("redis://127.0.0.1:{}", common::free_port());
+    let closed = format!("redis://127.0.0.1:{}", crate::support::free_port());
     let down = run_binary(&["check", "all"], &[("REDIS_HEALTH_REDIS__URL", &closed)]);
     assert_eq!(down.status.code(), Some(1));
     let body: Value = serde_json::from_slice(&down.stdout).expect("JSON on stdout");
@@ -347,8 +349,8 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
     .await;
     scraped.push_str(&scrape(&app).await.1);
     // Certificate expiry is exported on rediss:// connections only.
-    let certs = common::TestCerts::new("redis.test");
-    let tls_port = common::free_port();
+    let certs = crate::support::TestCerts::new("redis.test");
+    let tls_port = crate::support::free_port();
     let args = certs.server_args(tls_port, false);
     let _tls = TestRedis::with_args(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let mut config = settings(&format!("rediss://127.0.0.1:{tls_port}"));

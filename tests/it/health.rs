@@ -1,10 +1,8 @@
 //! The probe routes against real redis-server processes.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{TestRedis, is_down_with, settings, spawn_app};
+use crate::support::{TestRedis, is_down_with, settings, spawn_app};
 
 #[tokio::test]
 async fn healthy_node_answers_ok_on_every_route() {
@@ -54,7 +52,7 @@ async fn livez_and_unknown_requests() {
     // /livez needs no Redis at all: point the sidecar at a closed port.
     let app = spawn_app(settings(&format!(
         "redis://127.0.0.1:{}",
-        common::free_port()
+        crate::support::free_port()
     )))
     .await;
     let livez = app.get("/livez").await;
@@ -97,7 +95,7 @@ async fn livez_and_unknown_requests() {
 async fn head_gives_the_status_without_a_body() {
     let app = spawn_app(settings(&format!(
         "redis://127.0.0.1:{}",
-        common::free_port()
+        crate::support::free_port()
     )))
     .await;
     let head = reqwest::Client::new()
@@ -113,7 +111,7 @@ async fn head_gives_the_status_without_a_body() {
 async fn nothing_listening_is_unreachable() {
     let app = spawn_app(settings(&format!(
         "redis://127.0.0.1:{}",
-        common::free_port()
+        crate::support::free_port()
     )))
     .await;
     let answer = app.get("/health/redis").await;
@@ -140,8 +138,9 @@ async fn a_hung_server_is_a_timeout_within_the_bound() {
     assert_eq!(app.get("/health/redis").await.status, 200);
 
     let addr = redis.addr();
-    let sleeper =
-        std::thread::spawn(move || common::resp_pipeline(addr, &["DEBUG", "SLEEP", "2"], 1));
+    let sleeper = std::thread::spawn(move || {
+        crate::support::resp_pipeline(addr, &["DEBUG", "SLEEP", "2"], 1)
+    });
     // Probes before the sleep starts still answer 200; the first one after
     // must be a timeout, answered within the bound.
     let answer = app
@@ -311,7 +310,7 @@ async fn a_running_script_is_busy() {
 
     let addr = redis.addr();
     let script = std::thread::spawn(move || {
-        common::resp_pipeline(addr, &["EVAL", "while true do end", "0"], 1)
+        crate::support::resp_pipeline(addr, &["EVAL", "while true do end", "0"], 1)
     });
     let answer = app
         .wait_for("/health/redis", Duration::from_secs(3), |a| a.status == 503)
@@ -419,7 +418,7 @@ async fn probes_against_a_frozen_server(max_age: Duration) {
     config.checks.max_age = max_age;
     let app = spawn_app(config).await;
     assert_eq!(app.get("/health/redis").await.status, 200);
-    assert_eq!(common::connections_to(redis.port), 1);
+    assert_eq!(crate::support::connections_to(redis.port), 1);
 
     redis.signal("STOP");
     tokio::time::sleep(max_age).await; // the cached ok expires
@@ -429,7 +428,7 @@ async fn probes_against_a_frozen_server(max_age: Duration) {
         probes.spawn(async move { app.get("/health/redis").await });
     }
     let answers = probes.join_all().await;
-    let held = common::connections_to(redis.port);
+    let held = crate::support::connections_to(redis.port);
     redis.signal("CONT");
 
     for answer in &answers {
@@ -452,5 +451,5 @@ async fn probes_against_a_frozen_server(max_age: Duration) {
         "{:?}",
         resumed.elapsed()
     );
-    assert_eq!(common::connections_to(redis.port), 1);
+    assert_eq!(crate::support::connections_to(redis.port), 1);
 }

@@ -1,10 +1,8 @@
 //! What the HTTP server does with bad, slow, idle and too many clients.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestApp, free_port, raw_exchange, settings, spawn_app};
+use crate::support::{TestApp, free_port, raw_exchange, settings, spawn_app};
 use redis_health::config::Settings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -1,10 +1,8 @@
 //! Replication judged for the node's own role, against a real primary and replica.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Server, TestRedis, is_down_with, settings, spawn_app};
+use crate::support::{Server, TestRedis, is_down_with, settings, spawn_app};
 use redis_health::config::Settings;
 
 pub fn fast(url: &str) -> Settings {
@@ -159,7 +157,7 @@ async fn bodies_expose_no_address_of_the_other_node() {
     // The primary's INFO lists the replica's ip and port, the replica's
     // INFO its primary's: neither reaches a body.
     for (app, other) in [(&on_primary, replica.port), (&on_replica, primary.port)] {
-        for path in common::HEALTH_ROUTES {
+        for path in crate::support::HEALTH_ROUTES {
             let answer = app.get(path).await;
             let mut found = Vec::new();
             leaves(&answer.json, &mut found);

@@ -4,12 +4,10 @@
 //! then the old password goes. Real Redis, the real `redis.password_file`,
 //! and reconnects forced with CLIENT KILL so each step is really exercised.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{TestApp, TestRedis, settings, spawn_app};
+use crate::support::{TestApp, TestRedis, settings, spawn_app};
 
 const OLD: &str = "old-health-pw";
 const NEW: &str = "new-health-pw";
@@ -133,7 +131,7 @@ async fn removing_the_old_password_before_the_file_is_updated_is_auth_failed_unt
     );
     assert_ne!(redis.cmd(&["CLIENT", "KILL", "USER", "health"]), "0");
     app.wait_for("/health/redis", Duration::from_secs(2), |a| {
-        common::is_down_with(a, "auth_failed")
+        crate::support::is_down_with(a, "auth_failed")
     })
     .await;
 

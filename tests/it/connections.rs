@@ -2,12 +2,10 @@
 //! restarts, passwords with URL-special characters, Unix sockets, and a slow
 //! link (a delaying proxy written here) with a reconnect and a frozen Redis.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{
+use crate::support::{
     HEALTH_ROUTES, Server, TestProcess, TestRedis, eventually, is_down_with, settings, spawn_app,
     tool,
 };
@@ -18,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 /// The README's least-privilege user, as `redis-server` arguments.
 fn health_user() -> Vec<&'static str> {
     let mut args = vec!["--user", "health", "on", ">health-pw"];
-    args.extend_from_slice(common::LEAST_PRIVILEGE);
+    args.extend_from_slice(crate::support::LEAST_PRIVILEGE);
     args
 }
 
@@ -206,7 +204,7 @@ async fn on_a_slow_link_a_reconnect_fits_and_a_frozen_redis_is_a_timeout_within_
         "the defaults"
     );
     let app = spawn_app(config).await;
-    let slow = |a: &common::Answer| a.status == 200 && a.json["reason"] == "latency_high";
+    let slow = |a: &crate::support::Answer| a.status == 200 && a.json["reason"] == "latency_high";
     let answer = app
         .wait_for("/health/redis", Duration::from_secs(5), slow)
         .await;
@@ -270,7 +268,7 @@ async fn on_a_slow_link_a_reconnect_fits_and_a_frozen_redis_is_a_timeout_within_
 
 #[test]
 fn the_socket_path_must_be_absolute() {
-    common::assert_config_error(
+    crate::support::assert_config_error(
         &[],
         &[("REDIS_HEALTH_REDIS__URL", "unix://redis.sock")],
         "redis.url",
