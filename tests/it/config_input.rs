@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::support::{TestBinary, TestRedis, assert_config_error, run_binary};
+use crate::support::*;
 use redis_health::config::{DURATION_BOUNDS, NONZERO};
 
 const PASSWORD: &str = "hunter2";

@@ -2,16 +2,9 @@
 //! restarts, passwords with URL-special characters, Unix sockets, and a slow
 //! link (a delaying proxy written here) with a reconnect and a frozen Redis.
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{
-    HEALTH_ROUTES, Server, TestProcess, TestRedis, eventually, is_down_with, settings, spawn_app,
-    tool,
-};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use crate::support::*;
 
 /// The README's least-privilege user, as `redis-server` arguments.
 fn health_user() -> Vec<&'static str> {
@@ -23,11 +16,10 @@ fn health_user() -> Vec<&'static str> {
 #[tokio::test]
 async fn the_least_privilege_user_leaves_acl_log_empty_across_restarts() {
     let mut redis = TestRedis::with_args(&health_user());
-    let mut config = settings(&format!(
-        "redis://health:health-pw@127.0.0.1:{}",
-        redis.port
-    ));
-    config.checks.max_age = Duration::from_millis(20);
+    let config = settings_with(
+        &format!("redis://health:health-pw@127.0.0.1:{}", redis.port),
+        "checks.max_age = \"20ms\"",
+    );
     let app = spawn_app(config).await;
     app.assert_every_route_ok().await;
     for _ in 0..2 {
@@ -121,8 +113,10 @@ async fn every_route_works_over_a_unix_socket_with_the_password_in_the_url_or_a_
     std::fs::write(&password_file, "health-pw\n").expect("write password");
 
     let in_url = settings(&format!("unix://health:health-pw@{}", redis.socket));
-    let mut in_file = settings(&format!("unix://health@{}", redis.socket));
-    in_file.redis.password_file = Some(password_file);
+    let in_file = settings_with(
+        &format!("unix://health@{}", redis.socket),
+        &password_file_toml(&password_file),
+    );
     for config in [in_url, in_file] {
         let app = spawn_app(config).await;
         app.assert_every_route_ok().await;
@@ -147,122 +141,6 @@ async fn a_missing_or_refusing_socket_is_unreachable_naming_the_path() {
             error.starts_with(&format!("{}: ", path.display())),
             "{error}"
         );
-    }
-}
-
-/// A TCP proxy to `upstream` that holds every chunk for `delay` in each
-/// direction, like a long link: a round trip costs twice `delay`.
-async fn delaying_proxy(upstream: SocketAddr, delay: Duration) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-    let addr = listener.local_addr().expect("proxy address");
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let Ok(server) = TcpStream::connect(upstream).await else {
-                continue;
-            };
-            let (client_read, client_write) = client.into_split();
-            let (server_read, server_write) = server.into_split();
-            tokio::spawn(delayed(client_read, server_write, delay));
-            tokio::spawn(delayed(server_read, client_write, delay));
-        }
-    });
-    addr
-}
-
-/// Copies `from` to `to`, each chunk `delay` after it arrived (the delay
-/// does not add up across chunks), then closes `to` in turn.
-async fn delayed(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Duration) {
-    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
-    let writer = tokio::spawn(async move {
-        while let Some((due, bytes)) = receiver.recv().await {
-            tokio::time::sleep_until(due.into()).await;
-            if to.write_all(&bytes).await.is_err() {
-                return;
-            }
-        }
-        let _ = to.shutdown().await;
-    });
-    let mut buffer = vec![0; 64 * 1024];
-    while let Ok(read @ 1..) = from.read(&mut buffer).await {
-        let _ = sender.send((Instant::now() + delay, buffer[..read].to_vec()));
-    }
-    drop(sender);
-    let _ = writer.await;
-}
-
-#[tokio::test]
-async fn on_a_slow_link_a_reconnect_fits_and_a_frozen_redis_is_a_timeout_within_the_bound() {
-    const DELAY: Duration = Duration::from_millis(100);
-    let redis = TestRedis::start();
-    let proxy = delaying_proxy(redis.addr(), DELAY).await;
-    let mut config = settings(&format!("redis://{proxy}"));
-    config.checks.max_age = Duration::from_millis(10);
-    let (timeout, connect_timeout) = (config.redis.timeout, config.redis.connect_timeout);
-    assert_eq!(
-        (timeout, connect_timeout),
-        (Duration::from_millis(500), Duration::from_secs(1)),
-        "the defaults"
-    );
-    let app = spawn_app(config).await;
-    let slow = |a: &crate::support::Answer| a.status == 200 && a.json["reason"] == "latency_high";
-    let answer = app
-        .wait_for("/health/redis", Duration::from_secs(5), slow)
-        .await;
-    // PING and INFO share one round trip (2 x 100 ms), not two.
-    let latency = answer.json["checks"]["ping"]["latency_ms"]
-        .as_f64()
-        .unwrap_or_default();
-    assert!((200.0..390.0).contains(&latency), "{}", answer.text);
-
-    let connections = |r: &TestRedis| r.info_field("total_connections_received");
-    let before = connections(&redis);
-    assert_ne!(
-        redis.cmd(&["CLIENT", "KILL", "TYPE", "normal"]),
-        "0",
-        "the sidecar's connection was killed"
-    );
-    // Every probe from the kill on: the sidecar dials again within
-    // redis.connect_timeout and answers as before.
-    for attempt in 0..5 {
-        let answer = app.get("/health/redis").await;
-        assert!(slow(&answer), "{attempt}: {}", answer.text);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_ne!(connections(&redis), before, "reconnected");
-
-    redis.signal("STOP");
-    let bound = connect_timeout + timeout;
-    // The open connection times out first, then each reconnect.
-    let keys = [
-        "redis.timeout",
-        "redis.connect_timeout",
-        "redis.connect_timeout",
-    ];
-    for (attempt, key) in keys.into_iter().enumerate() {
-        tokio::time::sleep(Duration::from_millis(20)).await; // past checks.max_age
-        let answer = app.get("/health/redis").await;
-        assert!(
-            is_down_with(&answer, "timeout"),
-            "{attempt}: {}",
-            answer.text
-        );
-        assert_eq!(
-            answer.json["error"],
-            format!("no answer within {key}"),
-            "{attempt} after {:?}",
-            answer.elapsed
-        );
-        assert!(
-            answer.elapsed < bound + Duration::from_millis(300),
-            "{attempt}: answered after {:?}",
-            answer.elapsed
-        );
-    }
-    redis.signal("CONT");
-    app.wait_for("/health/redis", Duration::from_secs(5), slow)
-        .await;
-    for route in HEALTH_ROUTES {
-        assert_eq!(app.get(route).await.status, 200, "{route}");
     }
 }
 

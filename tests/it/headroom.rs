@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{TestRedis, assert_config_error, run_binary, settings, spawn_app};
+use crate::support::*;
+
 use redis_health::config::Settings;
 
 fn info_u64(redis: &TestRedis, field: &str) -> u64 {
@@ -15,9 +16,10 @@ fn info_u64(redis: &TestRedis, field: &str) -> u64 {
 }
 
 fn with_limit(redis: &TestRedis, limit: &str) -> Settings {
-    let mut settings = settings(&redis.url());
-    settings.checks.headroom.limit_bytes = Some(limit.parse().expect("a valid limit"));
-    settings
+    settings_with(
+        &redis.url(),
+        &format!("checks.headroom.limit_bytes = {}", toml_str(limit)),
+    )
 }
 
 /// The value of an unlabelled gauge in a /metrics text.
@@ -35,8 +37,21 @@ async fn rss_near_the_configured_limit_is_critical_oom_risk() {
         redis.cmd(&["DEBUG", "POPULATE", "100000", "key", "100"]),
         "OK"
     );
-    let rss = info_u64(&redis, "used_memory_rss");
+    // Redis refreshes used_memory_rss in its cron (every 100 ms): wait until
+    // two reads 150 ms apart agree, so the figure is the populated one.
+    let mut rss = info_u64(&redis, "used_memory_rss");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        std::thread::sleep(Duration::from_millis(150));
+        let now = info_u64(&redis, "used_memory_rss");
+        if now == rss {
+            break;
+        }
+        assert!(Instant::now() < deadline, "used_memory_rss never settled");
+        rss = now;
+    }
     // RSS at about 93% of the limit: past fail_ratio (0.90).
+
     let limit = (rss as f64 / 0.93) as u64;
     let app = spawn_app(with_limit(&redis, &limit.to_string())).await;
 

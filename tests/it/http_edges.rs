@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{TestRedis, free_port, raw_exchange, settings, spawn_app};
+use crate::support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

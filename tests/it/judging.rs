@@ -6,16 +6,25 @@
 use std::time::{Duration, Instant};
 
 use crate::support::pipeline::mixed_pipeline;
-use crate::support::{TestApp, TestRedis, eventually, run_binary, settings, spawn_app};
+use crate::support::*;
+
 use redis_health::config::Settings;
 
 /// A sidecar that checks again on every probe more than `max_age` apart,
 /// and whose sampler stays out of the way.
 fn on_demand(url: &str, max_age: Duration) -> Settings {
-    let mut config = settings(url);
-    config.checks.max_age = max_age;
-    config.checks.sample_interval = Duration::from_secs(600);
-    config
+    on_demand_with(url, max_age, "")
+}
+
+/// [`on_demand`] with `extra` TOML.
+fn on_demand_with(url: &str, max_age: Duration, extra: &str) -> Settings {
+    settings_with(
+        url,
+        &format!(
+            "checks.max_age = {}\nchecks.sample_interval = \"600s\"\n{extra}",
+            toml_duration(max_age)
+        ),
+    )
 }
 
 fn info_u64(redis: &TestRedis, field: &str) -> u64 {
@@ -56,8 +65,11 @@ async fn a_replica_past_maxmemory_warns_rather_than_fails() {
     .await;
     assert!(info_u64(&replica, "used_memory") > 30 * 1024 * 1024);
 
-    let mut config = on_demand(&replica.url(), Duration::from_millis(50));
-    config.routes.redis.fail_at = "critical".parse().expect("fail_at");
+    let config = on_demand_with(
+        &replica.url(),
+        Duration::from_millis(50),
+        "routes.redis.fail_at = \"critical\"",
+    );
     let app = spawn_app(config).await;
     let answer = app.get("/health/redis").await;
     assert_eq!(answer.status, 200, "{}", answer.text);
@@ -71,8 +83,11 @@ async fn a_replica_past_maxmemory_warns_rather_than_fails() {
     );
 
     // The same figures on a primary are pressure: it would refuse writes.
-    let mut config = on_demand(&primary.url(), Duration::from_millis(50));
-    config.routes.redis.fail_at = "critical".parse().expect("fail_at");
+    let config = on_demand_with(
+        &primary.url(),
+        Duration::from_millis(50),
+        "routes.redis.fail_at = \"critical\"",
+    );
     assert_eq!(primary.cmd(&["CONFIG", "SET", "maxmemory", "20mb"]), "OK");
     let app = spawn_app(config).await;
     let answer = app.get("/health/redis").await;
@@ -210,8 +225,11 @@ async fn a_restart_starts_a_window_that_counts_the_traffic_since_the_start() {
 async fn an_idle_replica_pinged_every_two_seconds_stays_ok() {
     let primary = TestRedis::with_args(&["--repl-ping-replica-period", "2"]);
     let replica = replica_of(&primary, &[]);
-    let mut config = on_demand(&replica.url(), Duration::from_millis(50));
-    config.checks.replication.max_last_io = Duration::from_secs(5);
+    let config = on_demand_with(
+        &replica.url(),
+        Duration::from_millis(50),
+        "checks.replication.max_last_io = \"5s\"",
+    );
     let app = spawn_app(config).await;
     app.wait_for("/health/replica", Duration::from_secs(10), |a| {
         a.json["checks"]["replication"]["master_link_status"] == "up"
@@ -353,8 +371,11 @@ async fn latency_histograms_count_each_probe_and_check_once() {
 #[tokio::test]
 async fn the_first_entry_of_a_never_written_slow_log_counts() {
     let redis = TestRedis::with_args(&["--slowlog-log-slower-than", "100000"]);
-    let mut config = on_demand(&redis.url(), Duration::from_millis(10));
-    config.checks.slowlog.warn_above = 1;
+    let config = on_demand_with(
+        &redis.url(),
+        Duration::from_millis(10),
+        "checks.slowlog.warn_above = 1",
+    );
     let app = spawn_app(config).await;
     let answer = app.get("/health/redis").await;
     assert_eq!(answer.json["checks"]["slowlog"]["slow_entries"], 0);
@@ -425,9 +446,11 @@ async fn the_slow_log_is_read_with_the_documented_acl_and_without_len() {
     }
     let app = |user: &str| {
         let url = format!("redis://{user}:pw-5e2c@127.0.0.1:{}", redis.port);
-        let mut config = on_demand(&url, Duration::from_millis(10));
-        config.checks.slowlog.warn_above = 5;
-        spawn_app(config)
+        spawn_app(on_demand_with(
+            &url,
+            Duration::from_millis(10),
+            "checks.slowlog.warn_above = 5",
+        ))
     };
     let documented = app("documented").await;
     let older = app("older").await;

@@ -5,16 +5,14 @@
 
 use std::time::Duration;
 
-use crate::support::{TestApp, TestProcess, TestRedis, free_port, settings, spawn_app, tool};
+use crate::support::*;
 
 fn deploy_file(path: &str) -> String {
     format!("{}/deploy/{path}", env!("CARGO_MANIFEST_DIR"))
 }
 
 async fn sidecar(redis: &TestRedis) -> TestApp {
-    let mut config = settings(&redis.url());
-    config.checks.max_age = Duration::from_millis(100);
-    spawn_app(config).await
+    spawn_app(settings_with(&redis.url(), "checks.max_age = \"100ms\"")).await
 }
 
 /// Each server's status in the backend, from HAProxy's CSV stats.

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::support::{TestBinary, TestRedis};
+use crate::support::*;
 use serde_json::Value;
 
 /// A config file the binary reads through `REDIS_HEALTH_CONFIG`.

@@ -2,13 +2,15 @@
 
 use std::time::Duration;
 
-use crate::support::{Server, TestRedis, is_down_with, settings, spawn_app};
+use crate::support::*;
 use redis_health::config::Settings;
 
-pub fn fast(url: &str) -> Settings {
-    let mut config = settings(url);
-    config.checks.max_age = Duration::from_millis(50);
-    config
+fn fast(url: &str) -> Settings {
+    fast_with(url, "")
+}
+
+fn fast_with(url: &str, extra: &str) -> Settings {
+    settings_with(url, &format!("checks.max_age = \"50ms\"\n{extra}"))
 }
 
 fn replica_of(server: Server, primary: &TestRedis, extra: &[&str]) -> TestRedis {
@@ -66,8 +68,8 @@ async fn replica_is_healthy_then_disconnected_then_promoted() {
 #[tokio::test]
 async fn primary_with_too_few_replicas_until_one_joins() {
     let primary = TestRedis::start();
-    let mut config = fast(&primary.url());
-    config.checks.replication.min_replicas = 1;
+    let config = fast_with(&primary.url(), "checks.replication.min_replicas = 1");
+
     let app = spawn_app(config).await;
 
     let answer = app.get("/health/replica").await;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{TestBinary, TestRedis, unread_bytes_at};
+use crate::support::*;
 
 #[tokio::test]
 async fn a_signal_stops_accepting_finishes_the_probe_in_flight_and_exits_0() {

@@ -13,7 +13,7 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use redis_health::Application;
-use redis_health::config::{RedisUrl, Settings};
+use redis_health::config::Settings;
 use serde_json::Value;
 
 pub mod tls;
@@ -334,14 +334,59 @@ pub fn read_reply(reader: &mut impl BufRead) -> String {
 }
 
 /// Settings for a sidecar on a free port against `url`, with test-friendly
-/// defaults: no maxmemory warning, a short timeout.
+/// defaults: no maxmemory warning, a short timeout. Built as a config file
+/// is, through [`Settings::from_toml`], so it is validated.
 pub fn settings(url: &str) -> Settings {
-    let mut settings = Settings::default();
-    settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    settings.redis.url = RedisUrl::try_from(url.to_owned()).expect("test url");
-    settings.redis.timeout = Duration::from_millis(500);
-    settings.checks.memory.warn_no_maxmemory = false;
-    settings
+    settings_with(url, "")
+}
+
+/// [`settings`] with `extra`, a TOML text, merged over the test defaults
+/// (tables merge key by key, so `[checks]` there keeps the defaults' other
+/// `checks` keys). Any key a config file may hold can be set this way.
+pub fn settings_with(url: &str, extra: &str) -> Settings {
+    let mut table = toml::Table::new();
+    let defaults = format!(
+        "server.listen = \"127.0.0.1:0\"\nredis.url = {}\nredis.timeout = \"500ms\"\n\
+         checks.memory.warn_no_maxmemory = false\n",
+        toml_str(url)
+    );
+    for text in [defaults.as_str(), extra] {
+        let layer: toml::Table = text
+            .parse()
+            .unwrap_or_else(|e| panic!("test settings are no TOML: {e}\n{text}"));
+        merge_toml(&mut table, layer);
+    }
+    let text = table.to_string();
+    Settings::from_toml(&text).unwrap_or_else(|e| panic!("test settings refused: {e}\n{text}"))
+}
+
+/// `redis.password_file = "PATH"`, as TOML.
+pub fn password_file_toml(path: &Path) -> String {
+    format!(
+        "redis.password_file = {}\n",
+        toml_str(path.to_string_lossy())
+    )
+}
+
+/// A TOML basic string holding `text` (paths, URLs), quoted and escaped.
+pub fn toml_str(text: impl AsRef<str>) -> String {
+    toml::Value::String(text.as_ref().to_owned()).to_string()
+}
+
+/// A humantime duration for TOML, e.g. `"300ms"`.
+pub fn toml_duration(duration: Duration) -> String {
+    toml_str(humantime::format_duration(duration).to_string())
+}
+
+fn merge_toml(into: &mut toml::Table, from: toml::Table) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(toml::Value::Table(old)), toml::Value::Table(new)) => merge_toml(old, new),
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -702,13 +747,6 @@ pub fn assert_config_error(args: &[&str], envs: &[(&str, &str)], key: &str) {
     );
 }
 
-/// A private CA with a server certificate for `server_name` (its only name,
-/// so connecting to 127.0.0.1 needs `redis.tls.server_name`) and a client
-/// certificate, made with the openssl CLI (EC P-256 keys: fast to make).
-pub struct TestCerts {
-    pub dir: tempfile::TempDir,
-}
-
 /// The temp dir's own name: unique per test, so certificate subjects made
 /// from it never collide between tests.
 pub fn unique_name(dir: &tempfile::TempDir) -> String {
@@ -716,120 +754,6 @@ pub fn unique_name(dir: &tempfile::TempDir) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-impl TestCerts {
-    pub fn new(server_name: &str) -> Self {
-        let certs = Self {
-            dir: tempfile::tempdir().expect("temp dir"),
-        };
-        // A name of its own, so another TestCerts' CA is a stranger, not a namesake.
-        let ca_subject = format!("/CN=redis-health test CA {}", unique_name(&certs.dir));
-        certs.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "365",
-            "-subj",
-            &ca_subject,
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        certs.issue(
-            "server",
-            server_name,
-            "serverAuth",
-            &format!("DNS:{server_name}"),
-        );
-        certs.issue("client", "health", "clientAuth", "DNS:health.client");
-        certs
-    }
-
-    fn issue(&self, name: &str, common_name: &str, usage: &str, san: &str) {
-        let ext = format!("{name}.ext");
-        std::fs::write(
-            self.dir.path().join(&ext),
-            format!(
-                "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-                 extendedKeyUsage={usage}\nsubjectAltName={san}\n"
-            ),
-        )
-        .expect("write extensions");
-        let (key, csr, pem) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-        );
-        self.openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &format!("/CN={common_name}"),
-        ]);
-        self.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-set_serial",
-            &std::process::id().to_string(),
-            "-days",
-            "365",
-            "-extfile",
-            &ext,
-            "-out",
-            &pem,
-        ]);
-    }
-
-    fn openssl(&self, args: &[&str]) {
-        tls::run_openssl(self.dir.path(), args);
-    }
-
-    pub fn path(&self, file: &str) -> PathBuf {
-        self.dir.path().join(file)
-    }
-
-    /// redis-server arguments for a TLS port beside the plain one (which the
-    /// test helpers keep using), asking clients for a certificate or not.
-    pub fn server_args(&self, tls_port: u16, auth_clients: bool) -> Vec<String> {
-        let path = |f: &str| self.path(f).to_string_lossy().into_owned();
-        vec![
-            "--tls-port".into(),
-            tls_port.to_string(),
-            "--tls-cert-file".into(),
-            path("server.pem"),
-            "--tls-key-file".into(),
-            path("server.key"),
-            "--tls-ca-cert-file".into(),
-            path("ca.pem"),
-            "--tls-auth-clients".into(),
-            if auth_clients { "yes" } else { "no" }.into(),
-        ]
-    }
 }
 
 /// Arguments that make a TestRedis a cluster node, with its bus on a port of
