@@ -338,7 +338,8 @@ async fn latency_histograms_count_each_probe_and_check_once() {
         let sleeper = std::thread::spawn(move || {
             crate::support::resp_pipeline(addr, &["DEBUG", "SLEEP", "0.3"], 1)
         });
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The probe goes once Redis is really asleep.
+        wait_until_busy(addr, Duration::from_secs(5));
         let answer = app.get("/health/redis").await;
         assert!(
             answer.elapsed >= Duration::from_millis(150),

@@ -659,10 +659,9 @@ fn established_sockets(net: &str) -> Vec<TcpSocket> {
         .collect()
 }
 
-/// Established TCP connections this test process holds to `port` (the
-/// in-process sidecar's connections to its Redis), from /proc.
-pub fn connections_to(port: u16) -> usize {
-    let inodes: Vec<String> = std::fs::read_dir("/proc/self/fd")
+/// The socket inodes among a process's open files (`/proc/PID/fd`).
+fn socket_inodes(fd_dir: &str) -> Vec<String> {
+    std::fs::read_dir(fd_dir)
         .map(|dir| {
             dir.filter_map(Result::ok)
                 .filter_map(|fd| std::fs::read_link(fd.path()).ok())
@@ -675,11 +674,52 @@ pub fn connections_to(port: u16) -> usize {
                 })
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Established TCP connections this test process holds to `port` (the
+/// in-process sidecar's connections to its Redis), from /proc.
+pub fn connections_to(port: u16) -> usize {
+    let inodes = socket_inodes("/proc/self/fd");
     established_sockets("/proc/self/net")
         .iter()
         .filter(|socket| socket.remote_port == port && inodes.contains(&socket.inode))
         .count()
+}
+
+/// Connections to its own `port` that process `pid` has accepted and holds
+/// open, from /proc.
+pub fn accepted_by(pid: u32, port: u16) -> usize {
+    let inodes = socket_inodes(&format!("/proc/{pid}/fd"));
+    established_sockets(&format!("/proc/{pid}/net"))
+        .iter()
+        .filter(|socket| socket.local_port == port && inodes.contains(&socket.inode))
+        .count()
+}
+
+/// Waits until a server at `addr` is busy (a PING on a new connection gets
+/// no answer within 25 ms), e.g. once a DEBUG SLEEP has begun; fails after
+/// `limit`. The PING stays queued and is answered when the server is free.
+pub fn wait_until_busy(addr: SocketAddr, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut stream = TcpStream::connect(addr).expect("connect to test redis");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(25)))
+            .expect("set timeout");
+        stream
+            .write_all(b"*1\r\n$4\r\nPING\r\n")
+            .expect("send PING");
+        let mut buf = [0u8; 16];
+        if std::io::Read::read(&mut stream, &mut buf).is_err() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{addr} was never busy within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Bytes queued, unread, at the listening side of `port` (the server's
