@@ -8,13 +8,6 @@ use crate::support::*;
 
 use redis_health::config::Settings;
 
-fn info_u64(redis: &TestRedis, field: &str) -> u64 {
-    redis
-        .info_field(field)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("INFO {field}"))
-}
-
 fn with_limit(redis: &TestRedis, limit: &str) -> Settings {
     settings_with(
         &redis.url(),
@@ -39,11 +32,11 @@ async fn rss_near_the_configured_limit_is_critical_oom_risk() {
     );
     // Redis refreshes used_memory_rss in its cron (every 100 ms): wait until
     // two reads 150 ms apart agree, so the figure is the populated one.
-    let mut rss = info_u64(&redis, "used_memory_rss");
+    let mut rss = redis.info_u64("used_memory_rss");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         std::thread::sleep(Duration::from_millis(150));
-        let now = info_u64(&redis, "used_memory_rss");
+        let now = redis.info_u64("used_memory_rss");
         if now == rss {
             break;
         }
@@ -107,7 +100,7 @@ async fn without_a_limit_the_machines_ram_is_the_limit() {
     assert_eq!(headroom["limit_source"], "system");
     assert_eq!(
         headroom["limit_bytes"],
-        info_u64(&redis, "total_system_memory")
+        redis.info_u64("total_system_memory")
     );
     assert_eq!(headroom["last_cow_bytes"], 0);
 }
@@ -144,8 +137,8 @@ async fn a_real_bgsave_under_writes_shows_the_next_fork_would_not_fit() {
         redis.info_field("rdb_last_bgsave_status").as_deref(),
         Some("ok")
     );
-    let cow = info_u64(&redis, "rdb_last_cow_size");
-    let rss = info_u64(&redis, "used_memory_rss");
+    let cow = redis.info_u64("rdb_last_cow_size");
+    let rss = redis.info_u64("used_memory_rss");
     assert!(cow > rss / 2, "cow {cow} of rss {rss}");
     let limit = rss + cow * 9 / 10;
     let app = spawn_app(with_limit(&redis, &limit.to_string())).await;

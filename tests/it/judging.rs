@@ -27,20 +27,6 @@ fn on_demand_with(url: &str, max_age: Duration, extra: &str) -> Settings {
     )
 }
 
-fn info_u64(redis: &TestRedis, field: &str) -> u64 {
-    redis
-        .info_field(field)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("INFO {field}"))
-}
-
-fn replica_of(primary: &TestRedis, extra: &[&str]) -> TestRedis {
-    let port = primary.port.to_string();
-    let mut args = vec!["--replicaof", "127.0.0.1", port.as_str()];
-    args.extend_from_slice(extra);
-    TestRedis::with_args(&args)
-}
-
 #[tokio::test]
 async fn a_replica_past_maxmemory_warns_rather_than_fails() {
     let primary = TestRedis::start();
@@ -49,10 +35,7 @@ async fn a_replica_past_maxmemory_warns_rather_than_fails() {
         "OK"
     );
     // The keys reach the replica as its primary's dataset.
-    let replica = replica_of(
-        &primary,
-        &["--maxmemory", "20mb", "--maxmemory-policy", "noeviction"],
-    );
+    let replica = primary.replica(&["--maxmemory", "20mb", "--maxmemory-policy", "noeviction"]);
     eventually(
         "the replica holds every key, far past its maxmemory",
         Duration::from_secs(30),
@@ -63,7 +46,7 @@ async fn a_replica_past_maxmemory_warns_rather_than_fails() {
         },
     )
     .await;
-    assert!(info_u64(&replica, "used_memory") > 30 * 1024 * 1024);
+    assert!(replica.info_u64("used_memory") > 30 * 1024 * 1024);
 
     let config = on_demand_with(
         &replica.url(),
@@ -99,7 +82,7 @@ async fn a_replica_past_maxmemory_warns_rather_than_fails() {
 #[tokio::test]
 async fn a_replication_buffer_burst_is_not_counted_as_memory_pressure() {
     let primary = TestRedis::with_args(&["--repl-backlog-size", "1mb"]);
-    let replica = replica_of(&primary, &[]);
+    let replica = primary.replica(&[]);
     eventually("the replica is in sync", Duration::from_secs(10), || {
         replica.info_field("master_link_status").as_deref() == Some("up")
     })
@@ -114,8 +97,8 @@ async fn a_replication_buffer_burst_is_not_counted_as_memory_pressure() {
             .iter()
             .all(|r| r == "OK")
     );
-    let used = info_u64(&primary, "used_memory");
-    let not_counted = info_u64(&primary, "mem_not_counted_for_evict");
+    let used = primary.info_u64("used_memory");
+    let not_counted = primary.info_u64("mem_not_counted_for_evict");
     assert!(
         not_counted > used / 2,
         "buffer {not_counted} of {used} bytes"
@@ -161,7 +144,7 @@ async fn config_resetstat_starts_a_window_that_counts_the_traffic_after_it() {
     let first = app.get("/health/redis").await;
     assert_eq!(first.status, 200, "{}", first.text);
     assert_eq!(
-        info_u64(&redis, "keyspace_hits") + info_u64(&redis, "keyspace_misses"),
+        redis.info_u64("keyspace_hits") + redis.info_u64("keyspace_misses"),
         1000
     );
 
@@ -211,7 +194,7 @@ async fn a_restart_starts_a_window_that_counts_the_traffic_since_the_start() {
     assert_eq!(hit_rate["ratio"], 0.3);
     assert_eq!(hit_rate["reason"], "low_hit_rate");
     assert_eq!(answer.status, 503);
-    let uptime = info_u64(&redis, "uptime_in_seconds");
+    let uptime = redis.info_u64("uptime_in_seconds");
     assert!(
         hit_rate["window_s"]
             .as_u64()
@@ -224,7 +207,7 @@ async fn a_restart_starts_a_window_that_counts_the_traffic_since_the_start() {
 #[tokio::test]
 async fn an_idle_replica_pinged_every_two_seconds_stays_ok() {
     let primary = TestRedis::with_args(&["--repl-ping-replica-period", "2"]);
-    let replica = replica_of(&primary, &[]);
+    let replica = primary.replica(&[]);
     let config = on_demand_with(
         &replica.url(),
         Duration::from_millis(50),

@@ -13,17 +13,10 @@ fn fast_with(url: &str, extra: &str) -> Settings {
     settings_with(url, &format!("checks.max_age = \"50ms\"\n{extra}"))
 }
 
-fn replica_of(server: Server, primary: &TestRedis, extra: &[&str]) -> TestRedis {
-    let port = primary.port.to_string();
-    let mut args = vec!["--replicaof", "127.0.0.1", port.as_str()];
-    args.extend_from_slice(extra);
-    TestRedis::start_with(server, &args)
-}
-
 #[tokio::test]
 async fn replica_is_healthy_then_disconnected_then_promoted() {
     let mut primary = TestRedis::start();
-    let replica = replica_of(Server::Redis7, &primary, &[]);
+    let replica = primary.replica(&[]);
     let app = spawn_app(fast(&replica.url())).await;
 
     let answer = app
@@ -79,7 +72,7 @@ async fn primary_with_too_few_replicas_until_one_joins() {
     // /health/redis does not judge replication.
     assert_eq!(app.get("/health/redis").await.status, 200);
 
-    let _replica = replica_of(Server::Redis7, &primary, &[]);
+    let _replica = primary.replica(&[]);
     let answer = app
         .wait_for("/health/replica", Duration::from_secs(10), |a| {
             a.status == 200
@@ -96,11 +89,7 @@ async fn primary_with_too_few_replicas_until_one_joins() {
 #[tokio::test]
 async fn replica_refusing_stale_reads_is_master_down() {
     let mut primary = TestRedis::start();
-    let replica = replica_of(
-        Server::Redis7,
-        &primary,
-        &["--replica-serve-stale-data", "no"],
-    );
+    let replica = primary.replica(&["--replica-serve-stale-data", "no"]);
     let app = spawn_app(fast(&replica.url())).await;
     app.wait_for("/health/replica", Duration::from_secs(10), |a| {
         a.status == 200
@@ -142,7 +131,7 @@ fn leaves(value: &serde_json::Value, out: &mut Vec<String>) {
 #[tokio::test]
 async fn bodies_expose_no_address_of_the_other_node() {
     let primary = TestRedis::start();
-    let replica = replica_of(Server::Redis7, &primary, &[]);
+    let replica = primary.replica(&[]);
     let on_primary = spawn_app(fast(&primary.url())).await;
     let on_replica = spawn_app(fast(&replica.url())).await;
     on_primary

@@ -1,6 +1,5 @@
 //! Shared integration-test helpers: real redis-server processes on free ports,
 //! the sidecar served on port 0, and an HTTP client.
-#![allow(dead_code)] // each test binary uses its own subset of the helpers
 
 pub mod pipeline;
 pub mod sentinel;
@@ -247,6 +246,22 @@ impl TestRedis {
             .map(|v| v.trim().to_owned())
     }
 
+    /// One numeric INFO field, failing the test when it is absent.
+    pub fn info_u64(&self, field: &str) -> u64 {
+        self.info_field(field)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("INFO {field}"))
+    }
+
+    /// A replica of this server (the same kind of server) with `extra`
+    /// arguments.
+    pub fn replica(&self, extra: &[&str]) -> TestRedis {
+        let port = self.port.to_string();
+        let mut args = vec!["--replicaof", "127.0.0.1", port.as_str()];
+        args.extend_from_slice(extra);
+        TestRedis::start_with(self.server, &args)
+    }
+
     /// Fills the server with keys, then sets maxmemory so that
     /// used_memory / maxmemory is about `ratio` (DEBUG POPULATE, CONFIG SET).
     pub fn fill_to_ratio(&self, ratio: f64) {
@@ -254,10 +269,7 @@ impl TestRedis {
             self.cmd(&["DEBUG", "POPULATE", "20000", "key", "100"]),
             "OK"
         );
-        let used: u64 = self
-            .info_field("used_memory")
-            .and_then(|v| v.parse().ok())
-            .expect("used_memory");
+        let used = self.info_u64("used_memory");
         let max = ((used as f64) / ratio) as u64;
         assert_eq!(
             self.cmd(&["CONFIG", "SET", "maxmemory", &max.to_string()]),
