@@ -3,20 +3,16 @@
 //! Prometheus blackbox exporter matching `"status":"ok"`, and Prometheus
 //! scraping the sidecar through the shipped relabelling.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestApp, TestProcess, TestRedis, free_port, settings, spawn_app, tool};
+use crate::support::*;
 
 fn deploy_file(path: &str) -> String {
     format!("{}/deploy/{path}", env!("CARGO_MANIFEST_DIR"))
 }
 
 async fn sidecar(redis: &TestRedis) -> TestApp {
-    let mut config = settings(&redis.url());
-    config.checks.max_age = Duration::from_millis(100);
-    spawn_app(config).await
+    spawn_app(settings_with(&redis.url(), "checks.max_age = \"100ms\"")).await
 }
 
 /// Each server's status in the backend, from HAProxy's CSV stats.
@@ -127,7 +123,7 @@ async fn haproxy_follows_the_primary_through_a_failover() {
 
     let through = std::net::SocketAddr::from(([127, 0, 0, 1], write_port));
     assert_eq!(
-        common::resp_pipeline(through, &["SET", "before", "1"], 1),
+        crate::support::resp_pipeline(through, &["SET", "before", "1"], 1),
         ["OK"]
     );
     assert_eq!(
@@ -150,7 +146,7 @@ async fn haproxy_follows_the_primary_through_a_failover() {
     assert!(took < Duration::from_secs(5), "took {took:?}");
 
     assert_eq!(
-        common::resp_pipeline(through, &["SET", "after", "2"], 1),
+        crate::support::resp_pipeline(through, &["SET", "after", "2"], 1),
         ["OK"]
     );
     assert_eq!(
@@ -173,7 +169,7 @@ async fn haproxy_never_spreads_writes_over_two_primaries() {
         // One new connection per write.
         let key = format!("write-{i}");
         assert_eq!(
-            common::resp_pipeline(through, &["SET", &key, "1"], 1),
+            crate::support::resp_pipeline(through, &["SET", &key, "1"], 1),
             ["OK"]
         );
     }
