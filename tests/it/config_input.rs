@@ -1,14 +1,13 @@
 //! Careless and hostile configuration: secrets never echoed, every duration
 //! bounded, foreign `REDIS_HEALTH_*` variables tolerated, files checked.
 
-mod common;
-
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{TestBinary, TestRedis, assert_config_error, run_binary};
-use redis_health::config::{DURATION_BOUNDS, NONZERO};
+use crate::support::*;
 
 const PASSWORD: &str = "hunter2";
 
@@ -79,11 +78,73 @@ fn a_type_error_names_the_key_and_type_never_the_value() {
     assert_refused_without_secret(&output, "log.format: must be one of text, json");
 }
 
+/// The dotted keys whose value in the TOML `text` parses as a humantime
+/// duration.
+fn duration_keys(text: &str) -> BTreeSet<String> {
+    fn walk(prefix: &str, table: &toml::Table, out: &mut BTreeSet<String>) {
+        for (key, value) in table {
+            let key = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match value {
+                toml::Value::Table(table) => walk(&key, table, out),
+                toml::Value::String(text) if humantime::parse_duration(text).is_ok() => {
+                    out.insert(key);
+                }
+                _ => {}
+            }
+        }
+    }
+    let table: toml::Table = text.parse().expect("TOML");
+    let mut keys = BTreeSet::new();
+    walk("", &table, &mut keys);
+    keys
+}
+
+/// Every duration key and its largest value, found from the outside: the
+/// keys `redis-health config` prints as durations, each set to the largest
+/// number of seconds, whose refusal names the key and says
+/// `must be at most MAX`.
+fn duration_bounds() -> &'static [(String, Duration)] {
+    static BOUNDS: OnceLock<Vec<(String, Duration)>> = OnceLock::new();
+    BOUNDS.get_or_init(|| {
+        let output = run_binary(&["config"], &[]);
+        assert_eq!(output.status.code(), Some(0), "redis-health config");
+        let keys = duration_keys(&String::from_utf8_lossy(&output.stdout));
+        // A duration key the shipped config holds is a duration key here too,
+        // so a new one is covered without naming it.
+        let shipped = duration_keys(include_str!("../../config/default.toml"));
+        assert!(!shipped.is_empty(), "config/default.toml holds no duration");
+        let missing: Vec<_> = shipped.difference(&keys).collect();
+        assert!(missing.is_empty(), "not printed as durations: {missing:?}");
+        keys.into_iter()
+            .map(|key| {
+                let var = env_name(&key);
+                let output = run_binary(&["config"], &[(&var, "18446744073709551615s")]);
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                assert_eq!(output.status.code(), Some(2), "{var}: {stderr}");
+                assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+                let (_, max) = stderr
+                    .trim_end()
+                    .split_once(&format!("invalid config: {key}: must be at most "))
+                    .unwrap_or_else(|| panic!("{key} has no stated maximum: {stderr}"));
+                // The layer that set it follows, as for every refused key.
+                let max = max.split(" (from ").next().unwrap_or(max);
+                let max = humantime::parse_duration(max)
+                    .unwrap_or_else(|e| panic!("{key}: maximum {max:?}: {e}"));
+                (key, max)
+            })
+            .collect()
+    })
+}
+
 #[test]
 fn every_duration_key_accepts_its_maximum_and_refuses_one_nanosecond_more() {
-    for bound in DURATION_BOUNDS {
-        let var = env_name(bound.key);
-        let largest = humantime::format_duration(bound.max).to_string();
+    for (key, max) in duration_bounds() {
+        let var = env_name(key);
+        let largest = humantime::format_duration(*max).to_string();
         let output = run_binary(&["config"], &[(&var, &largest)]);
         assert_eq!(
             output.status.code(),
@@ -91,21 +152,27 @@ fn every_duration_key_accepts_its_maximum_and_refuses_one_nanosecond_more() {
             "{var}={largest}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let beyond = humantime::format_duration(bound.max + NONZERO).to_string();
-        assert_config_error(&["config"], &[(&var, &beyond)], bound.key);
-        assert_config_error(&["config"], &[(&var, "18446744073709551615s")], bound.key);
-        if bound.min > Duration::ZERO {
-            assert_config_error(&["config"], &[(&var, "0s")], bound.key);
+        let beyond = humantime::format_duration(*max + Duration::from_nanos(1)).to_string();
+        assert_config_error(&["config"], &[(&var, &beyond)], key);
+        // 0 is either allowed (it means "off" or "any") or refused as such.
+        let output = run_binary(&["config"], &[(&var, "0s")]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if output.status.code() != Some(0) {
+            assert_config_error(&["config"], &[(&var, "0s")], key);
+            assert!(
+                stderr.contains(&format!("invalid config: {key}: must be longer than 0")),
+                "{var}=0s: {stderr}"
+            );
         }
     }
 }
 
 #[test]
 fn the_readme_states_each_duration_range() {
-    let readme = include_str!("../README.md");
-    for bound in DURATION_BOUNDS {
-        let max = format!("`{}`", humantime::format_duration(bound.max));
-        let key = format!("`{}`", bound.key);
+    let readme = include_str!("../../README.md");
+    for (key, max) in duration_bounds() {
+        let max = format!("`{}`", humantime::format_duration(*max));
+        let key = format!("`{key}`");
         assert!(
             readme
                 .lines()
@@ -128,14 +195,9 @@ fn a_max_age_of_zero_exits_2() {
 async fn every_duration_at_its_maximum_serves() {
     let redis = TestRedis::start();
     let url = redis.url();
-    let values: Vec<(String, String)> = DURATION_BOUNDS
+    let values: Vec<(String, String)> = duration_bounds()
         .iter()
-        .map(|b| {
-            (
-                env_name(b.key),
-                humantime::format_duration(b.max).to_string(),
-            )
-        })
+        .map(|(key, max)| (env_name(key), humantime::format_duration(*max).to_string()))
         .collect();
     let mut envs: Vec<(&str, &str)> = values
         .iter()
@@ -284,7 +346,7 @@ fn the_readme_error_example_is_what_the_binary_prints() {
         &[("REDIS_HEALTH_CHECKS__MEMORY__FAIL_RATIO", "1.5")],
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     assert!(
         readme.lines().any(|line| line == stderr.trim_end()),
         "README lacks: {stderr}"

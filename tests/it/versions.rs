@@ -2,17 +2,14 @@
 //! Redis 7.0 (Debian), Redis 6.2 and Valkey 9 (PyPI wheels; see
 //! `.ci/install-test-tools`).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Server, TestRedis, settings, spawn_app};
+use crate::support::*;
 
 async fn core_scenarios(server: Server) {
     // Healthy.
     let primary = TestRedis::start_with(server, &["--maxmemory", "100mb"]);
-    let mut config = settings(&primary.url());
-    config.checks.max_age = Duration::from_millis(50);
+    let config = settings_with(&primary.url(), "checks.max_age = \"50ms\"");
     let app = spawn_app(config).await;
     let answer = app.get("/health/redis").await;
     assert_eq!(answer.status, 200, "{server:?}: {}", answer.text);
@@ -27,8 +24,7 @@ async fn core_scenarios(server: Server) {
     // A replica: link up, and not the primary.
     let port = primary.port.to_string();
     let replica = TestRedis::start_with(server, &["--replicaof", "127.0.0.1", &port]);
-    let mut config = settings(&replica.url());
-    config.checks.max_age = Duration::from_millis(50);
+    let config = settings_with(&replica.url(), "checks.max_age = \"50ms\"");
     let replica_app = spawn_app(config).await;
     let answer = replica_app
         .wait_for("/health/replica", Duration::from_secs(10), |a| {

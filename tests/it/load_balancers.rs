@@ -3,24 +3,20 @@
 //! Prometheus blackbox exporter matching `"status":"ok"`, and Prometheus
 //! scraping the sidecar through the shipped relabelling.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestApp, TestProcess, TestRedis, free_port, settings, spawn_app, tool};
+use crate::support::*;
 
 fn deploy_file(path: &str) -> String {
     format!("{}/deploy/{path}", env!("CARGO_MANIFEST_DIR"))
 }
 
 async fn sidecar(redis: &TestRedis) -> TestApp {
-    let mut config = settings(&redis.url());
-    config.checks.max_age = Duration::from_millis(100);
-    spawn_app(config).await
+    spawn_app(settings_with(&redis.url(), "checks.max_age = \"100ms\"")).await
 }
 
 /// Each server's status in the backend, from HAProxy's CSV stats.
-async fn backend_status(stats_port: u16) -> Vec<(String, String)> {
+pub(crate) async fn backend_status(stats_port: u16) -> Vec<(String, String)> {
     let url = format!("http://127.0.0.1:{stats_port}/stats;csv");
     let Ok(csv) = async { reqwest::get(url).await?.text().await }.await else {
         return Vec::new();
@@ -80,7 +76,7 @@ async fn wait_for_servers(
 /// Real HAProxy running deploy/haproxy/haproxy.cfg as shipped, with the
 /// addresses from its environment variables; returns it with its write and
 /// stats ports.
-fn haproxy(
+pub(crate) fn haproxy(
     a: &TestRedis,
     sidecar_a: &TestApp,
     b: &TestRedis,
@@ -127,7 +123,7 @@ async fn haproxy_follows_the_primary_through_a_failover() {
 
     let through = std::net::SocketAddr::from(([127, 0, 0, 1], write_port));
     assert_eq!(
-        common::resp_pipeline(through, &["SET", "before", "1"], 1),
+        crate::support::resp_pipeline(through, &["SET", "before", "1"], 1),
         ["OK"]
     );
     assert_eq!(
@@ -150,7 +146,7 @@ async fn haproxy_follows_the_primary_through_a_failover() {
     assert!(took < Duration::from_secs(5), "took {took:?}");
 
     assert_eq!(
-        common::resp_pipeline(through, &["SET", "after", "2"], 1),
+        crate::support::resp_pipeline(through, &["SET", "after", "2"], 1),
         ["OK"]
     );
     assert_eq!(
@@ -173,7 +169,7 @@ async fn haproxy_never_spreads_writes_over_two_primaries() {
         // One new connection per write.
         let key = format!("write-{i}");
         assert_eq!(
-            common::resp_pipeline(through, &["SET", &key, "1"], 1),
+            crate::support::resp_pipeline(through, &["SET", &key, "1"], 1),
             ["OK"]
         );
     }

@@ -2,24 +2,17 @@
 //! configured memory limit, maxmemory above it, the machine's RAM when no
 //! limit is set, a real BGSAVE's copy-on-write, and a bad limit.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{TestRedis, assert_config_error, run_binary, settings, spawn_app};
+use crate::support::*;
+
 use redis_health::config::Settings;
 
-fn info_u64(redis: &TestRedis, field: &str) -> u64 {
-    redis
-        .info_field(field)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("INFO {field}"))
-}
-
 fn with_limit(redis: &TestRedis, limit: &str) -> Settings {
-    let mut settings = settings(&redis.url());
-    settings.checks.headroom.limit_bytes = Some(limit.parse().expect("a valid limit"));
-    settings
+    settings_with(
+        &redis.url(),
+        &format!("checks.headroom.limit_bytes = {}", toml_str(limit)),
+    )
 }
 
 /// The value of an unlabelled gauge in a /metrics text.
@@ -37,8 +30,21 @@ async fn rss_near_the_configured_limit_is_critical_oom_risk() {
         redis.cmd(&["DEBUG", "POPULATE", "100000", "key", "100"]),
         "OK"
     );
-    let rss = info_u64(&redis, "used_memory_rss");
+    // Redis refreshes used_memory_rss in its cron (every 100 ms): wait until
+    // two reads 150 ms apart agree, so the figure is the populated one.
+    let mut rss = redis.info_u64("used_memory_rss");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        std::thread::sleep(Duration::from_millis(150));
+        let now = redis.info_u64("used_memory_rss");
+        if now == rss {
+            break;
+        }
+        assert!(Instant::now() < deadline, "used_memory_rss never settled");
+        rss = now;
+    }
     // RSS at about 93% of the limit: past fail_ratio (0.90).
+
     let limit = (rss as f64 / 0.93) as u64;
     let app = spawn_app(with_limit(&redis, &limit.to_string())).await;
 
@@ -94,7 +100,7 @@ async fn without_a_limit_the_machines_ram_is_the_limit() {
     assert_eq!(headroom["limit_source"], "system");
     assert_eq!(
         headroom["limit_bytes"],
-        info_u64(&redis, "total_system_memory")
+        redis.info_u64("total_system_memory")
     );
     assert_eq!(headroom["last_cow_bytes"], 0);
 }
@@ -131,8 +137,8 @@ async fn a_real_bgsave_under_writes_shows_the_next_fork_would_not_fit() {
         redis.info_field("rdb_last_bgsave_status").as_deref(),
         Some("ok")
     );
-    let cow = info_u64(&redis, "rdb_last_cow_size");
-    let rss = info_u64(&redis, "used_memory_rss");
+    let cow = redis.info_u64("rdb_last_cow_size");
+    let rss = redis.info_u64("used_memory_rss");
     assert!(cow > rss / 2, "cow {cow} of rss {rss}");
     let limit = rss + cow * 9 / 10;
     let app = spawn_app(with_limit(&redis, &limit.to_string())).await;

@@ -2,25 +2,35 @@
 //! chains through an intermediate, failures that read in words, and the
 //! expiry of both certificates, each against a real TLS redis-server.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::tls::{SELF_SIGNED_ONE_LINER, TestPki, self_signed};
-use common::{
-    Answer, TestBinary, TestCerts, TestProcess, TestRedis, free_port, settings, spawn_app,
-};
+use crate::support::tls::{SELF_SIGNED_ONE_LINER, TestPki, self_signed, tls_settings};
+use crate::support::*;
 use redis_health::config::Settings;
 
+pub(crate) fn rediss_url(port: u16) -> String {
+    format!("rediss://127.0.0.1:{port}")
+}
+
 fn rediss(port: u16, ca_file: Option<String>) -> Settings {
-    let mut config = settings(&format!("rediss://127.0.0.1:{port}"));
-    config.redis.tls.ca_file = ca_file.map(Into::into);
-    config
+    tls_settings(&rediss_url(port), ca_file.as_deref(), "")
 }
 
 fn trusting_root(port: u16, pki: &TestPki) -> Settings {
-    rediss(port, Some(pki.path_str("root.pem")))
+    pki.trusting(&rediss_url(port), "")
+}
+
+/// The server name of [`named_pki`]'s server leaf, as TOML.
+pub(crate) const NAMED: &str = "redis.tls.server_name = \"redis.test\"\n";
+
+/// A PKI whose server leaf `server` names only `redis.test`, with a client
+/// certificate `client`.
+pub(crate) fn named_pki() -> TestPki {
+    let pki = TestPki::new();
+    pki.server_for("server", "redis.test");
+    pki.client("client", 365);
+    pki
 }
 
 /// A 503 `error` whose text holds `expected` and no Rust type name.
@@ -117,8 +127,11 @@ async fn the_readme_self_signed_example_works_and_the_name_is_still_checked() {
     );
 
     // Pinned is not a free pass: the name is checked all the same.
-    let mut config = rediss(port.parse().expect("port"), Some(cert));
-    config.redis.tls.server_name = Some("redis.example.internal".into());
+    let config = tls_settings(
+        &rediss_url(port.parse().expect("port")),
+        Some(&cert),
+        "redis.tls.server_name = \"redis.example.internal\"",
+    );
     let app = spawn_app(config).await;
     assert_tls_error(
         &app.get("/health/redis").await,
@@ -158,8 +171,7 @@ async fn a_name_mismatch_names_the_name_checked() {
     let pki = TestPki::new();
     pki.server("server", 365);
     let (_redis, port) = pki.redis("server", false);
-    let mut config = trusting_root(port, &pki);
-    config.redis.tls.server_name = Some("redis.other".into());
+    let config = pki.trusting(&rediss_url(port), "redis.tls.server_name = \"redis.other\"");
     let app = spawn_app(config).await;
     assert_tls_error(
         &app.get("/health/redis").await,
@@ -208,11 +220,9 @@ async fn a_refused_client_certificate_says_so() {
     let pki = TestPki::new();
     pki.server("server", 365);
     // A client certificate from a CA the server does not know.
-    let stranger = TestCerts::new("redis.test");
+    let stranger = named_pki();
     let (_redis, port) = pki.redis("server", true);
-    let mut config = trusting_root(port, &pki);
-    config.redis.tls.cert_file = Some(stranger.path("client.pem"));
-    config.redis.tls.key_file = Some(stranger.path("client.key"));
+    let config = pki.trusting(&rediss_url(port), &stranger.client_toml("client"));
     let app = spawn_app(config).await;
     assert_tls_error(
         &app.get("/health/redis").await,
@@ -259,9 +269,7 @@ async fn certificate_expiry_is_judged_and_exported_for_server_and_client() {
     pki.server("server", 3);
     pki.client("client", 30);
     let (_redis, port) = pki.redis("server", true);
-    let mut config = trusting_root(port, &pki);
-    config.redis.tls.cert_file = Some(pki.path("client-chain.pem"));
-    config.redis.tls.key_file = Some(pki.path("client.key"));
+    let config = pki.trusting(&rediss_url(port), &pki.client_toml("client"));
     let app = spawn_app(config).await;
     let answer = app.get("/health/redis").await;
     assert_eq!(answer.status, 200, "{}", answer.text);
@@ -302,10 +310,10 @@ async fn certificate_expiry_is_judged_and_exported_for_server_and_client() {
     }
 
     // checks.tls.enabled = false: no tls check.
-    let mut config = trusting_root(port, &pki);
-    config.redis.tls.cert_file = Some(pki.path("client-chain.pem"));
-    config.redis.tls.key_file = Some(pki.path("client.key"));
-    config.checks.tls.enabled = false;
+    let config = pki.trusting(
+        &rediss_url(port),
+        &format!("{}checks.tls.enabled = false", pki.client_toml("client")),
+    );
     let app = spawn_app(config).await;
     let answer = app.get("/health/redis").await;
     assert_eq!(answer.json["status"], "ok", "{}", answer.text);
@@ -332,8 +340,7 @@ async fn warn_before_is_configurable_in_days() {
     let pki = TestPki::new();
     pki.server("server", 3);
     let (_redis, port) = pki.redis("server", false);
-    let mut config = trusting_root(port, &pki);
-    config.checks.tls.warn_before = Duration::from_secs(2 * 86_400);
+    let config = pki.trusting(&rediss_url(port), "checks.tls.warn_before = \"2days\"");
     let app = spawn_app(config).await;
     let answer = app.get("/health/redis").await;
     assert_eq!(answer.json["status"], "ok", "{}", answer.text);
@@ -352,4 +359,152 @@ async fn warn_before_is_configurable_in_days() {
         let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         assert_eq!(json["checks"]["tls"]["status"], status, "{days}: {body}");
     }
+}
+
+#[tokio::test]
+async fn tls_with_the_private_ca_is_ok_and_the_server_name_is_checked() {
+    let pki = named_pki();
+    let (_redis, port) = pki.redis("server", false);
+
+    let app = spawn_app(pki.trusting(&rediss_url(port), NAMED)).await;
+    let answer = app.get("/health/redis").await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(
+        answer.text.starts_with(r#"{"status":"ok""#),
+        "{}",
+        answer.text
+    );
+    assert_eq!(app.get("/health/primary").await.status, 200);
+
+    // The certificate names redis.test only: checked against the URL's host,
+    // it fails, and the body says why.
+    let app = spawn_app(pki.trusting(&rediss_url(port), "")).await;
+    let answer = app.get("/health/redis").await;
+    assert_eq!(
+        (answer.status, answer.json["reason"].as_str()),
+        (503, Some("error")),
+        "{}",
+        answer.text
+    );
+    let error = answer.json["error"].as_str().unwrap_or_default();
+    assert_eq!(
+        error,
+        "TLS handshake failed: the server's certificate is not valid for the name 127.0.0.1 \
+         (the URL's host, or redis.tls.server_name when set)"
+    );
+}
+
+#[tokio::test]
+async fn tls_with_a_wrong_ca_is_an_error_that_says_why_and_holds_no_secret() {
+    const PASSWORD: &str = "tls-secret-pw";
+    let pki = named_pki();
+    let stranger = named_pki();
+    let (_redis, port) = pki.redis_with("server", false, &["--requirepass", PASSWORD]);
+    let config = stranger.trusting(&format!("rediss://:{PASSWORD}@127.0.0.1:{port}"), NAMED);
+    let app = spawn_app(config).await;
+    let answer = app.get("/health/redis").await;
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert_eq!(answer.json["status"], "down");
+    assert_eq!(answer.json["reason"], "error");
+    assert_eq!(
+        answer.json["error"],
+        "TLS handshake failed: the server's certificate is not trusted by redis.tls.ca_file"
+    );
+    assert!(!answer.text.contains(PASSWORD), "{}", answer.text);
+    assert!(
+        answer.elapsed < Duration::from_secs(1),
+        "{:?}",
+        answer.elapsed
+    );
+
+    // Nothing listening at all is still unreachable, TLS or not.
+    let closed = spawn_app(pki.trusting(&rediss_url(free_port()), NAMED)).await;
+    let answer = closed.get("/health/redis").await;
+    assert_eq!(answer.json["reason"], "unreachable", "{}", answer.text);
+}
+
+#[tokio::test]
+async fn mutual_tls_presents_the_client_certificate() {
+    let pki = named_pki();
+    let (_redis, port) = pki.redis("server", true);
+
+    let config = pki.trusting(
+        &rediss_url(port),
+        &format!("{NAMED}{}", pki.client_toml("client")),
+    );
+    let app = spawn_app(config).await;
+    let answer = app.get("/health/redis").await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+
+    // Without a client certificate the server refuses the session.
+    let app = spawn_app(pki.trusting(&rediss_url(port), NAMED)).await;
+    let answer = app.get("/health/redis").await;
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert_eq!(answer.json["reason"], "error", "{}", answer.text);
+    assert_eq!(
+        answer.json["error"],
+        "TLS handshake failed: the server requires a client certificate and none is configured \
+         (set redis.tls.cert_file and redis.tls.key_file)"
+    );
+}
+
+#[test]
+fn bad_tls_settings_exit_2_naming_the_key() {
+    let tls_url = ("REDIS_HEALTH_REDIS__URL", "rediss://127.0.0.1:6390");
+    assert_config_error(
+        &[],
+        &[
+            tls_url,
+            ("REDIS_HEALTH_REDIS__TLS__CA_FILE", "/nonexistent/ca.pem"),
+        ],
+        "redis.tls.ca_file",
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let not_pem = dir.path().join("ca.pem");
+    std::fs::write(&not_pem, "not a certificate\n").expect("write");
+    let not_pem = not_pem.to_string_lossy().into_owned();
+    assert_config_error(
+        &[],
+        &[tls_url, ("REDIS_HEALTH_REDIS__TLS__CA_FILE", &not_pem)],
+        "redis.tls.ca_file",
+    );
+    let pki = named_pki();
+    let client = pki.path_str("client.pem");
+    let ca = pki.path_str("root.pem");
+    assert_config_error(
+        &[],
+        &[
+            tls_url,
+            ("REDIS_HEALTH_REDIS__TLS__CA_FILE", &ca),
+            ("REDIS_HEALTH_REDIS__TLS__CERT_FILE", &client),
+        ],
+        "redis.tls.key_file",
+    );
+    // A certificate is not a key.
+    assert_config_error(
+        &[],
+        &[
+            tls_url,
+            ("REDIS_HEALTH_REDIS__TLS__CA_FILE", &ca),
+            ("REDIS_HEALTH_REDIS__TLS__CERT_FILE", &client),
+            ("REDIS_HEALTH_REDIS__TLS__KEY_FILE", &client),
+        ],
+        "redis.tls.key_file",
+    );
+    assert_config_error(
+        &[],
+        &[
+            tls_url,
+            ("REDIS_HEALTH_REDIS__TLS__SERVER_NAME", "not a name!"),
+        ],
+        "redis.tls.server_name",
+    );
+    assert_config_error(
+        &[],
+        &[
+            ("REDIS_HEALTH_REDIS__URL", "redis://127.0.0.1:6390"),
+            ("REDIS_HEALTH_REDIS__TLS__CA_FILE", &ca),
+        ],
+        "redis.tls",
+    );
 }

@@ -1,10 +1,8 @@
 //! HTTP edges the README promises: CONNECT, half-closed clients, many headers.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestRedis, free_port, raw_exchange, settings, spawn_app};
+use crate::support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -88,7 +86,7 @@ async fn up_to_the_documented_header_count_is_served_and_one_more_is_a_bare_431(
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
     assert!(elapsed < Duration::from_secs(5), "not closed");
     // The README states the same number.
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     assert!(
         readme.contains(&format!("more than {limit} request headers")),
         "README does not document the header count limit of {limit}"

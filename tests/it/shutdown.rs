@@ -1,11 +1,9 @@
 //! SIGTERM and SIGINT against the real binary: stop accepting, finish the
 //! probe in flight, exit 0.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{TestBinary, TestRedis, unread_bytes_at};
+use crate::support::*;
 
 #[tokio::test]
 async fn a_signal_stops_accepting_finishes_the_probe_in_flight_and_exits_0() {
@@ -80,7 +78,7 @@ async fn a_signal_closes_idle_kept_alive_connections_at_once() {
 
     // Neither bound would end an idle connection within this test; Redis is
     // a closed port, as only HTTP matters here.
-    let url = format!("redis://127.0.0.1:{}", common::free_port());
+    let url = format!("redis://127.0.0.1:{}", crate::support::free_port());
     let mut binary = TestBinary::start(&[
         ("REDIS_HEALTH_REDIS__URL", &url),
         ("REDIS_HEALTH_SERVER__HEADER_READ_TIMEOUT", "30s"),

@@ -1,17 +1,21 @@
 //! What the HTTP server does with bad, slow, idle and too many clients.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestApp, free_port, raw_exchange, settings, spawn_app};
+use crate::support::*;
+
 use redis_health::config::Settings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// A sidecar whose Redis is a closed port: these tests are about HTTP only.
+/// A sidecar whose Redis is a closed port, with `extra` TOML: these tests
+/// are about HTTP only.
+fn no_redis_with(extra: &str) -> Settings {
+    settings_with(&format!("redis://127.0.0.1:{}", free_port()), extra)
+}
+
 fn no_redis() -> Settings {
-    settings(&format!("redis://127.0.0.1:{}", free_port()))
+    no_redis_with("")
 }
 
 async fn get_with(app: &TestApp, path: &str, header: Option<(&str, &str)>) -> (u16, String) {
@@ -89,8 +93,7 @@ async fn an_oversized_or_malformed_head_is_refused_by_hyper_and_closed() {
 
 #[tokio::test]
 async fn slow_silent_and_idle_clients_are_cut_off_after_the_header_read_timeout() {
-    let mut config = no_redis();
-    config.server.header_read_timeout = Duration::from_millis(500);
+    let config = no_redis_with("server.header_read_timeout = \"500ms\"");
     let app = spawn_app(config).await;
     let bound = Duration::from_millis(500 + 500);
 
@@ -144,9 +147,7 @@ async fn slow_silent_and_idle_clients_are_cut_off_after_the_header_read_timeout(
 
 #[tokio::test]
 async fn connections_beyond_the_cap_wait_until_one_closes() {
-    let mut config = no_redis();
-    config.server.max_connections = 2.try_into().expect("non-zero");
-    config.server.header_read_timeout = Duration::from_secs(30);
+    let config = no_redis_with("server.max_connections = 2\nserver.header_read_timeout = \"30s\"");
     let app = spawn_app(config).await;
 
     // Two kept-alive connections, each answered once, so both hold a slot.
@@ -211,9 +212,10 @@ async fn the_header_read_timeout_runs_between_requests_not_across_a_connection_o
     // A Redis that accepts and never answers: the check that starts with the
     // sidecar takes redis.connect_timeout, and a probe waits for it.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let mut config = settings(&format!("redis://{}", silent.local_addr().expect("addr")));
-    config.server.header_read_timeout = Duration::from_millis(300);
-    config.redis.connect_timeout = Duration::from_secs(3);
+    let config = settings_with(
+        &format!("redis://{}", silent.local_addr().expect("addr")),
+        "server.header_read_timeout = \"300ms\"\nredis.connect_timeout = \"3s\"",
+    );
     let app = spawn_app(config).await;
     let mut stream = TcpStream::connect(app.addr).await.expect("connect");
 

@@ -3,35 +3,28 @@
 //! restarts, an idle replica, latency histograms, the slow log's first
 //! entry, and what one-shot `check` leaves out.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::pipeline::mixed_pipeline;
-use common::{TestApp, TestRedis, eventually, run_binary, settings, spawn_app};
+use crate::support::pipeline::mixed_pipeline;
+use crate::support::*;
+
 use redis_health::config::Settings;
 
 /// A sidecar that checks again on every probe more than `max_age` apart,
 /// and whose sampler stays out of the way.
 fn on_demand(url: &str, max_age: Duration) -> Settings {
-    let mut config = settings(url);
-    config.checks.max_age = max_age;
-    config.checks.sample_interval = Duration::from_secs(600);
-    config
+    on_demand_with(url, max_age, "")
 }
 
-fn info_u64(redis: &TestRedis, field: &str) -> u64 {
-    redis
-        .info_field(field)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("INFO {field}"))
-}
-
-fn replica_of(primary: &TestRedis, extra: &[&str]) -> TestRedis {
-    let port = primary.port.to_string();
-    let mut args = vec!["--replicaof", "127.0.0.1", port.as_str()];
-    args.extend_from_slice(extra);
-    TestRedis::with_args(&args)
+/// [`on_demand`] with `extra` TOML.
+fn on_demand_with(url: &str, max_age: Duration, extra: &str) -> Settings {
+    settings_with(
+        url,
+        &format!(
+            "checks.max_age = {}\nchecks.sample_interval = \"600s\"\n{extra}",
+            toml_duration(max_age)
+        ),
+    )
 }
 
 #[tokio::test]
@@ -42,10 +35,7 @@ async fn a_replica_past_maxmemory_warns_rather_than_fails() {
         "OK"
     );
     // The keys reach the replica as its primary's dataset.
-    let replica = replica_of(
-        &primary,
-        &["--maxmemory", "20mb", "--maxmemory-policy", "noeviction"],
-    );
+    let replica = primary.replica(&["--maxmemory", "20mb", "--maxmemory-policy", "noeviction"]);
     eventually(
         "the replica holds every key, far past its maxmemory",
         Duration::from_secs(30),
@@ -56,10 +46,13 @@ async fn a_replica_past_maxmemory_warns_rather_than_fails() {
         },
     )
     .await;
-    assert!(info_u64(&replica, "used_memory") > 30 * 1024 * 1024);
+    assert!(replica.info_u64("used_memory") > 30 * 1024 * 1024);
 
-    let mut config = on_demand(&replica.url(), Duration::from_millis(50));
-    config.routes.redis.fail_at = "critical".parse().expect("fail_at");
+    let config = on_demand_with(
+        &replica.url(),
+        Duration::from_millis(50),
+        "routes.redis.fail_at = \"critical\"",
+    );
     let app = spawn_app(config).await;
     let answer = app.get("/health/redis").await;
     assert_eq!(answer.status, 200, "{}", answer.text);
@@ -73,8 +66,11 @@ async fn a_replica_past_maxmemory_warns_rather_than_fails() {
     );
 
     // The same figures on a primary are pressure: it would refuse writes.
-    let mut config = on_demand(&primary.url(), Duration::from_millis(50));
-    config.routes.redis.fail_at = "critical".parse().expect("fail_at");
+    let config = on_demand_with(
+        &primary.url(),
+        Duration::from_millis(50),
+        "routes.redis.fail_at = \"critical\"",
+    );
     assert_eq!(primary.cmd(&["CONFIG", "SET", "maxmemory", "20mb"]), "OK");
     let app = spawn_app(config).await;
     let answer = app.get("/health/redis").await;
@@ -86,7 +82,7 @@ async fn a_replica_past_maxmemory_warns_rather_than_fails() {
 #[tokio::test]
 async fn a_replication_buffer_burst_is_not_counted_as_memory_pressure() {
     let primary = TestRedis::with_args(&["--repl-backlog-size", "1mb"]);
-    let replica = replica_of(&primary, &[]);
+    let replica = primary.replica(&[]);
     eventually("the replica is in sync", Duration::from_secs(10), || {
         replica.info_field("master_link_status").as_deref() == Some("up")
     })
@@ -101,8 +97,8 @@ async fn a_replication_buffer_burst_is_not_counted_as_memory_pressure() {
             .iter()
             .all(|r| r == "OK")
     );
-    let used = info_u64(&primary, "used_memory");
-    let not_counted = info_u64(&primary, "mem_not_counted_for_evict");
+    let used = primary.info_u64("used_memory");
+    let not_counted = primary.info_u64("mem_not_counted_for_evict");
     assert!(
         not_counted > used / 2,
         "buffer {not_counted} of {used} bytes"
@@ -148,7 +144,7 @@ async fn config_resetstat_starts_a_window_that_counts_the_traffic_after_it() {
     let first = app.get("/health/redis").await;
     assert_eq!(first.status, 200, "{}", first.text);
     assert_eq!(
-        info_u64(&redis, "keyspace_hits") + info_u64(&redis, "keyspace_misses"),
+        redis.info_u64("keyspace_hits") + redis.info_u64("keyspace_misses"),
         1000
     );
 
@@ -198,7 +194,7 @@ async fn a_restart_starts_a_window_that_counts_the_traffic_since_the_start() {
     assert_eq!(hit_rate["ratio"], 0.3);
     assert_eq!(hit_rate["reason"], "low_hit_rate");
     assert_eq!(answer.status, 503);
-    let uptime = info_u64(&redis, "uptime_in_seconds");
+    let uptime = redis.info_u64("uptime_in_seconds");
     assert!(
         hit_rate["window_s"]
             .as_u64()
@@ -211,9 +207,12 @@ async fn a_restart_starts_a_window_that_counts_the_traffic_since_the_start() {
 #[tokio::test]
 async fn an_idle_replica_pinged_every_two_seconds_stays_ok() {
     let primary = TestRedis::with_args(&["--repl-ping-replica-period", "2"]);
-    let replica = replica_of(&primary, &[]);
-    let mut config = on_demand(&replica.url(), Duration::from_millis(50));
-    config.checks.replication.max_last_io = Duration::from_secs(5);
+    let replica = primary.replica(&[]);
+    let config = on_demand_with(
+        &replica.url(),
+        Duration::from_millis(50),
+        "checks.replication.max_last_io = \"5s\"",
+    );
     let app = spawn_app(config).await;
     app.wait_for("/health/replica", Duration::from_secs(10), |a| {
         a.json["checks"]["replication"]["master_link_status"] == "up"
@@ -319,9 +318,11 @@ async fn latency_histograms_count_each_probe_and_check_once() {
     for _ in 0..slow {
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let addr = redis.addr();
-        let sleeper =
-            std::thread::spawn(move || common::resp_pipeline(addr, &["DEBUG", "SLEEP", "0.3"], 1));
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let sleeper = std::thread::spawn(move || {
+            crate::support::resp_pipeline(addr, &["DEBUG", "SLEEP", "0.3"], 1)
+        });
+        // The probe goes once Redis is really asleep.
+        wait_until_busy(addr, Duration::from_secs(5));
         let answer = app.get("/health/redis").await;
         assert!(
             answer.elapsed >= Duration::from_millis(150),
@@ -354,8 +355,11 @@ async fn latency_histograms_count_each_probe_and_check_once() {
 #[tokio::test]
 async fn the_first_entry_of_a_never_written_slow_log_counts() {
     let redis = TestRedis::with_args(&["--slowlog-log-slower-than", "100000"]);
-    let mut config = on_demand(&redis.url(), Duration::from_millis(10));
-    config.checks.slowlog.warn_above = 1;
+    let config = on_demand_with(
+        &redis.url(),
+        Duration::from_millis(10),
+        "checks.slowlog.warn_above = 1",
+    );
     let app = spawn_app(config).await;
     let answer = app.get("/health/redis").await;
     assert_eq!(answer.json["checks"]["slowlog"]["slow_entries"], 0);
@@ -426,9 +430,11 @@ async fn the_slow_log_is_read_with_the_documented_acl_and_without_len() {
     }
     let app = |user: &str| {
         let url = format!("redis://{user}:pw-5e2c@127.0.0.1:{}", redis.port);
-        let mut config = on_demand(&url, Duration::from_millis(10));
-        config.checks.slowlog.warn_above = 5;
-        spawn_app(config)
+        spawn_app(on_demand_with(
+            &url,
+            Duration::from_millis(10),
+            "checks.slowlog.warn_above = 5",
+        ))
     };
     let documented = app("documented").await;
     let older = app("older").await;

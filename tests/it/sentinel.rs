@@ -2,15 +2,11 @@
 //! replica and three Sentinels (quorum 2, down after 1 s), the routes for the
 //! other kind of process, /metrics and the least-privilege Sentinel ACL user.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::sentinel::SentinelNode;
-use common::{
-    TestApp, TestRedis, assert_config_error, eventually, run_binary, settings, spawn_app,
-};
-use redis_health::config::{MasterNames, Settings};
+use crate::support::sentinel::SentinelNode;
+use crate::support::*;
+use redis_health::config::Settings;
 
 /// A primary with one replica whose link is up.
 async fn primary_and_replica() -> (TestRedis, TestRedis) {
@@ -38,16 +34,14 @@ async fn three_sentinels(primary: &TestRedis) -> Vec<SentinelNode> {
 }
 
 fn quick(url: &str) -> Settings {
-    let mut config = settings(url);
-    config.checks.max_age = Duration::from_millis(100);
-    config
+    quick_with(url, "")
 }
 
-fn names(list: &str) -> MasterNames {
-    serde_json::from_value(serde_json::json!(list)).expect("master names")
+fn quick_with(url: &str, extra: &str) -> Settings {
+    settings_with(url, &format!("checks.max_age = \"100ms\"\n{extra}"))
 }
 
-fn check_names(answer: &common::Answer) -> Vec<String> {
+fn check_names(answer: &crate::support::Answer) -> Vec<String> {
     answer.json["checks"]
         .as_object()
         .map(|checks| checks.keys().cloned().collect())
@@ -217,8 +211,7 @@ async fn a_sentinel_stopped_for_3_s_reports_tilt() {
     // request or by routes.sentinel.fail_at.
     let answer = app.get("/health/sentinel?fail_at=critical").await;
     assert_eq!(answer.status, 200, "{}", answer.text);
-    let mut config = quick(&sentinel.url());
-    config.routes.sentinel.fail_at = "critical".parse().expect("a level");
+    let config = quick_with(&sentinel.url(), "routes.sentinel.fail_at = \"critical\"");
     let app = spawn_app(config).await;
     let answer = app.get("/health/sentinel").await;
     assert_eq!(answer.json["reason"], "sentinel_tilt", "{}", answer.text);
@@ -230,14 +223,15 @@ async fn sentinel_masters_judges_only_the_named_masters_and_flags_unknown_ones()
     let (primary, _replica) = primary_and_replica().await;
     let sentinel = SentinelNode::start(primary.port, 1);
 
-    let mut config = quick(&sentinel.url());
-    config.checks.sentinel.masters = names("mymaster");
+    let config = quick_with(&sentinel.url(), "[sentinel]\nmasters = [\"mymaster\"]");
     let app = spawn_app(config).await;
     let answer = app.get("/health/sentinel").await;
     assert_eq!(answer.status, 200, "{}", answer.text);
 
-    let mut config = quick(&sentinel.url());
-    config.checks.sentinel.masters = names("mymaster,nosuch");
+    let config = quick_with(
+        &sentinel.url(),
+        "[sentinel]\nmasters = [\"mymaster\", \"nosuch\"]",
+    );
     let app = spawn_app(config).await;
     let answer = app.get("/health/sentinel").await;
     assert_eq!(answer.status, 503, "{}", answer.text);
@@ -285,8 +279,8 @@ fn sentinel_masters_from_the_environment_is_a_comma_separated_list() {
 #[tokio::test]
 async fn a_data_node_is_no_sentinel_and_is_sent_no_sentinel_command() {
     let redis = TestRedis::start();
-    let mut config = settings(&redis.url());
-    config.checks.max_age = Duration::from_millis(10);
+    let config = settings_with(&redis.url(), "checks.max_age = \"10ms\"");
+
     let app = spawn_app(config).await;
     for _ in 0..3 {
         let answer = app.get("/health/sentinel").await;
@@ -317,15 +311,14 @@ async fn the_least_privilege_sentinel_user_is_refused_nothing() {
     let (primary, _replica) = primary_and_replica().await;
     let sentinel = SentinelNode::start(primary.port, 1);
     let mut setuser = vec!["ACL", "SETUSER", "health", "on", ">health-pw"];
-    setuser.extend_from_slice(common::LEAST_PRIVILEGE);
+    setuser.extend_from_slice(crate::support::LEAST_PRIVILEGE);
     setuser.push("+sentinel|ckquorum");
     assert_eq!(sentinel.cmd(&setuser), "OK");
-    let mut config = settings(&format!(
-        "redis://health:health-pw@127.0.0.1:{}",
-        sentinel.port
-    ));
     // A fresh connection per check would show a refused connect-time command too.
-    config.checks.max_age = Duration::from_millis(10);
+    let config = settings_with(
+        &format!("redis://health:health-pw@127.0.0.1:{}", sentinel.port),
+        "checks.max_age = \"10ms\"",
+    );
     let app = spawn_app(config).await;
     for _ in 0..3 {
         let answer = app.get("/health/sentinel").await;

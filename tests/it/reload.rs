@@ -2,12 +2,10 @@
 //! symlink swap with no signal, a broken file, keys that need a restart, and
 //! a new `redis.url`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{TestBinary, TestRedis};
+use crate::support::*;
 use serde_json::Value;
 
 /// A config file the binary reads through `REDIS_HEALTH_CONFIG`.
@@ -224,7 +222,14 @@ async fn a_changed_server_key_is_logged_as_needing_a_restart_and_not_applied() {
     // Still one connection at a time: an idle client holds the only slot,
     // so another one gets no answer until it lets go.
     let idle = std::net::TcpStream::connect(("127.0.0.1", app.port)).expect("connect");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let accepted = Instant::now();
+    while accepted_by(app.pid(), app.port) == 0 {
+        assert!(
+            accepted.elapsed() < Duration::from_secs(5),
+            "the sidecar never accepted the idle connection"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(500))
         .build()

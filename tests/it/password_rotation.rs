@@ -4,12 +4,10 @@
 //! then the old password goes. Real Redis, the real `redis.password_file`,
 //! and reconnects forced with CLIENT KILL so each step is really exercised.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{TestApp, TestRedis, settings, spawn_app};
+use crate::support::*;
 
 const OLD: &str = "old-health-pw";
 const NEW: &str = "new-health-pw";
@@ -85,9 +83,11 @@ async fn start() -> (TestRedis, tempfile::TempDir, PathBuf, TestApp) {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("password");
     write_password_file(&file, OLD);
-    let mut config = settings(&format!("redis://health@127.0.0.1:{}", redis.port));
-    config.redis.password_file = Some(file.clone());
-    config.checks.max_age = Duration::from_millis(5);
+    let config = settings_with(
+        &format!("redis://health@127.0.0.1:{}", redis.port),
+        &format!("{}checks.max_age = \"5ms\"", password_file_toml(&file)),
+    );
+
     let app = spawn_app(config).await;
     let answer = app.get("/health/redis").await;
     assert_eq!(answer.status, 200, "{}", answer.text);
@@ -132,13 +132,29 @@ async fn removing_the_old_password_before_the_file_is_updated_is_auth_failed_unt
         "OK"
     );
     assert_ne!(redis.cmd(&["CLIENT", "KILL", "USER", "health"]), "0");
-    app.wait_for("/health/redis", Duration::from_secs(2), |a| {
-        common::is_down_with(a, "auth_failed")
-    })
-    .await;
+    let answer = app
+        .wait_for("/health/redis", Duration::from_secs(2), |a| {
+            is_down_with(a, "auth_failed")
+        })
+        .await;
+    for secret in [OLD, NEW] {
+        assert!(!answer.text.contains(secret), "{}", answer.text);
+    }
+    // It stays so, and the sidecar stays up, while the file is stale: a
+    // fresh check (checks.max_age is 5 ms) still fails.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let answer = app.get("/health/redis").await;
+    assert!(is_down_with(&answer, "auth_failed"), "{}", answer.text);
+    assert_eq!(app.get("/livez").await.status, 200);
 
     // The file catches up: the next reconnect reads it, no restart.
     write_password_file(&file, NEW);
+    let rotated = Instant::now();
     app.wait_for("/health/redis", Duration::from_secs(2), |a| a.status == 200)
         .await;
+    assert!(
+        rotated.elapsed() < Duration::from_millis(200) + Duration::from_secs(1),
+        "ok again {:?} after the file was updated",
+        rotated.elapsed()
+    );
 }

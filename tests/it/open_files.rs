@@ -1,12 +1,10 @@
 //! The open-file limit: a flood of clients never takes the descriptor the
 //! sidecar needs to dial Redis.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TestBinary, TestRedis};
+use crate::support::*;
 use redis_health::open_files::RESERVED;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -1,18 +1,16 @@
 //! Running beside other daemons: Consul's warning code, and systemd's empty
 //! credential for a Redis without a password.
 
-mod common;
-
-use common::{TestRedis, assert_config_error, run_binary, settings, spawn_app};
-use redis_health::config::WarnCode;
+use crate::support::*;
 
 #[tokio::test]
 async fn a_route_in_warn_answers_its_warn_code() {
     // No maxmemory: /health/redis is warn (no_maxmemory), which passes.
     let redis = TestRedis::start();
-    let mut config = settings(&redis.url());
-    config.checks.memory.warn_no_maxmemory = true;
-    config.routes.redis.warn_code = WarnCode::try_from(429).expect("valid code");
+    let config = settings_with(
+        &redis.url(),
+        "checks.memory.warn_no_maxmemory = true\nroutes.redis.warn_code = 429",
+    );
     let app = spawn_app(config).await;
 
     let warn = app.get("/health/redis").await;
@@ -62,8 +60,7 @@ async fn an_empty_password_file_means_no_password() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("redis-password");
     std::fs::write(&file, "\n").expect("write password file");
-    let mut config = settings(&redis.url());
-    config.redis.password_file = Some(file);
+    let config = settings_with(&redis.url(), &password_file_toml(&file));
     let app = spawn_app(config).await;
     let answer = app.get("/health/redis").await;
     assert_eq!(answer.status, 200, "{}", answer.json);

@@ -1,23 +1,15 @@
 //! Operator control: per-route failure levels, disabled checks, the Redis
 //! liveness route, and the slow-log and RDB-age signals.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestBinary, TestRedis, is_down_with, settings, spawn_app};
-use redis_health::config::FailAt;
-
-fn fail_at(level: &str) -> FailAt {
-    level.parse().expect("a valid fail_at")
-}
+use crate::support::*;
 
 #[tokio::test]
 async fn fail_at_moves_only_the_http_code() {
     let redis = TestRedis::start();
     redis.fill_to_ratio(0.87);
-    let mut config = settings(&redis.url());
-    config.routes.all.fail_at = fail_at("warn");
+    let config = settings_with(&redis.url(), "routes.all.fail_at = \"warn\"");
     let app = spawn_app(config).await;
 
     // The default (degraded) serves a warning; the query can make it fail.
@@ -84,12 +76,11 @@ async fn fail_at_from_the_environment() {
 #[tokio::test]
 async fn a_disabled_check_is_absent_and_costs_no_command() {
     let redis = TestRedis::with_args(&["--maxmemory", "100mb"]);
-    let mut config = settings(&redis.url());
-    config.checks.max_age = Duration::from_millis(10);
-    config.checks.sample_interval = Duration::from_secs(600);
-    config.checks.hit_rate.enabled = false;
-    config.checks.slowlog.warn_above = 1;
-    config.checks.slowlog.enabled = false;
+    let config = settings_with(
+        &redis.url(),
+        "[checks]\nmax_age = \"10ms\"\nsample_interval = \"600s\"\n\
+         hit_rate.enabled = false\nslowlog.warn_above = 1\nslowlog.enabled = false",
+    );
     let app = spawn_app(config).await;
 
     let before = redis.calls(&["slowlog|get", "ping"]);
@@ -114,10 +105,10 @@ async fn a_disabled_check_is_absent_and_costs_no_command() {
 #[tokio::test]
 async fn slow_commands_warn_when_the_slow_log_grows() {
     let redis = TestRedis::with_args(&["--maxmemory", "100mb"]);
-    let mut config = settings(&redis.url());
-    config.checks.max_age = Duration::from_millis(10);
-    config.checks.sample_interval = Duration::from_millis(100);
-    config.checks.slowlog.warn_above = 10;
+    let config = settings_with(
+        &redis.url(),
+        "[checks]\nmax_age = \"10ms\"\nsample_interval = \"100ms\"\nslowlog.warn_above = 10",
+    );
     let app = spawn_app(config).await;
 
     let quiet = app.get("/health/redis").await;
@@ -150,9 +141,10 @@ async fn slow_commands_warn_when_the_slow_log_grows() {
 #[tokio::test]
 async fn unsaved_changes_older_than_max_rdb_age_are_rdb_stale() {
     let redis = TestRedis::with_args(&["--maxmemory", "100mb"]);
-    let mut config = settings(&redis.url());
-    config.checks.max_age = Duration::from_millis(10);
-    config.checks.persistence.max_rdb_age = Duration::from_secs(1);
+    let config = settings_with(
+        &redis.url(),
+        "checks.max_age = \"10ms\"\nchecks.persistence.max_rdb_age = \"1s\"",
+    );
     let app = spawn_app(config).await;
 
     // Nothing unsaved: however old the last save, nothing is at risk.
@@ -188,9 +180,10 @@ async fn unsaved_changes_older_than_max_rdb_age_are_rdb_stale() {
 async fn alive_while_loading() {
     let mut redis = TestRedis::start();
     redis.restart_loading();
-    let mut config = settings(&redis.url());
-    config.redis.timeout = Duration::from_millis(300);
-    config.checks.max_age = Duration::from_millis(10);
+    let config = settings_with(
+        &redis.url(),
+        "redis.timeout = \"300ms\"\nchecks.max_age = \"10ms\"",
+    );
     let app = spawn_app(config).await;
 
     let ready = app.get("/health/redis").await;
@@ -200,32 +193,6 @@ async fn alive_while_loading() {
     assert_eq!(alive.json["status"], "down");
     assert_eq!(alive.json["reason"], "loading");
     assert!(alive.json["checks"].get("memory").is_none());
-}
-
-#[tokio::test]
-async fn not_alive_when_frozen_or_killed() {
-    let mut redis = TestRedis::start();
-    let mut config = settings(&redis.url());
-    config.redis.timeout = Duration::from_millis(300);
-    config.checks.max_age = Duration::from_millis(10);
-    let app = spawn_app(config).await;
-    let alive = app.get("/health/alive").await;
-    assert_eq!((alive.status, &alive.json["status"]), (200, &"ok".into()));
-
-    redis.signal("STOP");
-    let frozen = app
-        .wait_for("/health/alive", Duration::from_secs(2), |a| a.status == 503)
-        .await;
-    assert_eq!(frozen.json["reason"], "timeout", "{}", frozen.text);
-    redis.signal("CONT");
-    app.wait_for("/health/alive", Duration::from_secs(3), |a| a.status == 200)
-        .await;
-
-    redis.kill();
-    let killed = app
-        .wait_for("/health/alive", Duration::from_secs(2), |a| a.status == 503)
-        .await;
-    assert_eq!(killed.json["reason"], "unreachable", "{}", killed.text);
 }
 
 #[test]
@@ -247,7 +214,7 @@ fn a_bad_fail_at_or_enabled_in_config_exits_2_naming_the_key() {
             "checks.hit_rate.enabled",
         ),
     ] {
-        let output = common::run_binary(&[], &[(var, value)]);
+        let output = crate::support::run_binary(&[], &[(var, value)]);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{var}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
@@ -261,7 +228,7 @@ fn a_bad_fail_at_or_enabled_in_config_exits_2_naming_the_key() {
 #[test]
 fn the_role_check_cannot_be_disabled() {
     // Without it /health/primary would answer 200 on every replica.
-    common::assert_config_error(
+    crate::support::assert_config_error(
         &[],
         &[("REDIS_HEALTH_CHECKS__ROLE__ENABLED", "false")],
         "checks.role",

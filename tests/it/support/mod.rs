@@ -1,6 +1,5 @@
 //! Shared integration-test helpers: real redis-server processes on free ports,
 //! the sidecar served on port 0, and an HTTP client.
-#![allow(dead_code)] // each test binary uses its own subset of the helpers
 
 pub mod pipeline;
 pub mod sentinel;
@@ -247,6 +246,22 @@ impl TestRedis {
             .map(|v| v.trim().to_owned())
     }
 
+    /// One numeric INFO field, failing the test when it is absent.
+    pub fn info_u64(&self, field: &str) -> u64 {
+        self.info_field(field)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("INFO {field}"))
+    }
+
+    /// A replica of this server (the same kind of server) with `extra`
+    /// arguments.
+    pub fn replica(&self, extra: &[&str]) -> TestRedis {
+        let port = self.port.to_string();
+        let mut args = vec!["--replicaof", "127.0.0.1", port.as_str()];
+        args.extend_from_slice(extra);
+        TestRedis::start_with(self.server, &args)
+    }
+
     /// Fills the server with keys, then sets maxmemory so that
     /// used_memory / maxmemory is about `ratio` (DEBUG POPULATE, CONFIG SET).
     pub fn fill_to_ratio(&self, ratio: f64) {
@@ -254,10 +269,7 @@ impl TestRedis {
             self.cmd(&["DEBUG", "POPULATE", "20000", "key", "100"]),
             "OK"
         );
-        let used: u64 = self
-            .info_field("used_memory")
-            .and_then(|v| v.parse().ok())
-            .expect("used_memory");
+        let used = self.info_u64("used_memory");
         let max = ((used as f64) / ratio) as u64;
         assert_eq!(
             self.cmd(&["CONFIG", "SET", "maxmemory", &max.to_string()]),
@@ -334,13 +346,59 @@ pub fn read_reply(reader: &mut impl BufRead) -> String {
 }
 
 /// Settings for a sidecar on a free port against `url`, with test-friendly
-/// defaults: no maxmemory warning, a short timeout.
+/// defaults: no maxmemory warning, a short timeout. Built as a config file
+/// is, through [`Settings::from_toml`], so it is validated.
 pub fn settings(url: &str) -> Settings {
-    let toml = format!(
-        "server.listen = \"127.0.0.1:0\"\n[redis]\nurl = \"{url}\"\ntimeout = \"500ms\"\n\
-         [checks.memory]\nwarn_no_maxmemory = false\n"
+    settings_with(url, "")
+}
+
+/// [`settings`] with `extra`, a TOML text, merged over the test defaults
+/// (tables merge key by key, so `[checks]` there keeps the defaults' other
+/// `checks` keys). Any key a config file may hold can be set this way.
+pub fn settings_with(url: &str, extra: &str) -> Settings {
+    let mut table = toml::Table::new();
+    let defaults = format!(
+        "server.listen = \"127.0.0.1:0\"\nredis.url = {}\nredis.timeout = \"500ms\"\n\
+         checks.memory.warn_no_maxmemory = false\n",
+        toml_str(url)
     );
-    Settings::from_toml(&toml).expect("valid test settings")
+    for text in [defaults.as_str(), extra] {
+        let layer: toml::Table = text
+            .parse()
+            .unwrap_or_else(|e| panic!("test settings are no TOML: {e}\n{text}"));
+        merge_toml(&mut table, layer);
+    }
+    let text = table.to_string();
+    Settings::from_toml(&text).unwrap_or_else(|e| panic!("test settings refused: {e}\n{text}"))
+}
+
+/// `redis.password_file = "PATH"`, as TOML.
+pub fn password_file_toml(path: &Path) -> String {
+    format!(
+        "redis.password_file = {}\n",
+        toml_str(path.to_string_lossy())
+    )
+}
+
+/// A TOML basic string holding `text` (paths, URLs), quoted and escaped.
+pub fn toml_str(text: impl AsRef<str>) -> String {
+    toml::Value::String(text.as_ref().to_owned()).to_string()
+}
+
+/// A humantime duration for TOML, e.g. `"300ms"`.
+pub fn toml_duration(duration: Duration) -> String {
+    toml_str(humantime::format_duration(duration).to_string())
+}
+
+fn merge_toml(into: &mut toml::Table, from: toml::Table) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(toml::Value::Table(old)), toml::Value::Table(new)) => merge_toml(old, new),
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -613,10 +671,9 @@ fn established_sockets(net: &str) -> Vec<TcpSocket> {
         .collect()
 }
 
-/// Established TCP connections this test process holds to `port` (the
-/// in-process sidecar's connections to its Redis), from /proc.
-pub fn connections_to(port: u16) -> usize {
-    let inodes: Vec<String> = std::fs::read_dir("/proc/self/fd")
+/// The socket inodes among a process's open files (`/proc/PID/fd`).
+fn socket_inodes(fd_dir: &str) -> Vec<String> {
+    std::fs::read_dir(fd_dir)
         .map(|dir| {
             dir.filter_map(Result::ok)
                 .filter_map(|fd| std::fs::read_link(fd.path()).ok())
@@ -629,11 +686,52 @@ pub fn connections_to(port: u16) -> usize {
                 })
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Established TCP connections this test process holds to `port` (the
+/// in-process sidecar's connections to its Redis), from /proc.
+pub fn connections_to(port: u16) -> usize {
+    let inodes = socket_inodes("/proc/self/fd");
     established_sockets("/proc/self/net")
         .iter()
         .filter(|socket| socket.remote_port == port && inodes.contains(&socket.inode))
         .count()
+}
+
+/// Connections to its own `port` that process `pid` has accepted and holds
+/// open, from /proc.
+pub fn accepted_by(pid: u32, port: u16) -> usize {
+    let inodes = socket_inodes(&format!("/proc/{pid}/fd"));
+    established_sockets(&format!("/proc/{pid}/net"))
+        .iter()
+        .filter(|socket| socket.local_port == port && inodes.contains(&socket.inode))
+        .count()
+}
+
+/// Waits until a server at `addr` is busy (a PING on a new connection gets
+/// no answer within 25 ms), e.g. once a DEBUG SLEEP has begun; fails after
+/// `limit`. The PING stays queued and is answered when the server is free.
+pub fn wait_until_busy(addr: SocketAddr, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut stream = TcpStream::connect(addr).expect("connect to test redis");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(25)))
+            .expect("set timeout");
+        stream
+            .write_all(b"*1\r\n$4\r\nPING\r\n")
+            .expect("send PING");
+        let mut buf = [0u8; 16];
+        if std::io::Read::read(&mut stream, &mut buf).is_err() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{addr} was never busy within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Bytes queued, unread, at the listening side of `port` (the server's
@@ -701,13 +799,6 @@ pub fn assert_config_error(args: &[&str], envs: &[(&str, &str)], key: &str) {
     );
 }
 
-/// A private CA with a server certificate for `server_name` (its only name,
-/// so connecting to 127.0.0.1 needs `redis.tls.server_name`) and a client
-/// certificate, made with the openssl CLI (EC P-256 keys: fast to make).
-pub struct TestCerts {
-    pub dir: tempfile::TempDir,
-}
-
 /// The temp dir's own name: unique per test, so certificate subjects made
 /// from it never collide between tests.
 pub fn unique_name(dir: &tempfile::TempDir) -> String {
@@ -715,120 +806,6 @@ pub fn unique_name(dir: &tempfile::TempDir) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-impl TestCerts {
-    pub fn new(server_name: &str) -> Self {
-        let certs = Self {
-            dir: tempfile::tempdir().expect("temp dir"),
-        };
-        // A name of its own, so another TestCerts' CA is a stranger, not a namesake.
-        let ca_subject = format!("/CN=redis-health test CA {}", unique_name(&certs.dir));
-        certs.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "365",
-            "-subj",
-            &ca_subject,
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        certs.issue(
-            "server",
-            server_name,
-            "serverAuth",
-            &format!("DNS:{server_name}"),
-        );
-        certs.issue("client", "health", "clientAuth", "DNS:health.client");
-        certs
-    }
-
-    fn issue(&self, name: &str, common_name: &str, usage: &str, san: &str) {
-        let ext = format!("{name}.ext");
-        std::fs::write(
-            self.dir.path().join(&ext),
-            format!(
-                "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-                 extendedKeyUsage={usage}\nsubjectAltName={san}\n"
-            ),
-        )
-        .expect("write extensions");
-        let (key, csr, pem) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-        );
-        self.openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &format!("/CN={common_name}"),
-        ]);
-        self.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-set_serial",
-            &std::process::id().to_string(),
-            "-days",
-            "365",
-            "-extfile",
-            &ext,
-            "-out",
-            &pem,
-        ]);
-    }
-
-    fn openssl(&self, args: &[&str]) {
-        tls::run_openssl(self.dir.path(), args);
-    }
-
-    pub fn path(&self, file: &str) -> PathBuf {
-        self.dir.path().join(file)
-    }
-
-    /// redis-server arguments for a TLS port beside the plain one (which the
-    /// test helpers keep using), asking clients for a certificate or not.
-    pub fn server_args(&self, tls_port: u16, auth_clients: bool) -> Vec<String> {
-        let path = |f: &str| self.path(f).to_string_lossy().into_owned();
-        vec![
-            "--tls-port".into(),
-            tls_port.to_string(),
-            "--tls-cert-file".into(),
-            path("server.pem"),
-            "--tls-key-file".into(),
-            path("server.key"),
-            "--tls-ca-cert-file".into(),
-            path("ca.pem"),
-            "--tls-auth-clients".into(),
-            if auth_clients { "yes" } else { "no" }.into(),
-        ]
-    }
 }
 
 /// Arguments that make a TestRedis a cluster node, with its bus on a port of

@@ -2,37 +2,32 @@
 //! primary back from a freeze, still `role:master` until Sentinel demotes it,
 //! is never a second 200 beside the promoted one.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::sentinel::SentinelNode;
-use common::{TestApp, TestRedis, eventually, spawn_app};
+use crate::load_balancers::{backend_status, haproxy};
+use crate::support::sentinel::SentinelNode;
+use crate::support::*;
 use redis_health::config::Settings;
 
 /// A sidecar for `redis` asking `sentinels` who the master is.
 async fn sidecar(redis: &TestRedis, sentinels: &[SentinelNode]) -> TestApp {
     let addrs: Vec<String> = sentinels
         .iter()
-        .map(|s| format!("\"127.0.0.1:{}\"", s.port))
+        .map(|s| toml_str(format!("127.0.0.1:{}", s.port)))
         .collect();
-    let toml = format!(
-        "server.listen = \"127.0.0.1:0\"\n\
-         [redis]\nurl = \"{}\"\n\
-         [checks]\nmax_age = \"50ms\"\n\
-         [checks.memory]\nwarn_no_maxmemory = false\n\
-         [routes.primary]\nsentinels = [{}]\nmaster_name = \"mymaster\"\n",
-        redis.url(),
+    let extra = format!(
+        "checks.max_age = \"50ms\"\n\
+         routes.primary.sentinels = [{}]\nroutes.primary.master_name = \"mymaster\"\n",
         addrs.join(", ")
     );
-    spawn_app(Settings::from_toml(&toml).expect("valid test config")).await
+    spawn_app(settings_with(&redis.url(), &extra)).await
 }
 
-#[tokio::test]
-async fn a_primary_back_from_a_freeze_is_never_a_second_200() {
+/// A primary, its replica with the link up, and three Sentinels (quorum 2)
+/// that see both and each other.
+async fn watched_pair() -> (TestRedis, TestRedis, Vec<SentinelNode>) {
     let primary = TestRedis::start();
-    let port = primary.port.to_string();
-    let replica = TestRedis::with_args(&["--replicaof", "127.0.0.1", &port]);
+    let replica = primary.replica(&[]);
     eventually("replica link up", Duration::from_secs(10), || {
         replica.info_field("master_link_status").as_deref() == Some("up")
     })
@@ -49,6 +44,12 @@ async fn a_primary_back_from_a_freeze_is_never_a_second_200() {
         },
     )
     .await;
+    (primary, replica, sentinels)
+}
+
+#[tokio::test]
+async fn a_primary_back_from_a_freeze_is_never_a_second_200() {
+    let (primary, replica, sentinels) = watched_pair().await;
     let old = sidecar(&primary, &sentinels).await;
     let new = sidecar(&replica, &sentinels).await;
     let answer = old
@@ -109,15 +110,11 @@ async fn a_primary_back_from_a_freeze_is_never_a_second_200() {
 #[tokio::test]
 async fn no_sentinel_answering_judges_by_role_and_says_so() {
     let primary = TestRedis::start();
-    let dead = common::free_port();
-    let toml = format!(
-        "server.listen = \"127.0.0.1:0\"\n\
-         [redis]\nurl = \"{}\"\n\
-         [checks.memory]\nwarn_no_maxmemory = false\n\
-         [routes.primary]\nsentinels = \"127.0.0.1:{dead}\"\nmaster_name = \"mymaster\"\n",
-        primary.url()
+    let dead = free_port();
+    let extra = format!(
+        "routes.primary.sentinels = \"127.0.0.1:{dead}\"\nroutes.primary.master_name = \"mymaster\"\n"
     );
-    let app = spawn_app(Settings::from_toml(&toml).expect("valid test config")).await;
+    let app = spawn_app(settings_with(&primary.url(), &extra)).await;
     let answer = app.get("/health/primary").await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     let said = answer.json["checks"]["role"]["sentinel"]
@@ -147,21 +144,6 @@ fn sentinels_without_a_master_name_are_refused_at_load() {
     );
 }
 
-/// Each server's status in HAProxy's `redis_primary` backend, from its CSV
-/// stats.
-async fn backend_status(stats_port: u16) -> Vec<(String, String)> {
-    let url = format!("http://127.0.0.1:{stats_port}/stats;csv");
-    let Ok(csv) = async { reqwest::get(url).await?.text().await }.await else {
-        return Vec::new();
-    };
-    csv.lines()
-        .map(|line| line.split(',').collect::<Vec<_>>())
-        .filter(|row| row.first() == Some(&"redis_primary"))
-        .filter(|row| row.get(1).is_some_and(|s| s.starts_with("redis-")))
-        .filter_map(|row| Some((row[1].to_owned(), row.get(17)?.to_string())))
-        .collect()
-}
-
 /// One SET through HAProxy on a new connection, as a writer that opens a
 /// connection per write does: whether Redis acknowledged it within 500 ms.
 async fn write_through(port: u16, key: &str) -> bool {
@@ -182,42 +164,9 @@ async fn write_through(port: u16, key: &str) -> bool {
 
 #[tokio::test]
 async fn through_haproxy_no_acknowledged_write_is_lost_across_a_freeze_and_failover() {
-    let a = TestRedis::start();
-    let port = a.port.to_string();
-    let b = TestRedis::with_args(&["--replicaof", "127.0.0.1", &port]);
-    eventually("replica link up", Duration::from_secs(10), || {
-        b.info_field("master_link_status").as_deref() == Some("up")
-    })
-    .await;
-    let sentinels = SentinelNode::group(a.port, 3, 2);
-    eventually(
-        "sentinels see the replica and each other",
-        Duration::from_secs(15),
-        || {
-            sentinels.iter().all(|s| {
-                let master = s.master0();
-                master.contains("slaves=1") && master.contains("sentinels=3")
-            })
-        },
-    )
-    .await;
+    let (a, b, sentinels) = watched_pair().await;
     let (sidecar_a, sidecar_b) = (sidecar(&a, &sentinels).await, sidecar(&b, &sentinels).await);
-    let (write_port, stats_port) = (common::free_port(), common::free_port());
-    let env = [
-        ("REDIS_WRITE_BIND", format!("127.0.0.1:{write_port}")),
-        ("HAPROXY_STATS_BIND", format!("127.0.0.1:{stats_port}")),
-        ("REDIS_A", a.addr().to_string()),
-        ("REDIS_A_HEALTH_PORT", sidecar_a.addr.port().to_string()),
-        ("REDIS_B", b.addr().to_string()),
-        ("REDIS_B_HEALTH_PORT", sidecar_b.addr.port().to_string()),
-    ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let config = format!("{}/deploy/haproxy/haproxy.cfg", env!("CARGO_MANIFEST_DIR"));
-    let haproxy = common::TestProcess::start(
-        &common::tool("haproxy", "apt-get install haproxy"),
-        &["-db", "-f", &config],
-        &env,
-    );
+    let (haproxy, write_port, stats_port) = haproxy(&a, &sidecar_a, &b, &sidecar_b);
     let deadline = Instant::now() + Duration::from_secs(15);
     while !backend_status(stats_port)
         .await

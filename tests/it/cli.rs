@@ -1,8 +1,6 @@
 //! The binary: configuration layers, bad config, logs.
 
-mod common;
-
-use common::{TestBinary, TestRedis, assert_config_error, run_binary};
+use crate::support::*;
 
 #[test]
 fn a_value_of_the_wrong_type_exits_2() {

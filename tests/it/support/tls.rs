@@ -1,12 +1,16 @@
 //! Certificates for the TLS tests, made with the openssl CLI: a root, an
 //! intermediate and server leaves under it (valid, short-lived, expired, not
 //! yet valid), a client certificate, and the self-signed `CA:TRUE`
-//! certificate most guides make. Leaves name `localhost` and `127.0.0.1`.
+//! certificate most guides make. Leaves name `localhost` and `127.0.0.1`,
+//! or one host name of the test's choosing. The one way to start a TLS Redis
+//! and to point the sidecar at it are here too.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-use super::{TestRedis, free_port};
+use redis_health::config::Settings;
+
+use super::{TestRedis, free_port, settings_with, toml_str};
 
 /// The issue's and the README's one-liner, word for word.
 pub const SELF_SIGNED_ONE_LINER: &str = "openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 365 \
@@ -97,29 +101,60 @@ impl TestPki {
     /// A server leaf `NAME.pem` (with `NAME.key`, and `NAME-chain.pem`: leaf
     /// then intermediate) valid for `days` from now.
     pub fn server(&self, name: &str, days: u32) {
-        self.leaf(name, "serverAuth", &["-days", &days.to_string()]);
+        self.leaf(
+            name,
+            "serverAuth",
+            "localhost",
+            "DNS:localhost,IP:127.0.0.1",
+            &["-days", &days.to_string()],
+        );
+    }
+
+    /// A server leaf whose only name is `host` (so connecting to 127.0.0.1
+    /// needs `redis.tls.server_name`), valid for a year.
+    pub fn server_for(&self, name: &str, host: &str) {
+        self.leaf(
+            name,
+            "serverAuth",
+            host,
+            &format!("DNS:{host}"),
+            &["-days", "365"],
+        );
     }
 
     /// A server leaf valid between two dates (`YYYYMMDDHHMMSSZ`).
     pub fn server_dated(&self, name: &str, start: &str, end: &str) {
-        self.leaf(name, "serverAuth", &["-startdate", start, "-enddate", end]);
+        self.leaf(
+            name,
+            "serverAuth",
+            "localhost",
+            "DNS:localhost,IP:127.0.0.1",
+            &["-startdate", start, "-enddate", end],
+        );
     }
 
-    /// A client certificate `NAME.pem` / `NAME.key` valid for `days`.
+    /// A client certificate `NAME.pem` / `NAME.key` (and `NAME-chain.pem`)
+    /// valid for `days`.
     pub fn client(&self, name: &str, days: u32) {
-        self.leaf(name, "clientAuth", &["-days", &days.to_string()]);
+        self.leaf(
+            name,
+            "clientAuth",
+            "localhost",
+            "DNS:localhost,IP:127.0.0.1",
+            &["-days", &days.to_string()],
+        );
     }
 
-    fn leaf(&self, name: &str, usage: &str, validity: &[&str]) {
+    fn leaf(&self, name: &str, usage: &str, common_name: &str, san: &str, validity: &[&str]) {
         let ext = format!("{name}.ext");
         self.write(
             &ext,
             &format!(
                 "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-                 extendedKeyUsage={usage}\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                 extendedKeyUsage={usage}\nsubjectAltName={san}\n"
             ),
         );
-        self.key_and_csr(name, "localhost");
+        self.key_and_csr(name, common_name);
         let (csr, pem) = (format!("{name}.csr"), format!("{name}.pem"));
         let mut args = vec![
             "ca", "-batch", "-notext", "-config", "ca.cnf", "-cert", "int.pem", "-keyfile",
@@ -150,11 +185,31 @@ impl TestPki {
     /// A TLS-only Redis serving leaf `NAME` with the intermediate (the
     /// chain), trusting this root for client certificates.
     pub fn redis(&self, name: &str, auth_clients: bool) -> (TestRedis, u16) {
-        tls_only_redis(
+        self.redis_with(name, auth_clients, &[])
+    }
+
+    /// [`Self::redis`] with more redis-server arguments.
+    pub fn redis_with(&self, name: &str, auth_clients: bool, extra: &[&str]) -> (TestRedis, u16) {
+        tls_redis(
             &self.path_str(&format!("{name}-chain.pem")),
             &self.path_str(&format!("{name}.key")),
             &self.path_str("root.pem"),
             auth_clients,
+            extra,
+        )
+    }
+
+    /// Settings for `url` trusting this root, with `extra` TOML.
+    pub fn trusting(&self, url: &str, extra: &str) -> Settings {
+        tls_settings(url, Some(&self.path_str("root.pem")), extra)
+    }
+
+    /// TOML presenting client certificate `NAME` (its chain) and its key.
+    pub fn client_toml(&self, name: &str) -> String {
+        format!(
+            "redis.tls.cert_file = {}\nredis.tls.key_file = {}\n",
+            toml_str(self.path_str(&format!("{name}-chain.pem"))),
+            toml_str(self.path_str(&format!("{name}.key")))
         )
     }
 
@@ -189,15 +244,22 @@ pub fn self_signed() -> tempfile::TempDir {
     dir
 }
 
-/// A Redis serving TLS only on a free port (as in the README), with this
-/// certificate, key and CA file; returns it and the TLS port.
-pub fn tls_only_redis(cert: &str, key: &str, ca: &str, auth_clients: bool) -> (TestRedis, u16) {
+/// The one way the tests start a TLS Redis: TLS on a free port with this
+/// certificate (or chain), key and CA file, asking clients for a
+/// certificate or not, plus `extra` arguments; returns it and the TLS port.
+pub fn tls_redis(
+    cert: &str,
+    key: &str,
+    ca: &str,
+    auth_clients: bool,
+    extra: &[&str],
+) -> (TestRedis, u16) {
     let tls_port = free_port();
     let port = tls_port.to_string();
     let auth = if auth_clients { "yes" } else { "no" };
     // TestRedis waits on its plain port, so it keeps one; the sidecar is
     // pointed at the TLS port only.
-    let redis = TestRedis::with_args(&[
+    let mut args = vec![
         "--tls-port",
         &port,
         "--tls-cert-file",
@@ -208,6 +270,16 @@ pub fn tls_only_redis(cert: &str, key: &str, ca: &str, auth_clients: bool) -> (T
         ca,
         "--tls-auth-clients",
         auth,
-    ]);
-    (redis, tls_port)
+    ];
+    args.extend_from_slice(extra);
+    (TestRedis::with_args(&args), tls_port)
+}
+
+/// Settings for `url` (`rediss://...`) trusting `ca_file` when given, with
+/// `extra` TOML.
+pub fn tls_settings(url: &str, ca_file: Option<&str>, extra: &str) -> Settings {
+    let ca = ca_file
+        .map(|ca| format!("redis.tls.ca_file = {}\n", toml_str(ca)))
+        .unwrap_or_default();
+    settings_with(url, &format!("{ca}{extra}"))
 }

@@ -1,29 +1,22 @@
 //! Replication judged for the node's own role, against a real primary and replica.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Server, TestRedis, is_down_with, settings, spawn_app};
+use crate::support::*;
 use redis_health::config::Settings;
 
-pub fn fast(url: &str) -> Settings {
-    let mut config = settings(url);
-    config.checks.max_age = Duration::from_millis(50);
-    config
+fn fast(url: &str) -> Settings {
+    fast_with(url, "")
 }
 
-fn replica_of(server: Server, primary: &TestRedis, extra: &[&str]) -> TestRedis {
-    let port = primary.port.to_string();
-    let mut args = vec!["--replicaof", "127.0.0.1", port.as_str()];
-    args.extend_from_slice(extra);
-    TestRedis::start_with(server, &args)
+fn fast_with(url: &str, extra: &str) -> Settings {
+    settings_with(url, &format!("checks.max_age = \"50ms\"\n{extra}"))
 }
 
 #[tokio::test]
 async fn replica_is_healthy_then_disconnected_then_promoted() {
     let mut primary = TestRedis::start();
-    let replica = replica_of(Server::Redis7, &primary, &[]);
+    let replica = primary.replica(&[]);
     let app = spawn_app(fast(&replica.url())).await;
 
     let answer = app
@@ -68,8 +61,8 @@ async fn replica_is_healthy_then_disconnected_then_promoted() {
 #[tokio::test]
 async fn primary_with_too_few_replicas_until_one_joins() {
     let primary = TestRedis::start();
-    let mut config = fast(&primary.url());
-    config.checks.replication.min_replicas = 1;
+    let config = fast_with(&primary.url(), "checks.replication.min_replicas = 1");
+
     let app = spawn_app(config).await;
 
     let answer = app.get("/health/replica").await;
@@ -79,7 +72,7 @@ async fn primary_with_too_few_replicas_until_one_joins() {
     // /health/redis does not judge replication.
     assert_eq!(app.get("/health/redis").await.status, 200);
 
-    let _replica = replica_of(Server::Redis7, &primary, &[]);
+    let _replica = primary.replica(&[]);
     let answer = app
         .wait_for("/health/replica", Duration::from_secs(10), |a| {
             a.status == 200
@@ -96,11 +89,7 @@ async fn primary_with_too_few_replicas_until_one_joins() {
 #[tokio::test]
 async fn replica_refusing_stale_reads_is_master_down() {
     let mut primary = TestRedis::start();
-    let replica = replica_of(
-        Server::Redis7,
-        &primary,
-        &["--replica-serve-stale-data", "no"],
-    );
+    let replica = primary.replica(&["--replica-serve-stale-data", "no"]);
     let app = spawn_app(fast(&replica.url())).await;
     app.wait_for("/health/replica", Duration::from_secs(10), |a| {
         a.status == 200
@@ -142,7 +131,7 @@ fn leaves(value: &serde_json::Value, out: &mut Vec<String>) {
 #[tokio::test]
 async fn bodies_expose_no_address_of_the_other_node() {
     let primary = TestRedis::start();
-    let replica = replica_of(Server::Redis7, &primary, &[]);
+    let replica = primary.replica(&[]);
     let on_primary = spawn_app(fast(&primary.url())).await;
     let on_replica = spawn_app(fast(&replica.url())).await;
     on_primary
@@ -159,7 +148,7 @@ async fn bodies_expose_no_address_of_the_other_node() {
     // The primary's INFO lists the replica's ip and port, the replica's
     // INFO its primary's: neither reaches a body.
     for (app, other) in [(&on_primary, replica.port), (&on_replica, primary.port)] {
-        for path in common::HEALTH_ROUTES {
+        for path in crate::support::HEALTH_ROUTES {
             let answer = app.get(path).await;
             let mut found = Vec::new();
             leaves(&answer.json, &mut found);
