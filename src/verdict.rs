@@ -56,7 +56,6 @@ pub enum Reason {
     TooFewReplicas,
     ReplicaLagging,
     NotPrimary,
-    ClusterSlotsFailing,
     MasterSdown,
     SentinelTilt,
     NotDataNode,
@@ -77,6 +76,10 @@ pub enum Reason {
     MaxmemoryAboveLimit,
     ForkHeadroom,
     TlsCertExpiring,
+    /// Warn, not degraded: while `cluster_state` is ok this node still
+    /// serves its own slots (Redis fails the state itself when it cannot,
+    /// and `cluster_down` follows), so one failing peer must not drain it.
+    ClusterSlotsFailing,
 }
 
 impl Reason {
@@ -100,11 +103,12 @@ impl Reason {
             | SentinelUnknownMaster
             | OomRisk => Status::Critical,
             LowHitRate | ReplicaDisconnected | ReplicaSyncing | ReplicaStale | TooFewReplicas
-            | ReplicaLagging | NotPrimary | ClusterSlotsFailing | MasterSdown | SentinelTilt
-            | NotDataNode | NotSentinel => Status::Degraded,
+            | ReplicaLagging | NotPrimary | MasterSdown | SentinelTilt | NotDataNode
+            | NotSentinel => Status::Degraded,
             MemoryHigh | LatencyHigh | NoMaxmemory | HitRateLow | Fragmentation | ClientsHigh
             | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale
-            | RssHigh | MaxmemoryAboveLimit | ForkHeadroom | TlsCertExpiring => Status::Warn,
+            | RssHigh | MaxmemoryAboveLimit | ForkHeadroom | TlsCertExpiring
+            | ClusterSlotsFailing => Status::Warn,
         }
     }
 }
