@@ -100,7 +100,9 @@ impl History {
     ///
     /// After a restart (new run_id) or a CONFIG RESETSTAT the window starts
     /// at that moment: the history is replaced by one all-zero sample, so the
-    /// counters Redis now shows count in full as growth since then.
+    /// counters Redis now shows count in full as growth since then. A new
+    /// run_id up longer than the window is another node, not a restart: its
+    /// first sample is a fresh baseline, as at startup.
     pub fn record(&mut self, at: Instant, snap: &Snapshot) -> Window {
         let Some(mut counters) = Counters::read(snap) else {
             return Window::default();

@@ -380,6 +380,10 @@ impl Forwarder {
     /// New connections go to `target`; the open ones are cut.
     fn switch(&self, target: SocketAddr) {
         *self.target.lock().expect("target") = target;
+        self.cut();
+    }
+
+    fn cut(&self) {
         for task in self.open.lock().expect("connections").drain(..) {
             task.abort();
         }
@@ -389,7 +393,7 @@ impl Forwarder {
 impl Drop for Forwarder {
     fn drop(&mut self) {
         self.accept.abort();
-        self.switch(self.addr);
+        self.cut();
     }
 }
 
