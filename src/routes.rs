@@ -106,14 +106,15 @@ impl Route {
     /// not is left out of its verdict (the values judged stay in the body).
     pub fn judges(self, reason: Reason) -> bool {
         match self {
-            // A primary short of replicas, or with one behind, still serves
-            // reads and writes: a durability alert for /health, not a reason
-            // to drain it from a read pool.
             Route::All => true,
+            // The Sentinel itself: it answers and knows every named master.
             Route::SentinelReady => {
                 reason.status() == Status::Down
                     || matches!(reason, Reason::SentinelUnknownMaster | Reason::NotSentinel)
             }
+            // A primary short of replicas, or with one behind, still serves
+            // reads and writes: a durability alert for /health, not a reason
+            // to drain it from a read pool.
             _ => !matches!(reason, Reason::TooFewReplicas | Reason::ReplicaLagging),
         }
     }

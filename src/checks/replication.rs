@@ -123,8 +123,7 @@ fn primary(snap: &Snapshot, thresholds: &Replication) -> CheckResult {
         .max_lag_bytes
         .zip(max_behind)
         .is_some_and(|(bound, behind)| behind > bound.bytes());
-    result = result.fail_if(silent || behind_bound, Reason::ReplicaLagging);
-    result
+    result.fail_if(silent || behind_bound, Reason::ReplicaLagging)
 }
 
 #[cfg(test)]
