@@ -100,7 +100,9 @@ impl History {
     ///
     /// After a restart (new run_id) or a CONFIG RESETSTAT the window starts
     /// at that moment: the history is replaced by one all-zero sample, so the
-    /// counters Redis now shows count in full as growth since then.
+    /// counters Redis now shows count in full as growth since then. A new
+    /// run_id up longer than the window is another node, not a restart: its
+    /// first sample is a fresh baseline, as at startup.
     pub fn record(&mut self, at: Instant, snap: &Snapshot) -> Window {
         let Some(mut counters) = Counters::read(snap) else {
             return Window::default();
@@ -113,12 +115,24 @@ impl History {
                 counters.slow = last.counters.slow;
             }
             let began = if !same_run {
-                // Started `uptime` ago, but after the last sample of the old run.
-                let started = snap
+                // A node older than the window is another node switched in
+                // (a new address, a failover behind a Service), not a
+                // restart: its lifetime counters say nothing about the last
+                // window, so it starts a baseline afresh, as at startup.
+                if snap
                     .uptime_s
-                    .and_then(|up| at.checked_sub(Duration::from_secs(up)))
-                    .map_or(last.at, |started| started.max(last.at));
-                Some((started, Some(0)))
+                    .is_some_and(|up| Duration::from_secs(up) > self.window)
+                {
+                    self.samples.clear();
+                    None
+                } else {
+                    // Started `uptime` ago, but after the last sample of the old run.
+                    let started = snap
+                        .uptime_s
+                        .and_then(|up| at.checked_sub(Duration::from_secs(up)))
+                        .map_or(last.at, |started| started.max(last.at));
+                    Some((started, Some(0)))
+                }
             } else if counters.reset_since(&last.counters) {
                 // Some time after the last sample; that is the earliest.
                 Some((last.at, last.counters.slow))
@@ -283,12 +297,34 @@ mod tests {
         let mut history = History::new(Duration::from_secs(300));
         history.record(start, &snap("a", 10, 10));
         let restarted = Snapshot {
-            uptime_s: Some(3000),
+            uptime_s: Some(200),
             ..snap("b", 5, 5)
         };
         let window = history.record(start + Duration::from_secs(2), &restarted);
         assert_eq!(window.span, Duration::from_secs(2));
         assert_eq!((window.hits, window.misses), (5, 5));
+    }
+
+    #[test]
+    fn a_switched_node_older_than_the_window_starts_a_fresh_baseline() {
+        let start = Instant::now();
+        let mut history = History::new(Duration::from_secs(300));
+        history.record(start, &snap("a", 1_000, 10));
+        history.record(start + Duration::from_secs(5), &snap("a", 1_100, 10));
+        // Another node, up for an hour, with a lifetime of misses and evictions.
+        let switched = |hits, misses, evicted| Snapshot {
+            uptime_s: Some(3600),
+            evicted_keys: Some(evicted),
+            ..snap("b", hits, misses)
+        };
+        let window = history.record(start + Duration::from_secs(7), &switched(50, 90_000, 7_000));
+        assert_eq!(window, Window::default(), "nothing judged at the switch");
+        let window = history.record(
+            start + Duration::from_secs(9),
+            &switched(150, 90_000, 7_000),
+        );
+        assert_eq!((window.hits, window.misses, window.evicted), (100, 0, 0));
+        assert_eq!(window.span, Duration::from_secs(2));
     }
 
     fn with_slow(id: Option<u64>, len: u64) -> Snapshot {

@@ -13,11 +13,18 @@ pub enum Role {
     Replica,
 }
 
-/// One replica as a primary reports it (`slaveN:ip=...,state=online,lag=0`).
+/// One replica as a primary reports it
+/// (`slaveN:ip=...,port=...,state=online,offset=N,lag=0`).
 /// Its address is deliberately not kept: bodies never expose it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReplicaInfo {
     pub online: bool,
+    /// `state=`: online, wait_bgsave, send_bulk, ...
+    pub state: Option<String>,
+    /// `offset=`: the replication offset the replica last acknowledged.
+    pub offset: Option<u64>,
+    /// `lag=`: seconds since the replica's last REPLCONF ACK, not how far
+    /// behind its data is (that is `offset` against `master_repl_offset`).
     pub lag_s: Option<u64>,
 }
 
@@ -81,6 +88,8 @@ pub struct Snapshot {
     pub master_sync_in_progress: Option<bool>,
     pub master_last_io_seconds_ago: Option<i64>,
     pub replicas: Vec<ReplicaInfo>,
+    /// The primary's replication offset: bytes of its replication stream so far.
+    pub master_repl_offset: Option<u64>,
     /// `cluster_enabled:1`: the node is part of a Redis Cluster.
     pub cluster_enabled: bool,
     /// Not in INFO: read by CLUSTER INFO, only on a cluster node.
@@ -267,6 +276,7 @@ impl Snapshot {
                 .get("master_last_io_seconds_ago")
                 .and_then(|v| v.parse::<i64>().ok()),
             replicas: replicas.into_iter().map(|(_, r)| r).collect(),
+            master_repl_offset: num("master_repl_offset"),
             cluster_enabled: fields.get("cluster_enabled") == Some(&"1"),
             cluster: None,
             sentinel: SentinelInfo::parse(&fields),
@@ -283,13 +293,14 @@ impl Snapshot {
 }
 
 fn parse_replica(value: &str) -> ReplicaInfo {
-    let mut info = ReplicaInfo {
-        online: false,
-        lag_s: None,
-    };
+    let mut info = ReplicaInfo::default();
     for (key, val) in value.split(',').filter_map(|kv| kv.split_once('=')) {
         match key {
-            "state" => info.online = val == "online",
+            "state" => {
+                info.online = val == "online";
+                info.state = Some(val.to_owned());
+            }
+            "offset" => info.offset = val.parse().ok(),
             "lag" => info.lag_s = val.parse().ok(),
             _ => {}
         }
@@ -370,9 +381,12 @@ mod tests {
             snap.replicas,
             vec![ReplicaInfo {
                 online: false,
+                state: Some("wait_bgsave".into()),
+                offset: Some(0),
                 lag_s: Some(0)
             }]
         );
+        assert_eq!(snap.master_repl_offset, Some(50));
     }
 
     #[test]

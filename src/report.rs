@@ -87,10 +87,12 @@ fn evaluate(
             }];
         }
     };
+    let mut ping = settings.checks.ping.evaluate(observation.latency);
+    ping.reasons.retain(|r| route.judges(*r));
     let ping = Evaluated {
         name: "ping",
         measures: ping::MEASURES,
-        result: settings.checks.ping.evaluate(observation.latency),
+        result: ping,
     };
     let snapshot = &observation.snapshot;
     let sentinel = snapshot.sentinel.is_some();
@@ -108,6 +110,14 @@ fn evaluate(
                 (check.evaluate)(settings, snapshot, window.unwrap_or(&Window::default()))
             } else {
                 return None;
+            };
+            let result = CheckResult {
+                reasons: result
+                    .reasons
+                    .into_iter()
+                    .filter(|r| route.judges(*r))
+                    .collect(),
+                ..result
             };
             // A check that judged nothing says nothing, never a bare ok.
             let judged = !result.reasons.is_empty() || !result.observed.is_empty();
@@ -444,6 +454,84 @@ mod tests {
         }
         let alive = build_from("info-sentinel-7.0.txt", Route::Alive);
         assert_eq!(check_names(&alive), ["ping"]);
+    }
+
+    /// One check of `snapshot` on each route, by the settings of `toml`.
+    fn judged(snapshot: Snapshot, toml: &str, route: Route) -> Report {
+        let outcome = Ok(Observation {
+            latency: Duration::from_micros(100),
+            snapshot,
+        });
+        let settings = Settings::from_toml(toml).unwrap_or_else(|e| panic!("{e}"));
+        Report::build(
+            route,
+            &outcome,
+            Some(&Window::default()),
+            &settings,
+            SystemTime::now(),
+        )
+    }
+
+    #[test]
+    fn a_primary_short_of_replicas_fails_health_only() {
+        let toml = "[checks.replication]\nmin_replicas = 2\n";
+        let all = judged(fixture_snapshot(), toml, Route::All);
+        assert_eq!(all.reason, Some(Reason::TooFewReplicas));
+        assert!(Route::All.fails(&all, FailAt::default()));
+        for route in [Route::Replica, Route::Primary] {
+            let report = judged(fixture_snapshot(), toml, route);
+            assert_eq!(report.status, Status::Ok, "{route:?}: {:?}", report.reason);
+        }
+        let body = parse(&judged(fixture_snapshot(), toml, Route::Replica));
+        assert_eq!(body["checks"]["replication"]["replicas_online"], 0);
+    }
+
+    #[test]
+    fn a_replicas_own_link_still_fails_the_replica_route() {
+        let snapshot = Snapshot {
+            role: Some(crate::info::Role::Replica),
+            master_link_up: Some(false),
+            ..fixture_snapshot()
+        };
+        for route in [Route::Replica, Route::All] {
+            let report = judged(snapshot.clone(), "", route);
+            assert_eq!(
+                report.reason,
+                Some(Reason::ReplicaDisconnected),
+                "{route:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sentinel_readiness_ignores_the_masters_states_but_not_a_missing_one() {
+        let mut snapshot = Snapshot::parse(
+            &std::fs::read_to_string(format!(
+                "{}/tests/fixtures/info-sentinel-7.0.txt",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap_or_default(),
+        );
+        if let Some(sentinel) = &mut snapshot.sentinel {
+            sentinel.masters[0].status = Some(crate::info::MasterStatus::Odown);
+            sentinel.masters[0].quorum_ok = Some(false);
+            sentinel.tilt = Some(true);
+        }
+        let strict = judged(snapshot.clone(), "", Route::Sentinel);
+        assert_eq!(strict.reason, Some(Reason::MasterOdown));
+        let ready = judged(snapshot.clone(), "", Route::SentinelReady);
+        assert_eq!(ready.status, Status::Ok);
+        assert!(!Route::SentinelReady.fails(&ready, FailAt::default()));
+        let missing = judged(
+            snapshot,
+            "[sentinel]\nmasters = \"mymaster,nosuch\"\n",
+            Route::SentinelReady,
+        );
+        assert_eq!(missing.reason, Some(Reason::SentinelUnknownMaster));
+        assert!(Route::SentinelReady.fails(&missing, FailAt::default()));
+        let data_node = judged(fixture_snapshot(), "", Route::SentinelReady);
+        assert_eq!(data_node.reason, Some(Reason::NotSentinel));
+        assert!(Route::SentinelReady.fails(&data_node, FailAt::default()));
     }
 
     #[test]

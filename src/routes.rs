@@ -4,7 +4,7 @@
 use crate::checks::Group;
 use crate::config::{FailAt, RouteSettings, WarnCode};
 use crate::report::Report;
-use crate::verdict::Reason;
+use crate::verdict::{Reason, Status};
 
 /// The health routes; each runs `ping` plus its own groups of checks.
 /// The CLI's `check <route>` takes the same names as `routes.<route>`.
@@ -20,16 +20,23 @@ pub enum Route {
     Alive,
     /// A Sentinel process: `ping` and `sentinel`.
     Sentinel,
+    /// Readiness of a Sentinel process itself: it answers and monitors
+    /// every name in `sentinel.masters`. The masters' own states (sdown,
+    /// odown, no quorum) are what a failover goes through, and a Sentinel
+    /// that reports them is doing its job: restarting or unlisting it then
+    /// would only take a voter away.
+    SentinelReady,
 }
 
 impl Route {
-    pub const EVERY: [Route; 6] = [
+    pub const EVERY: [Route; 7] = [
         Route::Redis,
         Route::Replica,
         Route::Primary,
         Route::All,
         Route::Alive,
         Route::Sentinel,
+        Route::SentinelReady,
     ];
 
     pub fn path(self) -> &'static str {
@@ -40,11 +47,13 @@ impl Route {
             Route::All => "/health",
             Route::Alive => "/health/alive",
             Route::Sentinel => "/health/sentinel",
+            Route::SentinelReady => "/health/sentinel/ready",
         }
     }
 
-    /// `routes.<route>`. `/health/alive` has no such settings: its rule is
-    /// fixed (see [`Route::fails`]) and it answers 200 whenever it passes.
+    /// `routes.<route>`. `/health/alive` and `/health/sentinel/ready` have no
+    /// such settings: their rules are fixed (see [`Route::fails`]) and they
+    /// answer 200 whenever they pass.
     fn settings(self, routes: &RouteSettings) -> Option<(FailAt, WarnCode)> {
         let both = |fail_at, warn_code| Some((fail_at, warn_code));
         match self {
@@ -53,7 +62,7 @@ impl Route {
             Route::Primary => both(routes.primary.fail_at, routes.primary.warn_code),
             Route::All => both(routes.all.fail_at, routes.all.warn_code),
             Route::Sentinel => both(routes.sentinel.fail_at, routes.sentinel.warn_code),
-            Route::Alive => None,
+            Route::Alive | Route::SentinelReady => None,
         }
     }
 
@@ -74,6 +83,8 @@ impl Route {
     pub fn fails(self, report: &Report, fail_at: FailAt) -> bool {
         match self {
             Route::Alive => matches!(report.reason, Some(Reason::Unreachable | Reason::Timeout)),
+            // Only what [`Route::judges`] keeps is left, none of it a warning.
+            Route::SentinelReady => report.status != Status::Ok,
             _ => report.status >= fail_at.get(),
         }
     }
@@ -84,8 +95,28 @@ impl Route {
             (Route::Redis | Route::All, Group::Node)
                 | (Route::Replica | Route::All, Group::Replication)
                 | (Route::Primary, Group::Role)
-                | (Route::Redis | Route::All | Route::Sentinel, Group::Sentinel)
+                | (
+                    Route::Redis | Route::All | Route::Sentinel | Route::SentinelReady,
+                    Group::Sentinel
+                )
         )
+    }
+
+    /// Whether a reason a check raised counts on this route; one that does
+    /// not is left out of its verdict (the values judged stay in the body).
+    pub fn judges(self, reason: Reason) -> bool {
+        match self {
+            Route::All => true,
+            // The Sentinel itself: it answers and knows every named master.
+            Route::SentinelReady => {
+                reason.status() == Status::Down
+                    || matches!(reason, Reason::SentinelUnknownMaster | Reason::NotSentinel)
+            }
+            // A primary short of replicas, or with one behind, still serves
+            // reads and writes: a durability alert for /health, not a reason
+            // to drain it from a read pool.
+            _ => !matches!(reason, Reason::TooFewReplicas | Reason::ReplicaLagging),
+        }
     }
 
     /// What a route for one kind of process answers on the other kind; the
@@ -94,7 +125,7 @@ impl Route {
     pub fn wrong_kind(self, sentinel: bool) -> Option<Reason> {
         match (self, sentinel) {
             (Route::Replica | Route::Primary, true) => Some(Reason::NotDataNode),
-            (Route::Sentinel, false) => Some(Reason::NotSentinel),
+            (Route::Sentinel | Route::SentinelReady, false) => Some(Reason::NotSentinel),
             _ => None,
         }
     }

@@ -57,7 +57,6 @@ pub enum Reason {
     ReplicaLagging,
     NotPrimary,
     NotSentinelPrimary,
-    ClusterSlotsFailing,
     MasterSdown,
     SentinelTilt,
     NotDataNode,
@@ -78,6 +77,10 @@ pub enum Reason {
     MaxmemoryAboveLimit,
     ForkHeadroom,
     TlsCertExpiring,
+    /// Warn, not degraded: while `cluster_state` is ok this node still
+    /// serves its own slots (Redis fails the state itself when it cannot,
+    /// and `cluster_down` follows), so one failing peer must not drain it.
+    ClusterSlotsFailing,
 }
 
 impl Reason {
@@ -101,11 +104,12 @@ impl Reason {
             | SentinelUnknownMaster
             | OomRisk => Status::Critical,
             LowHitRate | ReplicaDisconnected | ReplicaSyncing | ReplicaStale | TooFewReplicas
-            | ReplicaLagging | NotPrimary | NotSentinelPrimary | ClusterSlotsFailing
-            | MasterSdown | SentinelTilt | NotDataNode | NotSentinel => Status::Degraded,
+            | ReplicaLagging | NotPrimary | NotSentinelPrimary | MasterSdown | SentinelTilt
+            | NotDataNode | NotSentinel => Status::Degraded,
             MemoryHigh | LatencyHigh | NoMaxmemory | HitRateLow | Fragmentation | ClientsHigh
             | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale
-            | RssHigh | MaxmemoryAboveLimit | ForkHeadroom | TlsCertExpiring => Status::Warn,
+            | RssHigh | MaxmemoryAboveLimit | ForkHeadroom | TlsCertExpiring
+            | ClusterSlotsFailing => Status::Warn,
         }
     }
 }

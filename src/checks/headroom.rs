@@ -47,7 +47,19 @@ pub struct Headroom {
     pub enabled: bool,
     /// The container's memory limit; unset, INFO `total_system_memory`.
     pub limit_bytes: Option<MemoryLimit>,
+    /// RSS at this fraction of the limit warns (`rss_high`), and so does a
+    /// maxmemory above it (`maxmemory_above_limit`).
+    ///
+    /// The two agree by design: a full cache's RSS is its maxmemory times
+    /// the fragmentation ratio plus buffers, a few percent above maxmemory
+    /// at a ratio near 1. A maxmemory that passes (at most 0.80 of the
+    /// limit) leaves such a cache at about 0.85, far below `fail_ratio`;
+    /// only fragmentation above about 1.18, or buffers and a fork's
+    /// copy-on-write on top, reach `oom_risk`, and those are real risks.
     pub warn_ratio: Ratio,
+    /// RSS at this fraction is `oom_risk` (critical): the last few percent
+    /// before the kernel kills Redis, kept clear of what a full cache with
+    /// a passing maxmemory reads (see `warn_ratio`).
     pub fail_ratio: Ratio,
 }
 
@@ -57,7 +69,7 @@ impl Default for Headroom {
             enabled: true,
             limit_bytes: None,
             warn_ratio: Ratio::of(0.80),
-            fail_ratio: Ratio::of(0.90),
+            fail_ratio: Ratio::of(0.95),
         }
     }
 }
@@ -85,7 +97,7 @@ impl Check for Headroom {
         };
         let limit_f = limit as f64;
         let ratio = rss as f64 / limit_f;
-        let fail_at = self.fail_ratio.get() * limit_f;
+        let maxmemory_at_most = self.warn_ratio.get() * limit_f;
         let cow = last_cow(snap);
         let result = result
             .observe("limit_bytes", limit)
@@ -102,7 +114,7 @@ impl Check for Headroom {
         };
         let maxmemory_too_high = snap
             .maxmemory
-            .is_some_and(|max| max > 0 && max as f64 > fail_at);
+            .is_some_and(|max| max > 0 && max as f64 > maxmemory_at_most);
         let fork_too_big = forks(snap) && cow.is_some_and(|cow| rss.saturating_add(cow) >= limit);
         result
             .fail_if(maxmemory_too_high, Reason::MaxmemoryAboveLimit)
@@ -195,10 +207,14 @@ mod tests {
             judge(&node(80), Some("100Mi")).reasons,
             vec![Reason::RssHigh]
         );
-        let result = judge(&node(90), Some("100Mi"));
+        assert_eq!(
+            judge(&node(94), Some("100Mi")).reasons,
+            vec![Reason::RssHigh]
+        );
+        let result = judge(&node(95), Some("100Mi"));
         assert_eq!(result.reasons, vec![Reason::OomRisk]);
         assert_eq!(result.status(), Status::Critical);
-        assert_eq!(result.observed["ratio"], 0.9);
+        assert_eq!(result.observed["ratio"], 0.95);
         assert_eq!(
             judge(&node(130), Some("100Mi")).reasons,
             vec![Reason::OomRisk]
@@ -206,7 +222,7 @@ mod tests {
     }
 
     #[test]
-    fn maxmemory_above_fail_ratio_of_the_limit_warns() {
+    fn maxmemory_above_warn_ratio_of_the_limit_warns() {
         let at = |max_mib: u64| Snapshot {
             maxmemory: Some(max_mib * MIB),
             ..node(10)
@@ -215,16 +231,44 @@ mod tests {
             judge(&at(100), Some("64Mi")).reasons,
             vec![Reason::MaxmemoryAboveLimit]
         );
-        // 0.9 x 100 MiB = 90 MiB: at it is fine, above it is not.
-        assert_eq!(judge(&at(90), Some("100Mi")).status(), Status::Ok);
+        // 0.8 x 100 MiB = 80 MiB: at it is fine, above it is not.
+        assert_eq!(judge(&at(80), Some("100Mi")).status(), Status::Ok);
         assert_eq!(
-            judge(&at(91), Some("100Mi")).reasons,
+            judge(&at(81), Some("100Mi")).reasons,
             vec![Reason::MaxmemoryAboveLimit]
         );
         assert_eq!(
             judge(&node(10), Some("64Mi")).status(),
             Status::Ok,
             "0: no maxmemory"
+        );
+    }
+
+    /// A full `allkeys-lru` cache at fragmentation 1.03: RSS is 1.03 x its
+    /// maxmemory. Whatever maxmemory passes must not read oom_risk full.
+    #[test]
+    fn a_full_cache_whose_maxmemory_passes_never_reads_oom_risk() {
+        let full = |max_mib: u64| Snapshot {
+            used_memory_rss: Some(max_mib * MIB * 103 / 100),
+            maxmemory: Some(max_mib * MIB),
+            ..node(0)
+        };
+        for max_mib in 1..=200 {
+            let result = judge(&full(max_mib), Some("200Mi"));
+            if !result.reasons.contains(&Reason::MaxmemoryAboveLimit) {
+                assert!(
+                    !result.reasons.contains(&Reason::OomRisk),
+                    "{max_mib} MiB: {result:?}"
+                );
+            }
+        }
+        // The case of issue 23: maxmemory 180mb under a 200Mi limit, RSS
+        // 0.927 of it, is told its maxmemory is too high, not that it is dying.
+        let result = judge(&full(180), Some("200Mi"));
+        assert_eq!(result.observed["ratio"], 0.927);
+        assert_eq!(
+            result.reasons,
+            vec![Reason::RssHigh, Reason::MaxmemoryAboveLimit]
         );
     }
 
@@ -301,7 +345,7 @@ mod tests {
         let feeding = Snapshot {
             replicas: vec![ReplicaInfo {
                 online: true,
-                lag_s: Some(0),
+                ..ReplicaInfo::default()
             }],
             ..saved(60, info)
         };

@@ -111,8 +111,8 @@ pub enum Group {
     Replication,
     /// Whether the node is the primary: /health/primary only.
     Role,
-    /// A Sentinel's view of its masters: /health/sentinel, and on a Sentinel
-    /// /health/redis and /health too.
+    /// A Sentinel's view of its masters: /health/sentinel and
+    /// /health/sentinel/ready, and on a Sentinel /health/redis and /health too.
     Sentinel,
 }
 

@@ -1,12 +1,16 @@
 //! `replication`, judged for the node's own role: a replica by its link to
 //! its primary, a primary by its online replicas.
+//!
+//! A primary's replicas are about durability, not about whether the primary
+//! serves: their reasons count on /health only (see `Route::judges`).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use super::{Check, CheckResult, Group, Measure, Window};
-use crate::config::{DAY, Within};
+use crate::config::{DAY, MemoryLimit, Within};
 use crate::info::{Role, Snapshot};
 use crate::verdict::Reason;
 
@@ -19,7 +23,15 @@ pub struct Replication {
     /// bound sits above two periods and below `repl-timeout` (60 s).
     pub max_last_io: Within<true, DAY>,
     pub min_replicas: u32,
+    /// Against INFO's `lag=`: seconds since the replica's last REPLCONF
+    /// ACK (sent every second), so it catches a silent replica only.
     pub max_replica_lag: Within<true, DAY>,
+    /// Against the bytes a replica is behind: the primary's
+    /// `master_repl_offset` less the replica's acknowledged `offset`. Unset,
+    /// not judged: the bytes in flight grow with the write rate. A sound
+    /// bound is `repl-backlog-size`: a replica further behind than the
+    /// backlog cannot resume with a partial resync if its link drops.
+    pub max_lag_bytes: Option<MemoryLimit>,
 }
 
 impl Default for Replication {
@@ -29,6 +41,7 @@ impl Default for Replication {
             max_last_io: Within::of(Duration::from_secs(30)),
             min_replicas: 0,
             max_replica_lag: Within::of(Duration::from_secs(10)),
+            max_lag_bytes: None,
         }
     }
 }
@@ -78,20 +91,39 @@ fn replica(snap: &Snapshot, settings: &Replication) -> CheckResult {
 fn primary(snap: &Snapshot, thresholds: &Replication) -> CheckResult {
     let online: Vec<_> = snap.replicas.iter().filter(|r| r.online).collect();
     let max_lag = online.iter().filter_map(|r| r.lag_s).max();
+    let behind = |offset: Option<u64>| {
+        snap.master_repl_offset
+            .zip(offset)
+            .map(|(primary, replica)| primary.saturating_sub(replica))
+    };
+    let max_behind = online.iter().filter_map(|r| behind(r.offset)).max();
+    // Without addresses: bodies never expose them.
+    let replicas: Vec<Value> = snap
+        .replicas
+        .iter()
+        .map(|r| json!({"state": r.state, "lag_s": r.lag_s, "lag_bytes": behind(r.offset)}))
+        .collect();
     let mut result = CheckResult::default()
         .observe("role", "master")
         .observe("replicas_online", online.len())
+        .observe("replicas", replicas)
         .fail_if(
             (online.len() as u64) < u64::from(thresholds.min_replicas),
             Reason::TooFewReplicas,
         );
     if let Some(lag) = max_lag {
-        result = result.observe("max_replica_lag_s", lag).fail_if(
-            lag as f64 > thresholds.max_replica_lag.get().as_secs_f64(),
-            Reason::ReplicaLagging,
-        );
+        result = result.observe("max_replica_lag_s", lag);
     }
-    result
+    if let Some(bound) = thresholds.max_lag_bytes {
+        result = result.observe("max_lag_bytes", bound.bytes());
+    }
+    let silent =
+        max_lag.is_some_and(|lag| lag as f64 > thresholds.max_replica_lag.get().as_secs_f64());
+    let behind_bound = thresholds
+        .max_lag_bytes
+        .zip(max_behind)
+        .is_some_and(|(bound, behind)| behind > bound.bytes());
+    result.fail_if(silent || behind_bound, Reason::ReplicaLagging)
 }
 
 #[cfg(test)]
@@ -122,6 +154,7 @@ mod tests {
                 .map(|&(online, lag)| ReplicaInfo {
                     online,
                     lag_s: Some(lag),
+                    ..ReplicaInfo::default()
                 })
                 .collect(),
             ..Snapshot::default()
@@ -176,5 +209,49 @@ mod tests {
         let result = primary(&[(true, 2), (true, 11)], 0);
         assert_eq!(result.reasons, vec![Reason::ReplicaLagging]);
         assert_eq!(result.observed["max_replica_lag_s"], 11);
+    }
+
+    /// Behind a slow link: acknowledged a second ago, 6 MB behind.
+    fn behind(bytes_behind: u64, max_lag_bytes: Option<&str>) -> CheckResult {
+        let snap = Snapshot {
+            role: Some(Role::Master),
+            master_repl_offset: Some(10_000_000),
+            replicas: vec![
+                ReplicaInfo {
+                    online: true,
+                    state: Some("online".into()),
+                    offset: Some(10_000_000 - bytes_behind),
+                    lag_s: Some(1),
+                },
+                ReplicaInfo {
+                    online: false,
+                    state: Some("wait_bgsave".into()),
+                    offset: Some(0),
+                    lag_s: Some(0),
+                },
+            ],
+            ..Snapshot::default()
+        };
+        let mut settings = CheckSettings::default();
+        settings.replication.max_lag_bytes = max_lag_bytes.and_then(|b| b.parse().ok());
+        replication(&snap, &Window::default(), &settings)
+    }
+
+    #[test]
+    fn a_replica_behind_in_bytes_lags_though_it_acked_a_second_ago() {
+        let result = behind(6_000_000, Some("1Mi"));
+        assert_eq!(result.reasons, vec![Reason::ReplicaLagging]);
+        assert_eq!(result.observed["max_lag_bytes"], 1 << 20);
+        assert_eq!(
+            result.observed["replicas"],
+            serde_json::json!([
+                {"state": "online", "lag_s": 1, "lag_bytes": 6_000_000},
+                {"state": "wait_bgsave", "lag_s": 0, "lag_bytes": 10_000_000},
+            ])
+        );
+        assert_eq!(behind(1 << 20, Some("1Mi")).status(), Status::Ok);
+        let unset = behind(6_000_000, None);
+        assert_eq!(unset.status(), Status::Ok, "unset: bytes not judged");
+        assert!(!unset.observed.contains_key("max_lag_bytes"));
     }
 }

@@ -20,6 +20,7 @@ mod open_files;
 mod operator;
 mod password_rotation;
 mod primary_sentinel;
+mod readiness;
 mod reload;
 mod replication;
 mod sentinel;
