@@ -48,6 +48,7 @@ pub enum Reason {
     MasterOdown,
     SentinelNoQuorum,
     SentinelUnknownMaster,
+    WritesRefused,
     // degraded
     LowHitRate,
     ReplicaDisconnected,
@@ -61,6 +62,7 @@ pub enum Reason {
     SentinelTilt,
     NotDataNode,
     NotSentinel,
+    MemoryNearLimit,
     // warn
     MemoryHigh,
     LatencyHigh,
@@ -77,6 +79,7 @@ pub enum Reason {
     MaxmemoryAboveLimit,
     ForkHeadroom,
     TlsCertExpiring,
+    SaveFailed,
 }
 
 impl Reason {
@@ -98,13 +101,16 @@ impl Reason {
             | MasterOdown
             | SentinelNoQuorum
             | SentinelUnknownMaster
-            | OomRisk => Status::Critical,
+            | OomRisk
+            | WritesRefused => Status::Critical,
             LowHitRate | ReplicaDisconnected | ReplicaSyncing | ReplicaStale | TooFewReplicas
             | ReplicaLagging | NotPrimary | ClusterSlotsFailing | MasterSdown | SentinelTilt
-            | NotDataNode | NotSentinel => Status::Degraded,
+            | NotDataNode | NotSentinel | MemoryNearLimit => Status::Degraded,
             MemoryHigh | LatencyHigh | NoMaxmemory | HitRateLow | Fragmentation | ClientsHigh
             | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale
-            | RssHigh | MaxmemoryAboveLimit | ForkHeadroom | TlsCertExpiring => Status::Warn,
+            | RssHigh | MaxmemoryAboveLimit | ForkHeadroom | TlsCertExpiring | SaveFailed => {
+                Status::Warn
+            }
         }
     }
 }
