@@ -67,6 +67,9 @@ pub struct Snapshot {
     /// Replicas within `min-replicas-max-lag`; INFO shows it only when
     /// `min-replicas-to-write` is set.
     pub min_slaves_good_slaves: Option<u64>,
+    /// PING's MISCONF answer, when Redis refuses writes for a disk error
+    /// (read in `redis.rs`, not in INFO).
+    pub misconf: Option<String>,
     /// Successful RDB saves since start (Redis 7.0+).
     pub rdb_saves: Option<u64>,
     /// How long the last background save took; -1 until one has completed.
@@ -267,6 +270,7 @@ impl Snapshot {
                 })
                 .sum(),
             min_slaves_good_slaves: num("min_slaves_good_slaves"),
+            misconf: None,
             rdb_saves: num("rdb_saves"),
             rdb_last_bgsave_time_s: fields
                 .get("rdb_last_bgsave_time_sec")

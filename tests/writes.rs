@@ -315,3 +315,42 @@ async fn a_cache_whose_bgsave_failed_accepts_set_and_only_warns_save_failed() {
     let primary = app.get("/health/primary").await;
     assert_eq!(primary.status, 200, "{}", primary.text);
 }
+
+#[tokio::test]
+async fn a_failed_bgsave_with_save_points_refuses_set_misconf_and_primary_answers_503() {
+    let gone = tempfile::tempdir().expect("temp dir");
+    let dir = gone.path().to_string_lossy().into_owned();
+    let redis = TestRedis::with_args(&["--dir", &dir, "--stop-writes-on-bgsave-error", "yes"]);
+    drop(gone);
+    assert!(redis.cmd(&["BGSAVE"]).contains("Background saving started"));
+    wait_for_info(&redis, "rdb_last_bgsave_status", "err");
+    assert_eq!(redis.cmd(&["CONFIG", "SET", "save", "3600 1"]), "OK");
+    let set = redis.cmd(&["SET", "probe", "1"]);
+    assert!(set.starts_with("MISCONF"), "Redis answered {set}");
+    let app = app_for(&redis).await;
+    let primary = app.get("/health/primary").await;
+    assert_eq!(primary.status, 503, "{}", primary.text);
+    assert_eq!(
+        primary.json["reason"], "persistence_failed",
+        "{}",
+        primary.text
+    );
+    let writes = &primary.json["checks"]["writes"];
+    assert_eq!(writes["refused"], "misconf", "{}", primary.text);
+    assert!(
+        writes["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("MISCONF")),
+        "{}",
+        primary.text
+    );
+    let all = app.get("/health").await;
+    assert_eq!(all.status, 503, "{}", all.text);
+    assert_eq!(
+        all.json["checks"]["persistence"]["rdb_last_bgsave_status"], "err",
+        "{}",
+        all.text
+    );
+    let alive = app.get("/health/alive").await;
+    assert_eq!(alive.status, 200, "{}", alive.text);
+}

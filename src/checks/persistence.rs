@@ -54,9 +54,10 @@ impl Check for Persistence {
                 result = result.observe(key, if ok { "ok" } else { "err" });
             }
         }
-        // writeCommandsDeniedByDiskError refuses on an AOF write error only
-        // while AOF is on; that one is the `writes` check's to judge.
-        let refusing = snap.aof_enabled == Some(true) && snap.aof_last_write_ok == Some(false);
+        // A failure Redis refuses writes for (PING answered MISCONF, or an AOF
+        // write error while AOF is on) is the `writes` check's to judge.
+        let refusing = snap.misconf.is_some()
+            || (snap.aof_enabled == Some(true) && snap.aof_last_write_ok == Some(false));
         let failed = statuses.iter().any(|(_, ok)| *ok == Some(false));
         let result = result.fail_if(failed && !refusing, Reason::SaveFailed);
         let max_age = self.max_rdb_age.get();

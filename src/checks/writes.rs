@@ -50,9 +50,21 @@ impl Check for Writes {
                 .observe("counted_bytes", counted)
                 .fail(Reason::MemoryPressure);
         }
+        // server.c processCommand: `int deny_write_type = writeCommandsDeniedByDiskError();
+        // if (deny_write_type != DISK_ERROR_TYPE_NONE && (is_write_command || c->cmd->proc ==
+        // pingCommand))` on a primary: rejectCommand(c, shared.bgsaveerr) or the AOF error.
+        if let Some(message) = &snap.misconf {
+            result = result
+                .observe("refused", "misconf")
+                .observe("error", message.as_str())
+                .fail(Reason::PersistenceFailed);
+        }
         // server.c writeCommandsDeniedByDiskError: `else if (server.aof_state != AOF_OFF)
         // { if (server.aof_last_write_status == C_ERR) return DISK_ERROR_TYPE_AOF; }`.
-        if snap.aof_enabled == Some(true) && snap.aof_last_write_ok == Some(false) {
+        if snap.misconf.is_none()
+            && snap.aof_enabled == Some(true)
+            && snap.aof_last_write_ok == Some(false)
+        {
             result = result
                 .observe("refused", "misconf")
                 .observe("aof_last_write_status", "err")
@@ -201,6 +213,22 @@ mod tests {
             ..on
         };
         assert_eq!(evaluate(writes, &off).status(), Status::Ok);
+    }
+
+    #[test]
+    fn a_ping_answered_misconf_is_persistence_failed_with_the_error() {
+        let snap = Snapshot {
+            misconf: Some("MISCONF Redis is configured to save RDB snapshots".into()),
+            rdb_last_bgsave_ok: Some(false),
+            ..primary()
+        };
+        let result = evaluate(writes, &snap);
+        assert_eq!(result.reasons, vec![Reason::PersistenceFailed]);
+        assert_eq!(result.observed["refused"], "misconf");
+        assert_eq!(
+            result.observed["error"],
+            "MISCONF Redis is configured to save RDB snapshots"
+        );
     }
 
     #[test]
