@@ -354,3 +354,23 @@ async fn a_failed_bgsave_with_save_points_refuses_set_misconf_and_primary_answer
     let alive = app.get("/health/alive").await;
     assert_eq!(alive.status, 200, "{}", alive.text);
 }
+
+#[tokio::test]
+async fn a_full_volatile_lru_primary_with_no_expiring_key_refuses_set_and_reads_memory_pressure() {
+    let redis = debug_redis(&["--maxmemory-policy", "volatile-lru"]);
+    assert_eq!(
+        redis.cmd(&["DEBUG", "POPULATE", "100000", "key", "100"]),
+        "OK"
+    );
+    assert_eq!(redis.cmd(&["CONFIG", "SET", "maxmemory", "8mb"]), "OK");
+    let set = redis.cmd(&["SET", "probe", "1"]);
+    assert!(set.starts_with("OOM"), "Redis answered {set}");
+    let app = app_for(&redis).await;
+    let primary = app.get("/health/primary").await;
+    assert_eq!(primary.status, 503, "{}", primary.text);
+    assert_eq!(
+        primary.json["reason"], "memory_pressure",
+        "{}",
+        primary.text
+    );
+}
