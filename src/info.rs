@@ -68,6 +68,15 @@ pub struct Snapshot {
     /// The machine's RAM; inside a container still the host's.
     pub total_system_memory: Option<u64>,
     pub aof_enabled: Option<bool>,
+    /// Keys with an expiry, summed over the Keyspace section's `dbN` lines:
+    /// what a `volatile-*` policy may evict.
+    pub keys_with_expiry: u64,
+    /// Replicas within `min-replicas-max-lag`; INFO shows it only when
+    /// `min-replicas-to-write` is set.
+    pub min_slaves_good_slaves: Option<u64>,
+    /// PING's MISCONF answer, when Redis refuses writes for a disk error
+    /// (read in `redis.rs`, not in INFO).
+    pub misconf: Option<String>,
     /// Successful RDB saves since start (Redis 7.0+).
     pub rdb_saves: Option<u64>,
     /// How long the last background save took; -1 until one has completed.
@@ -259,6 +268,21 @@ impl Snapshot {
             used_memory_rss: num("used_memory_rss"),
             total_system_memory: num("total_system_memory"),
             aof_enabled: flag("aof_enabled"),
+            keys_with_expiry: fields
+                .iter()
+                .filter(|(key, _)| {
+                    key.strip_prefix("db")
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .filter_map(|(_, value)| {
+                    value
+                        .split(',')
+                        .find_map(|kv| kv.strip_prefix("expires="))
+                        .and_then(|n| n.parse::<u64>().ok())
+                })
+                .sum(),
+            min_slaves_good_slaves: num("min_slaves_good_slaves"),
+            misconf: None,
             rdb_saves: num("rdb_saves"),
             rdb_last_bgsave_time_s: fields
                 .get("rdb_last_bgsave_time_sec")
@@ -618,5 +642,20 @@ mod tests {
             Snapshot::parse("\u{0}:::\r\nrole\nused_memory:-5\n"),
             Snapshot::default()
         );
+    }
+
+    #[test]
+    fn sums_expiring_keys_over_databases_and_reads_good_replicas() {
+        let snap = Snapshot::parse(
+            "# Keyspace\r\ndb0:keys=10,expires=3,avg_ttl=100\r\ndb5:keys=2,expires=4,avg_ttl=9\r\n\
+             dbx:keys=1,expires=50\r\nmin_slaves_good_slaves:0\r\n",
+        );
+        assert_eq!(snap.keys_with_expiry, 7);
+        assert_eq!(snap.min_slaves_good_slaves, Some(0));
+        assert_eq!(
+            Snapshot::parse("db0:keys=1,expires=0\r\n").keys_with_expiry,
+            0
+        );
+        assert_eq!(Snapshot::parse("").min_slaves_good_slaves, None);
     }
 }

@@ -27,6 +27,7 @@ use fred::prelude::{
     PerformanceConfig, Server, ServerConfig, SlowlogInterface, TlsConfig, Value,
 };
 use fred::types::ConnectHandle;
+use fred::types::RespVersion;
 use fred::types::config::TlsHostMapping;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -282,6 +283,18 @@ impl Redis {
     }
 
     async fn connect(&self) -> Result<Connection, RedisError> {
+        match self.dial(false).await {
+            // A primary that refuses writes for a disk error refuses PING too,
+            // fred's setup PING included; with RESP3 fred sends HELLO instead,
+            // which Redis answers, so the check can still read INFO.
+            Err(RedisError::Reply(message)) if message.starts_with("MISCONF") => {
+                self.dial(true).await
+            }
+            other => other,
+        }
+    }
+
+    async fn dial(&self, resp3: bool) -> Result<Connection, RedisError> {
         let (password, tls) = self.read_credentials().await?;
         let (config, record) = match tls {
             Some(tls) => (
@@ -293,7 +306,7 @@ impl Redis {
             ),
             None => (None, None),
         };
-        let client = self.client(password.as_ref(), config);
+        let client = self.client(password.as_ref(), config, resp3);
         let mut task = client.connect();
         // Races the connect notification against the task itself, which ends
         // with the error when the first connection fails.
@@ -390,6 +403,7 @@ impl Redis {
         &self,
         password: Option<&SecretString>,
         tls: Option<rustls::ClientConfig>,
+        resp3: bool,
     ) -> fred::clients::Client {
         let url = &self.redis().url;
         let connect_timeout = self.redis().connect_timeout.get();
@@ -415,6 +429,11 @@ impl Redis {
             // PING and INFO are server-wide: no SELECT, which a user limited
             // to `+ping +info` may not run.
             database: None,
+            version: if resp3 {
+                RespVersion::RESP3
+            } else {
+                RespVersion::RESP2
+            },
             fail_fast: true,
             tls,
             ..Config::default()
@@ -438,8 +457,9 @@ impl Redis {
     async fn ask(&self, connection: &Connection) -> Result<Observation, RedisError> {
         let client = &connection.client;
         bounded(self.redis().timeout.get(), "redis.timeout", async {
-            let (latency, info) = ping_and_info(client).await?;
+            let (latency, info, misconf) = ping_and_info(client).await?;
             let mut snapshot = Snapshot::parse(&info);
+            snapshot.misconf = misconf;
             snapshot.tls = connection.tls.as_ref().map(TlsRecord::dates);
             if let Some(sentinel) = &mut snapshot.sentinel {
                 // A Sentinel has no slow log or cluster state to read.
@@ -533,7 +553,11 @@ async fn quorum(client: &fred::clients::Client, name: &str) -> Result<bool, Redi
 
 /// PING and INFO in one pipelined round trip: on a slow link a check costs
 /// one round trip, not two. The latency is that round trip's.
-async fn ping_and_info(client: &fred::clients::Client) -> Result<(Duration, String), RedisError> {
+/// PING and INFO, pipelined; a PING answered MISCONF (a primary refusing
+/// writes for a disk error) is that answer, not a failure: INFO still says why.
+async fn ping_and_info(
+    client: &fred::clients::Client,
+) -> Result<(Duration, String, Option<String>), RedisError> {
     let pipeline = client.pipeline().with_options(&Options {
         fail_fast: true,
         max_attempts: Some(1),
@@ -547,16 +571,21 @@ async fn ping_and_info(client: &fred::clients::Client) -> Result<(Duration, Stri
     let started = Instant::now();
     let mut replies = pipeline.try_all::<Value>().await.into_iter();
     let latency = started.elapsed();
-    replies
+    let misconf = match replies
         .next()
         .unwrap_or_else(|| Err(FredError::new(ErrorKind::Unknown, "no reply to PING")))
-        .map_err(classify)?;
+        .map_err(classify)
+    {
+        Ok(_) => None,
+        Err(RedisError::Reply(message)) if message.starts_with("MISCONF") => Some(message),
+        Err(error) => return Err(error),
+    };
     let info: String = replies
         .next()
         .unwrap_or_else(|| Err(FredError::new(ErrorKind::Unknown, "no reply to INFO")))
         .and_then(|v| v.convert())
         .map_err(classify)?;
-    Ok((latency, info))
+    Ok((latency, info, misconf))
 }
 
 /// Reads a password file, trimming the trailing newline editors and `echo`

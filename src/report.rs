@@ -356,7 +356,8 @@ mod tests {
             latency: Duration::from_millis(150),
             snapshot: Snapshot {
                 maxmemory: Some(1000),
-                used_memory: Some(990),
+                used_memory: Some(1010),
+                mem_not_counted_for_evict: Some(0),
                 ..fixture_snapshot()
             },
         });
@@ -371,7 +372,11 @@ mod tests {
         assert!(Route::All.fails(&report, FailAt::default()));
         let json = parse(&report);
         assert_eq!(json["reason"], "memory_pressure");
-        assert_eq!(json["reasons"], json!(["memory_pressure", "latency_high"]));
+        assert_eq!(
+            json["reasons"],
+            json!(["memory_pressure", "memory_near_limit", "latency_high"])
+        );
+        assert_eq!(json["checks"]["writes"]["refused"], "oom");
         assert_eq!(json["checks"]["ping"]["reason"], "latency_high");
         assert!(json["checks"].get("replication").is_some());
     }
@@ -536,11 +541,17 @@ mod tests {
 
     #[test]
     fn routes_for_the_other_kind_of_process_say_so() {
-        for (route, check) in [(Route::Replica, "replication"), (Route::Primary, "role")] {
+        for (route, checks) in [
+            (Route::Replica, &["replication"][..]),
+            (Route::Primary, &["writes", "role"][..]),
+        ] {
             let body = build_from("info-sentinel-7.0.txt", route);
             assert_eq!(body["status"], "degraded", "{route:?}");
             assert_eq!(body["reason"], "not_data_node", "{route:?}");
-            assert_eq!(check_names(&body), ["ping", check], "{route:?}");
+            let expected: Vec<&str> = std::iter::once("ping")
+                .chain(checks.iter().copied())
+                .collect();
+            assert_eq!(check_names(&body), expected, "{route:?}");
         }
         let body = build_from("info-redis-7.0-primary.txt", Route::Sentinel);
         assert_eq!(body["reason"], "not_sentinel");

@@ -95,6 +95,7 @@ impl Route {
             (Route::Redis | Route::All, Group::Node)
                 | (Route::Replica | Route::All, Group::Replication)
                 | (Route::Primary, Group::Role)
+                | (Route::Primary | Route::Redis | Route::All, Group::Writes)
                 | (
                     Route::Redis | Route::All | Route::Sentinel | Route::SentinelReady,
                     Group::Sentinel

@@ -48,6 +48,7 @@ pub enum Reason {
     MasterOdown,
     SentinelNoQuorum,
     SentinelUnknownMaster,
+    WritesRefused,
     // degraded
     LowHitRate,
     ReplicaDisconnected,
@@ -61,6 +62,7 @@ pub enum Reason {
     SentinelTilt,
     NotDataNode,
     NotSentinel,
+    MemoryNearLimit,
     // warn
     MemoryHigh,
     LatencyHigh,
@@ -81,6 +83,7 @@ pub enum Reason {
     /// serves its own slots (Redis fails the state itself when it cannot,
     /// and `cluster_down` follows), so one failing peer must not drain it.
     ClusterSlotsFailing,
+    SaveFailed,
 }
 
 impl Reason {
@@ -102,14 +105,15 @@ impl Reason {
             | MasterOdown
             | SentinelNoQuorum
             | SentinelUnknownMaster
-            | OomRisk => Status::Critical,
+            | OomRisk
+            | WritesRefused => Status::Critical,
             LowHitRate | ReplicaDisconnected | ReplicaSyncing | ReplicaStale | TooFewReplicas
             | ReplicaLagging | NotPrimary | NotSentinelPrimary | MasterSdown | SentinelTilt
-            | NotDataNode | NotSentinel => Status::Degraded,
+            | NotDataNode | NotSentinel | MemoryNearLimit => Status::Degraded,
             MemoryHigh | LatencyHigh | NoMaxmemory | HitRateLow | Fragmentation | ClientsHigh
             | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale
             | RssHigh | MaxmemoryAboveLimit | ForkHeadroom | TlsCertExpiring
-            | ClusterSlotsFailing => Status::Warn,
+            | ClusterSlotsFailing | SaveFailed => Status::Warn,
         }
     }
 }

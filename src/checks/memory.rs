@@ -15,7 +15,9 @@ pub struct Memory {
     pub warn_ratio: Ratio,
     pub fail_ratio: Ratio,
     pub warn_no_maxmemory: bool,
-    /// Judge `allkeys-*` caches by hit rate, not by how full they are.
+    /// Near the limit is degraded only under a policy that would then refuse
+    /// writes (`noeviction`, `volatile-*` with no expiring key); `false`
+    /// judges every policy so, for operators who want a full cache flagged.
     pub policy_aware: bool,
 }
 
@@ -79,9 +81,10 @@ impl Check for Memory {
         let result = result.observe("ratio", round3(ratio));
         if ratio >= self.fail_ratio.get()
             && !replica
-            && (!self.policy_aware || refuses_writes_when_full(snap.maxmemory_policy.as_deref()))
+            && (!self.policy_aware || super::writes::evicts_nothing(snap))
         {
-            result.fail(Reason::MemoryPressure)
+            // Still accepting writes: the `writes` check says when Redis refuses.
+            result.fail(Reason::MemoryNearLimit)
         } else {
             result.fail_if(ratio >= self.warn_ratio.get(), Reason::MemoryHigh)
         }
@@ -92,15 +95,6 @@ impl Check for Memory {
             return Err(("warn_ratio", "must not be above checks.memory.fail_ratio"));
         }
         Ok(())
-    }
-}
-
-/// Under these policies a full Redis answers writes with OOM; under
-/// `allkeys-*` it evicts, which is how a cache is meant to run.
-fn refuses_writes_when_full(policy: Option<&str>) -> bool {
-    match policy {
-        Some(policy) => policy == "noeviction" || policy.starts_with("volatile-"),
-        None => true,
     }
 }
 
@@ -138,12 +132,21 @@ mod tests {
     }
 
     #[test]
-    fn at_fail_ratio_under_noeviction_or_volatile_is_pressure() {
+    fn at_fail_ratio_with_nothing_to_evict_is_near_limit() {
         for policy in ["noeviction", "volatile-lru", "volatile-ttl"] {
             let result = evaluate(memory, &snap(950, 1000, policy));
-            assert_eq!(result.reasons, vec![Reason::MemoryPressure], "{policy}");
-            assert_eq!(result.status(), Status::Critical);
+            assert_eq!(result.reasons, vec![Reason::MemoryNearLimit], "{policy}");
+            assert_eq!(result.status(), Status::Degraded);
         }
+    }
+
+    #[test]
+    fn volatile_with_expiring_keys_only_warns_even_when_full() {
+        let snap = Snapshot {
+            keys_with_expiry: 10,
+            ..snap(1200, 1000, "volatile-lru")
+        };
+        assert_eq!(evaluate(memory, &snap).reasons, vec![Reason::MemoryHigh]);
     }
 
     #[test]
@@ -154,6 +157,8 @@ mod tests {
 
     #[test]
     fn policy_blind_mode_judges_allkeys_like_noeviction() {
+        // Near the limit, never memory_pressure: only the writes check says
+        // Redis refuses.
         let mut settings = CheckSettings::default();
         settings.memory.policy_aware = false;
         let result = memory(
@@ -161,7 +166,7 @@ mod tests {
             &Window::default(),
             &settings,
         );
-        assert_eq!(result.reasons, vec![Reason::MemoryPressure]);
+        assert_eq!(result.reasons, vec![Reason::MemoryNearLimit]);
     }
 
     #[test]
@@ -209,14 +214,14 @@ mod tests {
 
         let snap = fixture("info-redis-6.2.txt", 970, 10, 1000);
         let result = evaluate(memory, &snap);
-        assert_eq!(result.reasons, vec![Reason::MemoryPressure]);
+        assert_eq!(result.reasons, vec![Reason::MemoryNearLimit]);
         assert_eq!(result.observed["ratio"], 0.96);
     }
 
     #[test]
     fn without_the_field_used_memory_is_judged() {
         let result = evaluate(memory, &snap(960, 1000, "noeviction"));
-        assert_eq!(result.reasons, vec![Reason::MemoryPressure]);
+        assert_eq!(result.reasons, vec![Reason::MemoryNearLimit]);
         assert_eq!(result.observed["ratio"], 0.96);
         assert!(!result.observed.contains_key("counted_bytes"));
         assert!(!result.observed.contains_key("not_counted_bytes"));
@@ -233,7 +238,7 @@ mod tests {
         let primary = fixture("info-redis-7.0-primary.txt", 1_800, 0, 1000);
         assert_eq!(
             evaluate(memory, &primary).reasons,
-            vec![Reason::MemoryPressure]
+            vec![Reason::MemoryNearLimit]
         );
         assert!(!evaluate(memory, &primary).observed.contains_key("replica"));
     }

@@ -33,6 +33,7 @@ mod role;
 pub mod sentinel;
 pub mod slowlog;
 mod tls;
+mod writes;
 
 use std::time::Duration;
 
@@ -111,6 +112,9 @@ pub enum Group {
     Replication,
     /// Whether the node is the primary: /health/primary only.
     Role,
+    /// Whether a primary accepts a write now: /health/primary, /health/redis
+    /// and /health.
+    Writes,
     /// A Sentinel's view of its masters: /health/sentinel and
     /// /health/sentinel/ready, and on a Sentinel /health/redis and /health too.
     Sentinel,
@@ -249,6 +253,7 @@ registry! {
         headroom: headroom::Headroom,
         tls: tls::Tls,
         replication: replication::Replication,
+        writes: writes::Writes,
     }
     elsewhere {
         // What /health/primary answers; no settings: disabling it would make

@@ -1,5 +1,7 @@
-//! `persistence`: the last RDB save, AOF rewrite and AOF write. When one
-//! failed Redis may refuse writes with MISCONF. Optionally, unsaved changes
+//! `persistence`: the last RDB save, AOF rewrite and AOF write. A failure
+//! Redis accepts writes through is `save_failed` (warn); the one INFO proves
+//! refuses writes (an AOF write error with AOF on) is the `writes` check's
+//! `persistence_failed`. Optionally, unsaved changes
 //! older than `max_rdb_age` (rdb_stale): a restart now would lose them.
 
 use std::time::Duration;
@@ -52,8 +54,12 @@ impl Check for Persistence {
                 result = result.observe(key, if ok { "ok" } else { "err" });
             }
         }
+        // A failure Redis refuses writes for (PING answered MISCONF, or an AOF
+        // write error while AOF is on) is the `writes` check's to judge.
+        let refusing = snap.misconf.is_some()
+            || (snap.aof_enabled == Some(true) && snap.aof_last_write_ok == Some(false));
         let failed = statuses.iter().any(|(_, ok)| *ok == Some(false));
-        let result = result.fail_if(failed, Reason::PersistenceFailed);
+        let result = result.fail_if(failed && !refusing, Reason::SaveFailed);
         let max_age = self.max_rdb_age.get();
         match (snap.rdb_last_save_age(), snap.rdb_changes_since_last_save) {
             (Some(age), Some(changes)) if !max_age.is_zero() => result
@@ -91,18 +97,37 @@ mod tests {
     }
 
     #[test]
-    fn any_failure_is_critical() {
+    fn a_failure_redis_writes_through_warns() {
         for snap in [
             snap(false, true, true),
             snap(true, false, true),
             snap(true, true, false),
         ] {
             let result = evaluate(persistence, &snap);
-            assert_eq!(result.reasons, vec![Reason::PersistenceFailed]);
-            assert_eq!(result.status(), Status::Critical);
+            assert_eq!(result.reasons, vec![Reason::SaveFailed]);
+            assert_eq!(result.status(), Status::Warn);
         }
         let result = evaluate(persistence, &snap(false, true, true));
         assert_eq!(result.observed["rdb_last_bgsave_status"], "err");
+    }
+
+    #[test]
+    fn an_aof_write_error_with_aof_on_is_left_to_the_writes_check() {
+        let on = Snapshot {
+            aof_enabled: Some(true),
+            ..snap(true, true, false)
+        };
+        let result = evaluate(persistence, &on);
+        assert_eq!(result.status(), Status::Ok);
+        assert_eq!(result.observed["aof_last_write_status"], "err");
+        let off = Snapshot {
+            aof_enabled: Some(false),
+            ..snap(true, true, false)
+        };
+        assert_eq!(
+            evaluate(persistence, &off).reasons,
+            vec![Reason::SaveFailed]
+        );
     }
 
     fn saved(age_s: u64, changes: u64) -> Snapshot {

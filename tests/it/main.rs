@@ -27,3 +27,4 @@ mod sentinel;
 mod shutdown;
 mod tls;
 mod versions;
+mod writes;

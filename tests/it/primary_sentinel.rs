@@ -58,7 +58,7 @@ async fn a_primary_back_from_a_freeze_is_never_a_second_200() {
         })
         .await;
     assert!(
-        answer.json["checks"]["role"]["sentinel"].is_string(),
+        answer.json["checks"]["writes"]["sentinel"].is_string(),
         "{}",
         answer.text
     );
@@ -117,7 +117,7 @@ async fn no_sentinel_answering_judges_by_role_and_says_so() {
     let app = spawn_app(settings_with(&primary.url(), &extra)).await;
     let answer = app.get("/health/primary").await;
     assert_eq!(answer.status, 200, "{}", answer.text);
-    let said = answer.json["checks"]["role"]["sentinel"]
+    let said = answer.json["checks"]["writes"]["sentinel"]
         .as_str()
         .unwrap_or_default();
     assert!(said.contains("judged by role alone"), "{}", answer.text);

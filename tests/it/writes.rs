@@ -1,0 +1,189 @@
+//! The write pool: /health/primary answers 200 only where Redis
+//! accepts a write now, judged against real redis-server processes and
+//! what each then did with a SET.
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+async fn app_for(redis: &TestRedis) -> TestApp {
+    spawn_app(settings_with(&redis.url(), "checks.max_age = \"1ms\"")).await
+}
+
+fn wait_for_info(redis: &TestRedis, field: &str, value: &str) {
+    let deadline = Instant::now() + LIMIT;
+    while redis.info_field(field).as_deref() != Some(value) {
+        assert!(Instant::now() < deadline, "INFO {field} never read {value}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn a_full_noeviction_primary_refuses_set_and_primary_answers_503_memory_pressure() {
+    let redis = TestRedis::with_args(&["--maxmemory-policy", "noeviction"]);
+    assert_eq!(
+        redis.cmd(&["DEBUG", "POPULATE", "100000", "key", "100"]),
+        "OK"
+    );
+    assert_eq!(redis.cmd(&["CONFIG", "SET", "maxmemory", "8mb"]), "OK");
+    let set = redis.cmd(&["SET", "probe", "1"]);
+    assert!(set.starts_with("-OOM"), "Redis answered {set}");
+    let app = app_for(&redis).await;
+    let primary = app.get("/health/primary").await;
+    assert_eq!(primary.status, 503, "{}", primary.text);
+    assert_eq!(
+        primary.json["reason"], "memory_pressure",
+        "{}",
+        primary.text
+    );
+    assert_eq!(
+        primary.json["checks"]["writes"]["refused"], "oom",
+        "{}",
+        primary.text
+    );
+    assert_eq!(app.get("/health/alive").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_volatile_lru_primary_at_maxmemory_with_expiring_keys_accepts_set() {
+    let redis = TestRedis::with_args(&["--maxmemory-policy", "volatile-lru"]);
+    let fill =
+        "for i=1,50000 do redis.call('SET','e'..i,string.rep('x',100),'EX',3600) end return 1";
+    assert_eq!(redis.cmd(&["EVAL", fill, "0"]), "1");
+    let used: u64 = redis
+        .info_field("used_memory")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let max = (used * 99 / 100).to_string();
+    assert_eq!(redis.cmd(&["CONFIG", "SET", "maxmemory", &max]), "OK");
+    assert_eq!(redis.cmd(&["SET", "probe", "1", "EX", "3600"]), "OK");
+    let app = app_for(&redis).await;
+    let primary = app.get("/health/primary").await;
+    assert_eq!(primary.status, 200, "{}", primary.text);
+    let all = app.get("/health").await;
+    assert_ne!(all.json["status"], "critical", "{}", all.text);
+    assert_ne!(all.json["reason"], "memory_pressure", "{}", all.text);
+}
+
+#[tokio::test]
+async fn a_noeviction_primary_near_maxmemory_accepts_set_and_reads_memory_near_limit() {
+    let redis = TestRedis::with_args(&["--maxmemory-policy", "noeviction"]);
+    redis.fill_to_ratio(0.97);
+    assert_eq!(redis.cmd(&["SET", "probe", "1"]), "OK");
+    let app = app_for(&redis).await;
+    let node = app.get("/health/redis").await;
+    assert_eq!(node.json["reason"], "memory_near_limit", "{}", node.text);
+    assert_eq!(node.json["status"], "degraded", "{}", node.text);
+    let primary = app.get("/health/primary").await;
+    assert_eq!(primary.status, 200, "{}", primary.text);
+}
+
+#[tokio::test]
+async fn min_replicas_to_write_without_a_replica_refuses_set_and_three_routes_say_writes_refused() {
+    let redis = TestRedis::with_args(&[
+        "--min-replicas-to-write",
+        "1",
+        "--min-replicas-max-lag",
+        "10",
+    ]);
+    let set = redis.cmd(&["SET", "probe", "1"]);
+    assert!(set.starts_with("-NOREPLICAS"), "Redis answered {set}");
+    let app = app_for(&redis).await;
+    for route in ["/health/primary", "/health/redis", "/health"] {
+        let answer = app.get(route).await;
+        assert_eq!(answer.status, 503, "{route}: {}", answer.text);
+        assert_eq!(
+            answer.json["reason"], "writes_refused",
+            "{route}: {}",
+            answer.text
+        );
+        assert_eq!(
+            answer.json["checks"]["writes"]["refused"], "noreplicas",
+            "{route}: {}",
+            answer.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_cache_whose_bgsave_failed_accepts_set_and_only_warns_save_failed() {
+    let gone = tempfile::tempdir().expect("temp dir");
+    let dir = gone.path().to_string_lossy().into_owned();
+    let redis = TestRedis::with_args(&["--dir", &dir]);
+    assert_eq!(redis.cmd(&["CONFIG", "GET", "save"]), "save\n");
+    drop(gone);
+    assert!(redis.cmd(&["BGSAVE"]).contains("Background saving started"));
+    wait_for_info(&redis, "rdb_last_bgsave_status", "err");
+    assert_eq!(redis.cmd(&["SET", "probe", "1"]), "OK");
+    let app = app_for(&redis).await;
+    let node = app.get("/health/redis").await;
+    assert_eq!(node.json["reason"], "save_failed", "{}", node.text);
+    assert_eq!(node.json["status"], "warn", "{}", node.text);
+    assert_eq!(
+        node.json["checks"]["persistence"]["rdb_last_bgsave_status"], "err",
+        "{}",
+        node.text
+    );
+    let primary = app.get("/health/primary").await;
+    assert_eq!(primary.status, 200, "{}", primary.text);
+}
+
+#[tokio::test]
+async fn a_failed_bgsave_with_save_points_refuses_set_misconf_and_primary_answers_503() {
+    let gone = tempfile::tempdir().expect("temp dir");
+    let dir = gone.path().to_string_lossy().into_owned();
+    let redis = TestRedis::with_args(&["--dir", &dir, "--stop-writes-on-bgsave-error", "yes"]);
+    drop(gone);
+    assert!(redis.cmd(&["BGSAVE"]).contains("Background saving started"));
+    wait_for_info(&redis, "rdb_last_bgsave_status", "err");
+    assert_eq!(redis.cmd(&["CONFIG", "SET", "save", "3600 1"]), "OK");
+    let set = redis.cmd(&["SET", "probe", "1"]);
+    assert!(set.starts_with("-MISCONF"), "Redis answered {set}");
+    let app = app_for(&redis).await;
+    let primary = app.get("/health/primary").await;
+    assert_eq!(primary.status, 503, "{}", primary.text);
+    assert_eq!(
+        primary.json["reason"], "persistence_failed",
+        "{}",
+        primary.text
+    );
+    let writes = &primary.json["checks"]["writes"];
+    assert_eq!(writes["refused"], "misconf", "{}", primary.text);
+    assert!(
+        writes["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("MISCONF")),
+        "{}",
+        primary.text
+    );
+    let all = app.get("/health").await;
+    assert_eq!(all.status, 503, "{}", all.text);
+    assert_eq!(
+        all.json["checks"]["persistence"]["rdb_last_bgsave_status"], "err",
+        "{}",
+        all.text
+    );
+    let alive = app.get("/health/alive").await;
+    assert_eq!(alive.status, 200, "{}", alive.text);
+}
+
+#[tokio::test]
+async fn a_full_volatile_lru_primary_with_no_expiring_key_refuses_set_and_reads_memory_pressure() {
+    let redis = TestRedis::with_args(&["--maxmemory-policy", "volatile-lru"]);
+    assert_eq!(
+        redis.cmd(&["DEBUG", "POPULATE", "100000", "key", "100"]),
+        "OK"
+    );
+    assert_eq!(redis.cmd(&["CONFIG", "SET", "maxmemory", "8mb"]), "OK");
+    let set = redis.cmd(&["SET", "probe", "1"]);
+    assert!(set.starts_with("-OOM"), "Redis answered {set}");
+    let app = app_for(&redis).await;
+    let primary = app.get("/health/primary").await;
+    assert_eq!(primary.status, 503, "{}", primary.text);
+    assert_eq!(
+        primary.json["reason"], "memory_pressure",
+        "{}",
+        primary.text
+    );
+}
