@@ -1,6 +1,5 @@
 //! Connections as people set them up: the least-privilege ACL user across
-//! restarts, passwords with URL-special characters, Unix sockets, and a slow
-//! link (a delaying proxy written here) with a reconnect and a frozen Redis.
+//! restarts, passwords with URL-special characters, and Unix sockets.
 
 use std::time::Duration;
 

@@ -3,25 +3,22 @@
 
 mod support;
 
-mod cli;
-mod config_input;
+mod acl;
+mod cluster;
+mod config;
 mod connections;
-mod daemon;
-mod deployments;
-mod ecosystem;
 mod faults;
+mod formats;
 mod headroom;
-mod health;
 mod http;
-mod http_edges;
-mod judging;
 mod load_balancers;
+mod metrics;
 mod open_files;
-mod operator;
-mod password_rotation;
 mod reload;
 mod replication;
+mod routes;
 mod sentinel;
 mod shutdown;
 mod tls;
+mod verdicts;
 mod versions;

@@ -1,6 +1,7 @@
 //! Shared integration-test helpers: real redis-server processes on free ports,
 //! the sidecar served on port 0, and an HTTP client.
 
+pub mod metrics;
 pub mod pipeline;
 pub mod sentinel;
 
@@ -904,4 +905,40 @@ impl Drop for TestProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A sidecar that checks again on every probe more than `max_age` apart,
+/// and whose sampler stays out of the way.
+pub fn on_demand(url: &str, max_age: Duration) -> Settings {
+    on_demand_with(url, max_age, "")
+}
+
+/// [`on_demand`] with `extra` TOML.
+pub fn on_demand_with(url: &str, max_age: Duration, extra: &str) -> Settings {
+    settings_with(
+        url,
+        &format!(
+            "checks.max_age = {}\nchecks.sample_interval = \"600s\"\n{extra}",
+            toml_duration(max_age)
+        ),
+    )
+}
+
+/// The least-privilege user the README documents (plus `+cluster|info` on
+/// cluster nodes).
+pub fn add_health_user(redis: &TestRedis, password: &str, extra: &[&str]) {
+    let rule = format!(">{password}");
+    let mut args = vec![
+        "ACL",
+        "SETUSER",
+        "health",
+        "on",
+        &rule,
+        "-@all",
+        "+ping",
+        "+info",
+        "+client|id",
+    ];
+    args.extend_from_slice(extra);
+    assert_eq!(redis.cmd(&args), "OK");
 }

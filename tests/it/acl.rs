@@ -1,15 +1,31 @@
-//! Rotating the sidecar's password with no break, the sequence the README
-//! documents: an ACL user holds the old and the new password at once, the
-//! password file is updated, the sidecar re-reads it at its next reconnect,
-//! then the old password goes. Real Redis, the real `redis.password_file`,
-//! and reconnects forced with CLIENT KILL so each step is really exercised.
+//! ACL users and passwords: the user in the URL with its password there or
+//! in a file, legacy requirepass, an empty password file, the documented
+//! least-privilege ACL (and NOPERM with less), and rotating the password
+//! file without a failed probe.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::faults::fast;
 use crate::support::*;
 
+/// systemd's unit hands an empty credential when there is no password
+/// file: the sidecar must then send no AUTH, as with no file at all.
+#[tokio::test]
+async fn an_empty_password_file_means_no_password() {
+    let redis = TestRedis::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("redis-password");
+    std::fs::write(&file, "\n").expect("write password file");
+    let config = settings_with(&redis.url(), &password_file_toml(&file));
+    let app = spawn_app(config).await;
+    let answer = app.get("/health/redis").await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    assert_eq!(redis.calls(&["auth"]), vec![0], "no AUTH was sent");
+}
+
 const OLD: &str = "old-health-pw";
+
 const NEW: &str = "new-health-pw";
 
 /// Redis with the least-privilege health user, holding the old password.
@@ -157,4 +173,104 @@ async fn removing_the_old_password_before_the_file_is_updated_is_auth_failed_unt
         "ok again {:?} after the file was updated",
         rotated.elapsed()
     );
+}
+
+#[tokio::test]
+async fn acl_user_in_the_url_with_its_password_there_or_in_a_file_and_legacy_requirepass() {
+    let redis = TestRedis::start();
+    add_health_user(&redis, "health-pw", &[]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, "health-pw\n").expect("write password");
+
+    let in_url = settings(&format!(
+        "redis://health:health-pw@127.0.0.1:{}",
+        redis.port
+    ));
+    let in_file = settings_with(
+        &format!("redis://health@127.0.0.1:{}", redis.port),
+        &password_file_toml(&password_file),
+    );
+    for config in [in_url, in_file] {
+        let app = spawn_app(config).await;
+        app.assert_every_route_ok().await;
+    }
+    // Everything the client sends is allowed, fred's CLIENT ID on connect included.
+    assert_eq!(redis.acl_refused(), Vec::<String>::new());
+
+    // The legacy form: requirepass, the default user, no name in the URL.
+    assert_eq!(
+        redis.cmd(&["CONFIG", "SET", "requirepass", "legacy-pw"]),
+        "OK"
+    );
+    let app = spawn_app(settings(&format!(
+        "redis://:legacy-pw@127.0.0.1:{}",
+        redis.port
+    )))
+    .await;
+    let answer = app.get("/health").await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+}
+
+/// The ACL README.md documents for the sidecar's user.
+#[tokio::test]
+async fn the_documented_acl_is_enough_and_less_fails_with_noperm_and_no_secret() {
+    const PASSWORD: &str = "acl-password-7d1a";
+    let redis = TestRedis::with_args(&["--maxmemory", "100mb"]);
+    let setuser = |user: &str, rules: &[&str]| {
+        let mut args = vec!["ACL", "SETUSER", user, "on", ">acl-password-7d1a"];
+        args.extend_from_slice(rules);
+        assert_eq!(redis.cmd(&args), "OK");
+    };
+    setuser("health", crate::support::LEAST_PRIVILEGE);
+    setuser("pingonly", &["-@all", "+ping"]);
+    let url = |user: &str| format!("redis://{user}:{PASSWORD}@127.0.0.1:{}", redis.port);
+
+    // A database in the URL must not make the sidecar SELECT (not allowed).
+    let app = spawn_app(fast(&format!("{}/2", url("health")))).await;
+    app.assert_every_route_ok().await;
+    let answer = app.get("/health").await;
+    assert_eq!(answer.json["role"], "master", "{}", answer.text);
+    assert_eq!(
+        answer.json["checks"]["memory"]["status"], "ok",
+        "{}",
+        answer.text
+    );
+
+    let app = spawn_app(fast(&url("pingonly"))).await;
+    let answer = app.get("/health/redis").await;
+    assert!(is_down_with(&answer, "error"), "{}", answer.text);
+    let error = answer.json["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("NOPERM"), "{}", answer.text);
+    assert!(!answer.text.contains(PASSWORD), "{}", answer.text);
+    // What Redis refused, per user: INFO for the lesser one; nothing for
+    // the documented one.
+    let refused = refused_commands(&redis.cmd(&["ACL", "LOG"]));
+    assert!(
+        refused.contains(&("pingonly".to_owned(), "info".to_owned())),
+        "{refused:?}"
+    );
+    let health: Vec<_> = refused
+        .iter()
+        .filter(|(user, _)| user == "health")
+        .collect();
+    assert!(health.is_empty(), "{refused:?}");
+}
+
+/// (username, command) of each `ACL LOG` entry, from its flattened reply.
+fn refused_commands(log: &str) -> Vec<(String, String)> {
+    let mut entries = Vec::new();
+    let (mut user, mut object) = (None, None);
+    for pair in log.lines().collect::<Vec<_>>().chunks(2) {
+        match pair {
+            ["username", value] => user = Some(value.to_string()),
+            ["object", value] => object = Some(value.to_string()),
+            _ => {}
+        }
+        if let (Some(u), Some(o)) = (&user, &object) {
+            entries.push((u.clone(), o.clone()));
+            (user, object) = (None, None);
+        }
+    }
+    entries
 }
