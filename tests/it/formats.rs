@@ -23,12 +23,7 @@ async fn get_accepting(
         .await
         .expect("GET");
     let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = content_type(&response);
     let body = serde_json::from_str(&response.text().await.expect("body")).expect("JSON body");
     (status, content_type, body)
 }

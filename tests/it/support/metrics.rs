@@ -1,6 +1,6 @@
 //! Reading /metrics: one scrape and one reader for the value of one series.
 
-use super::{TestApp, TestBinary};
+use super::{TestApp, TestBinary, content_type};
 
 /// `GET /metrics` from a sidecar in this process, asserting 200: the
 /// content type and the text.
@@ -9,12 +9,7 @@ pub async fn scrape_with_type(app: &TestApp) -> (String, String) {
         .await
         .expect("scrape");
     assert_eq!(response.status().as_u16(), 200);
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = content_type(&response);
     (content_type, response.text().await.expect("metrics text"))
 }
 

@@ -788,6 +788,16 @@ pub async fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> b
     started.elapsed()
 }
 
+/// A response's `content-type` header, `""` when there is none.
+pub fn content_type(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Asserts a config error: exit code 2 and one stderr line naming the key.
 pub fn assert_config_error(args: &[&str], envs: &[(&str, &str)], key: &str) {
     let output = run_binary(args, envs);
