@@ -1,7 +1,8 @@
 //! ACL users and passwords: the user in the URL with its password there or
-//! in a file, legacy requirepass, an empty password file, the documented
-//! least-privilege ACL (and NOPERM with less), and rotating the password
-//! file without a failed probe.
+//! in a file, legacy requirepass, passwords with URL-special characters, an
+//! empty password file, the documented least-privilege ACL (across restarts,
+//! and NOPERM with less), and rotating the password file without a failed
+//! probe.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -31,16 +32,9 @@ const NEW: &str = "new-health-pw";
 /// Redis with the least-privilege health user, holding the old password.
 fn redis_with_health_user() -> TestRedis {
     let old = format!(">{OLD}");
-    TestRedis::with_args(&[
-        "--user",
-        "health",
-        "on",
-        &old,
-        "-@all",
-        "+ping",
-        "+info",
-        "+client|id",
-    ])
+    let mut args = vec!["--user", "health", "on", &old];
+    args.extend_from_slice(LEAST_PRIVILEGE);
+    TestRedis::with_args(&args)
 }
 
 /// Replaces the file the way the kubelet updates a Secret volume: a new
@@ -273,4 +267,43 @@ fn refused_commands(log: &str) -> Vec<(String, String)> {
         }
     }
     entries
+}
+
+#[tokio::test]
+async fn the_least_privilege_user_leaves_acl_log_empty_across_restarts() {
+    let mut redis = TestRedis::with_args(&health_user());
+    let config = settings_with(
+        &format!("redis://health:health-pw@127.0.0.1:{}", redis.port),
+        "checks.max_age = \"20ms\"",
+    );
+    let app = spawn_app(config).await;
+    app.assert_every_route_ok().await;
+    for _ in 0..2 {
+        redis.restart(&[]);
+        app.wait_for("/health", Duration::from_secs(5), |a| a.status == 200)
+            .await;
+        app.assert_every_route_ok().await;
+    }
+    assert_eq!(redis.acl_refused(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_password_with_plus_percent_at_and_colon_is_read_as_redis_cli_reads_it() {
+    let redis = TestRedis::start();
+    let setuser = [
+        "ACL",
+        "SETUSER",
+        "pl+us",
+        "on",
+        ">pa+ss%@:x",
+        "-@all",
+        "+ping",
+        "+info",
+        "+client|id",
+    ];
+    assert_eq!(redis.cmd(&setuser), "OK");
+    let url = format!("redis://pl+us:pa+ss%25%40%3Ax@127.0.0.1:{}", redis.port);
+    let app = spawn_app(settings(&url)).await;
+    app.assert_every_route_ok().await;
+    assert_eq!(redis.acl_refused(), Vec::<String>::new());
 }

@@ -600,11 +600,11 @@ impl Drop for TestBinary {
     }
 }
 
-/// Runs the binary to completion with these arguments and variables.
 /// The README's least-privilege ACL rules for a data node; a Sentinel adds
 /// `+sentinel|ckquorum`, a cluster node `+cluster|info`.
 pub const LEAST_PRIVILEGE: &[&str] = &["-@all", "+ping", "+info", "+client|id"];
 
+/// Runs the binary to completion with these arguments and variables.
 /// A run that does not end within 30 s (a config that should have been
 /// refused, so the binary serves) is killed and fails the test.
 pub fn run_binary(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
@@ -938,17 +938,15 @@ pub fn on_demand_with(url: &str, max_age: Duration, extra: &str) -> Settings {
 /// cluster nodes).
 pub fn add_health_user(redis: &TestRedis, password: &str, extra: &[&str]) {
     let rule = format!(">{password}");
-    let mut args = vec![
-        "ACL",
-        "SETUSER",
-        "health",
-        "on",
-        &rule,
-        "-@all",
-        "+ping",
-        "+info",
-        "+client|id",
-    ];
+    let mut args = vec!["ACL", "SETUSER", "health", "on", &rule];
+    args.extend_from_slice(LEAST_PRIVILEGE);
     args.extend_from_slice(extra);
     assert_eq!(redis.cmd(&args), "OK");
+}
+
+/// The README's least-privilege user, as `redis-server` arguments.
+pub fn health_user() -> Vec<&'static str> {
+    let mut args = vec!["--user", "health", "on", ">health-pw"];
+    args.extend_from_slice(LEAST_PRIVILEGE);
+    args
 }
