@@ -1,24 +1,29 @@
 //! Faults a sidecar must survive and report truthfully: each test asserts the
 //! status and reason a probe sees, and how fast.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::support::*;
 use redis_health::config::Settings;
-use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::support::*;
+
 const TIMEOUT: Duration = Duration::from_millis(300);
+
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+
 /// What bounds a probe that has to reconnect (the README's rule).
 const BOUND: Duration = Duration::from_millis(300 + 300);
+
 const MAX_AGE: Duration = Duration::from_millis(200);
+
 /// Scheduling and polling headroom on a busy 2-core CI machine.
 const SLACK: Duration = Duration::from_millis(300);
 
-fn fast(url: &str) -> Settings {
+pub(crate) fn fast(url: &str) -> Settings {
     fast_with(url, MAX_AGE, "")
 }
 
@@ -211,70 +216,6 @@ async fn unresolvable_closed_silent_and_garbage_endpoints_each_read_a_clean_503(
         }
         assert_eq!(app.get("/livez").await.status, 200, "{url}");
     }
-}
-
-/// The ACL README.md documents for the sidecar's user.
-
-#[tokio::test]
-async fn the_documented_acl_is_enough_and_less_fails_with_noperm_and_no_secret() {
-    const PASSWORD: &str = "acl-password-7d1a";
-    let redis = TestRedis::with_args(&["--maxmemory", "100mb"]);
-    let setuser = |user: &str, rules: &[&str]| {
-        let mut args = vec!["ACL", "SETUSER", user, "on", ">acl-password-7d1a"];
-        args.extend_from_slice(rules);
-        assert_eq!(redis.cmd(&args), "OK");
-    };
-    setuser("health", crate::support::LEAST_PRIVILEGE);
-    setuser("pingonly", &["-@all", "+ping"]);
-    let url = |user: &str| format!("redis://{user}:{PASSWORD}@127.0.0.1:{}", redis.port);
-
-    // A database in the URL must not make the sidecar SELECT (not allowed).
-    let app = spawn_app(fast(&format!("{}/2", url("health")))).await;
-    app.assert_every_route_ok().await;
-    let answer = app.get("/health").await;
-    assert_eq!(answer.json["role"], "master", "{}", answer.text);
-    assert_eq!(
-        answer.json["checks"]["memory"]["status"], "ok",
-        "{}",
-        answer.text
-    );
-
-    let app = spawn_app(fast(&url("pingonly"))).await;
-    let answer = app.get("/health/redis").await;
-    assert!(is_down_with(&answer, "error"), "{}", answer.text);
-    let error = answer.json["error"].as_str().unwrap_or_default();
-    assert!(error.starts_with("NOPERM"), "{}", answer.text);
-    assert!(!answer.text.contains(PASSWORD), "{}", answer.text);
-    // What Redis refused, per user: INFO for the lesser one; nothing for
-    // the documented one.
-    let refused = refused_commands(&redis.cmd(&["ACL", "LOG"]));
-    assert!(
-        refused.contains(&("pingonly".to_owned(), "info".to_owned())),
-        "{refused:?}"
-    );
-    let health: Vec<_> = refused
-        .iter()
-        .filter(|(user, _)| user == "health")
-        .collect();
-    assert!(health.is_empty(), "{refused:?}");
-}
-
-/// (username, command) of each `ACL LOG` entry, from its flattened reply.
-fn refused_commands(log: &str) -> Vec<(String, String)> {
-    let mut entries = Vec::new();
-    let (mut user, mut object) = (None, None);
-    for pair in log.lines().collect::<Vec<_>>().chunks(2) {
-        match pair {
-            ["username", value] => user = Some(value.to_string()),
-            ["object", value] => object = Some(value.to_string()),
-            _ => {}
-        }
-        if let (Some(u), Some(o)) = (&user, &object) {
-            entries.push((u.clone(), o.clone()));
-            (user, object) = (None, None);
-        }
-    }
-    entries
 }
 
 /// Open file descriptors and resident memory of a process, from /proc.

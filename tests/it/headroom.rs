@@ -4,23 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::*;
-
 use redis_health::config::Settings;
+
+use crate::support::*;
 
 fn with_limit(redis: &TestRedis, limit: &str) -> Settings {
     settings_with(
         &redis.url(),
         &format!("checks.headroom.limit_bytes = {}", toml_str(limit)),
     )
-}
-
-/// The value of an unlabelled gauge in a /metrics text.
-fn gauge(metrics: &str, name: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .and_then(|value| value.trim().parse().ok())
 }
 
 #[tokio::test]
@@ -62,10 +54,11 @@ async fn rss_near_the_configured_limit_is_critical_oom_risk() {
 
     let metrics = app.get("/metrics").await.text;
     assert_eq!(
-        gauge(&metrics, "redis_health_memory_limit_bytes"),
+        metrics::value(&metrics, "redis_health_memory_limit_bytes", ""),
         Some(limit as f64)
     );
-    let shown_rss = gauge(&metrics, "redis_health_memory_rss_bytes").expect("rss gauge");
+    let shown_rss =
+        metrics::value(&metrics, "redis_health_memory_rss_bytes", "").expect("rss gauge");
     assert!((shown_rss / limit as f64) >= 0.95, "{shown_rss}");
 }
 

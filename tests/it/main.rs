@@ -3,28 +3,25 @@
 
 mod support;
 
-mod cli;
-mod config_input;
-mod connections;
-mod daemon;
-mod deployments;
-mod ecosystem;
+mod acl;
+mod cluster;
+mod config;
 mod faults;
+mod formats;
 mod headroom;
-mod health;
 mod http;
-mod http_edges;
-mod judging;
 mod load_balancers;
+mod metrics;
 mod open_files;
-mod operator;
-mod password_rotation;
 mod primary_sentinel;
 mod readiness;
 mod reload;
 mod replication;
+mod routes;
 mod sentinel;
 mod shutdown;
 mod tls;
+mod unix_socket;
+mod verdicts;
 mod versions;
 mod writes;

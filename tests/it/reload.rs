@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::support::*;
 use serde_json::Value;
+
+use crate::support::*;
 
 /// A config file the binary reads through `REDIS_HEALTH_CONFIG`.
 struct ConfigFile {
@@ -73,12 +74,6 @@ async fn logged_within(app: &TestBinary, text: &str, limit: Duration) {
     }
 }
 
-async fn metric(app: &TestBinary, name: &str) -> Option<f64> {
-    let (_, text) = app.get("/metrics").await;
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-}
-
 const WARN_FAILS: &str = "[routes.redis]\nfail_at = \"warn\"\n";
 
 #[tokio::test]
@@ -109,15 +104,19 @@ async fn sighup_after_editing_the_file_changes_the_verdict() {
         .unwrap_or_else(|| panic!("no reload line in {logs}"));
     assert!(reloaded.contains("routes.redis.fail_at"), "{reloaded}");
     assert_eq!(
-        metric(&app, "redis_health_config_last_reload_successful").await,
+        metrics::value(
+            &metrics::scrape_binary(&app).await,
+            "redis_health_config_last_reload_successful",
+            ""
+        ),
         Some(1.0)
     );
     assert!(
-        metric(
-            &app,
-            "redis_health_config_last_reload_success_timestamp_seconds"
+        metrics::value(
+            &metrics::scrape_binary(&app).await,
+            "redis_health_config_last_reload_success_timestamp_seconds",
+            ""
         )
-        .await
         .is_some_and(|at| at > 1.7e9)
     );
     // Still alive, still serving.
@@ -175,7 +174,11 @@ async fn a_broken_file_keeps_the_running_config_and_the_process() {
     );
     assert!(!failed.contains("2.0"), "the value is not quoted: {failed}");
     assert_eq!(
-        metric(&app, "redis_health_config_last_reload_successful").await,
+        metrics::value(
+            &metrics::scrape_binary(&app).await,
+            "redis_health_config_last_reload_successful",
+            ""
+        ),
         Some(0.0)
     );
     // The old verdict stands, and the process serves on.
@@ -192,7 +195,11 @@ async fn a_broken_file_keeps_the_running_config_and_the_process() {
     })
     .await;
     assert_eq!(
-        metric(&app, "redis_health_config_last_reload_successful").await,
+        metrics::value(
+            &metrics::scrape_binary(&app).await,
+            "redis_health_config_last_reload_successful",
+            ""
+        ),
         Some(1.0)
     );
 }
@@ -352,8 +359,11 @@ async fn a_shorter_sample_interval_applies_at_once() {
     logged_within(&app, "config reloaded", Duration::from_secs(2)).await;
     // No probes from here: only the sampler keeps the latest check fresh.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let age = metric(&app, "redis_health_last_check_age_seconds")
-        .await
-        .expect("last check age");
+    let age = metrics::value(
+        &metrics::scrape_binary(&app).await,
+        "redis_health_last_check_age_seconds",
+        "",
+    )
+    .expect("last check age");
     assert!(age < 1.0, "the latest check is {age} s old");
 }

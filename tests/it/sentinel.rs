@@ -1,12 +1,67 @@
-//! Sentinel processes: /health/sentinel against a real group of a primary, a
-//! replica and three Sentinels (quorum 2, down after 1 s), the routes for the
-//! other kind of process, /metrics and the least-privilege Sentinel ACL user.
+//! Sentinel: /health/sentinel against a real group of a primary, a replica
+//! and three Sentinels (quorum 2, down after 1 s), the routes for the other
+//! kind of process, /metrics, the least-privilege Sentinel ACL user, and a
+//! data node's role after a Sentinel failover.
 
 use std::time::{Duration, Instant};
 
+use redis_health::config::Settings;
+
 use crate::support::sentinel::SentinelNode;
 use crate::support::*;
-use redis_health::config::Settings;
+
+#[tokio::test]
+async fn after_a_sentinel_failover_the_promoted_replica_answers_primary() {
+    let mut primary = TestRedis::start();
+    let port = primary.port.to_string();
+    let replica = TestRedis::with_args(&["--replicaof", "127.0.0.1", &port]);
+    eventually("replica link up", Duration::from_secs(10), || {
+        replica.info_field("master_link_status").as_deref() == Some("up")
+    })
+    .await;
+    let sentinel = SentinelNode::start(primary.port, 1);
+    let replica_port = replica.port.to_string();
+    eventually("sentinel sees the replica", Duration::from_secs(10), || {
+        sentinel
+            .cmd(&["SENTINEL", "replicas", "mymaster"])
+            .contains(&replica_port)
+    })
+    .await;
+
+    let config = settings_with(&replica.url(), "checks.max_age = \"100ms\"");
+    let app = spawn_app(config).await;
+    let answer = app.get("/health/primary").await;
+    assert_eq!(
+        (answer.status, answer.json["reason"].as_str()),
+        (503, Some("not_primary")),
+        "{}",
+        answer.text
+    );
+
+    primary.kill();
+    eventually(
+        "sentinel promotes the replica",
+        Duration::from_secs(20),
+        || replica.info_field("role").as_deref() == Some("master"),
+    )
+    .await;
+    let promoted = Instant::now();
+    let answer = app
+        .wait_for("/health/primary", Duration::from_secs(3), |a| {
+            a.status == 200
+        })
+        .await;
+    let delay = promoted.elapsed();
+    assert_eq!(answer.json["role"], "master", "{}", answer.text);
+    assert!(delay < Duration::from_secs(2), "{delay:?}");
+    // Sentinel names the same node once it has seen the promotion through.
+    eventually(
+        "sentinel names the new primary",
+        Duration::from_secs(10),
+        || sentinel.primary_port() == Some(replica.port),
+    )
+    .await;
+}
 
 /// A primary with one replica whose link is up.
 async fn primary_and_replica() -> (TestRedis, TestRedis) {
@@ -48,15 +103,6 @@ fn check_names(answer: &crate::support::Answer) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn metrics(app: &TestApp) -> String {
-    reqwest::get(format!("http://{}/metrics", app.addr))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text")
-}
-
 #[tokio::test]
 async fn a_healthy_group_is_ok_until_two_sentinels_stop_and_quorum_is_lost() {
     let (primary, _replica) = primary_and_replica().await;
@@ -93,7 +139,7 @@ async fn a_healthy_group_is_ok_until_two_sentinels_stop_and_quorum_is_lost() {
         assert_eq!(answer.json["reason"], "not_data_node", "{path}");
     }
     assert_eq!(app.get("/health/alive").await.status, 200);
-    let text = metrics(&app).await;
+    let text = metrics::scrape(&app).await;
     for line in [
         "redis_health_sentinel_tilt 0.0",
         "redis_health_sentinel_master_status{master=\"mymaster\"} 0.0",
@@ -127,7 +173,7 @@ async fn a_healthy_group_is_ok_until_two_sentinels_stop_and_quorum_is_lost() {
     );
     assert!(took < Duration::from_secs(10), "{took:?}");
     println!("quorum loss seen {took:?} after two Sentinels stopped");
-    let text = metrics(&app).await;
+    let text = metrics::scrape(&app).await;
     assert!(
         text.contains("redis_health_sentinel_quorum_ok{master=\"mymaster\"} 0.0"),
         "{text}"
@@ -202,7 +248,7 @@ async fn a_sentinel_stopped_for_3_s_reports_tilt() {
     assert_eq!(answer.status, 503, "{}", answer.text);
     assert_eq!(answer.json["status"], "degraded");
     assert_eq!(answer.json["checks"]["sentinel"]["tilt"], true);
-    let text = metrics(&app).await;
+    let text = metrics::scrape(&app).await;
     assert!(
         text.lines().any(|l| l == "redis_health_sentinel_tilt 1.0"),
         "{text}"
@@ -295,7 +341,7 @@ async fn a_data_node_is_no_sentinel_and_is_sent_no_sentinel_command() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(!metrics(&app).await.contains("check=\"sentinel\""));
+    assert!(!metrics::scrape(&app).await.contains("check=\"sentinel\""));
     let stats = redis.cmd(&["INFO", "commandstats"]);
     assert!(stats.contains("cmdstat_info:"), "{stats}");
     assert!(!stats.contains("cmdstat_sentinel"), "{stats}");

@@ -43,7 +43,7 @@ async fn core_scenarios(server: Server) {
     );
 
     // Memory pressure under noeviction.
-    primary.fill_to_ratio(0.985);
+    primary.fill_to_ratio(1.05);
     let answer = app
         .wait_for("/health/redis", Duration::from_secs(2), |a| a.status == 503)
         .await;

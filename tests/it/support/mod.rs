@@ -1,6 +1,7 @@
 //! Shared integration-test helpers: real redis-server processes on free ports,
 //! the sidecar served on port 0, and an HTTP client.
 
+pub mod metrics;
 pub mod pipeline;
 pub mod sentinel;
 
@@ -599,11 +600,11 @@ impl Drop for TestBinary {
     }
 }
 
-/// Runs the binary to completion with these arguments and variables.
 /// The README's least-privilege ACL rules for a data node; a Sentinel adds
 /// `+sentinel|ckquorum`, a cluster node `+cluster|info`.
 pub const LEAST_PRIVILEGE: &[&str] = &["-@all", "+ping", "+info", "+client|id"];
 
+/// Runs the binary to completion with these arguments and variables.
 /// A run that does not end within 30 s (a config that should have been
 /// refused, so the binary serves) is killed and fails the test.
 pub fn run_binary(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
@@ -787,6 +788,16 @@ pub async fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> b
     started.elapsed()
 }
 
+/// A response's `content-type` header, `""` when there is none.
+pub fn content_type(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Asserts a config error: exit code 2 and one stderr line naming the key.
 pub fn assert_config_error(args: &[&str], envs: &[(&str, &str)], key: &str) {
     let output = run_binary(args, envs);
@@ -904,4 +915,38 @@ impl Drop for TestProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A sidecar that checks again on every probe more than `max_age` apart,
+/// and whose sampler stays out of the way.
+pub fn on_demand(url: &str, max_age: Duration) -> Settings {
+    on_demand_with(url, max_age, "")
+}
+
+/// [`on_demand`] with `extra` TOML.
+pub fn on_demand_with(url: &str, max_age: Duration, extra: &str) -> Settings {
+    settings_with(
+        url,
+        &format!(
+            "checks.max_age = {}\nchecks.sample_interval = \"600s\"\n{extra}",
+            toml_duration(max_age)
+        ),
+    )
+}
+
+/// The least-privilege user the README documents (plus `+cluster|info` on
+/// cluster nodes).
+pub fn add_health_user(redis: &TestRedis, password: &str, extra: &[&str]) {
+    let rule = format!(">{password}");
+    let mut args = vec!["ACL", "SETUSER", "health", "on", &rule];
+    args.extend_from_slice(LEAST_PRIVILEGE);
+    args.extend_from_slice(extra);
+    assert_eq!(redis.cmd(&args), "OK");
+}
+
+/// The README's least-privilege user, as `redis-server` arguments.
+pub fn health_user() -> Vec<&'static str> {
+    let mut args = vec!["--user", "health", "on", ">health-pw"];
+    args.extend_from_slice(LEAST_PRIVILEGE);
+    args
 }

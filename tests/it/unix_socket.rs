@@ -1,56 +1,9 @@
-//! Connections as people set them up: the least-privilege ACL user across
-//! restarts, passwords with URL-special characters, Unix sockets, and a slow
-//! link (a delaying proxy written here) with a reconnect and a frozen Redis.
+//! Unix sockets: every route over a socket with the password in the URL or a
+//! file, a missing or refusing socket, and the rule that the path is absolute.
 
 use std::time::Duration;
 
 use crate::support::*;
-
-/// The README's least-privilege user, as `redis-server` arguments.
-fn health_user() -> Vec<&'static str> {
-    let mut args = vec!["--user", "health", "on", ">health-pw"];
-    args.extend_from_slice(crate::support::LEAST_PRIVILEGE);
-    args
-}
-
-#[tokio::test]
-async fn the_least_privilege_user_leaves_acl_log_empty_across_restarts() {
-    let mut redis = TestRedis::with_args(&health_user());
-    let config = settings_with(
-        &format!("redis://health:health-pw@127.0.0.1:{}", redis.port),
-        "checks.max_age = \"20ms\"",
-    );
-    let app = spawn_app(config).await;
-    app.assert_every_route_ok().await;
-    for _ in 0..2 {
-        redis.restart(&[]);
-        app.wait_for("/health", Duration::from_secs(5), |a| a.status == 200)
-            .await;
-        app.assert_every_route_ok().await;
-    }
-    assert_eq!(redis.acl_refused(), Vec::<String>::new());
-}
-
-#[tokio::test]
-async fn a_password_with_plus_percent_at_and_colon_is_read_as_redis_cli_reads_it() {
-    let redis = TestRedis::start();
-    let setuser = [
-        "ACL",
-        "SETUSER",
-        "pl+us",
-        "on",
-        ">pa+ss%@:x",
-        "-@all",
-        "+ping",
-        "+info",
-        "+client|id",
-    ];
-    assert_eq!(redis.cmd(&setuser), "OK");
-    let url = format!("redis://pl+us:pa+ss%25%40%3Ax@127.0.0.1:{}", redis.port);
-    let app = spawn_app(settings(&url)).await;
-    app.assert_every_route_ok().await;
-    assert_eq!(redis.acl_refused(), Vec::<String>::new());
-}
 
 /// A redis-server listening on a Unix socket only (`--port 0`), with the
 /// least-privilege user.
