@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::load_balancers::{backend_status, haproxy};
-use crate::support::sentinel::SentinelNode;
+use crate::support::sentinel::{SentinelNode, watched_pair};
 use crate::support::*;
 use redis_health::config::Settings;
 
@@ -21,30 +21,6 @@ async fn sidecar(redis: &TestRedis, sentinels: &[SentinelNode]) -> TestApp {
         addrs.join(", ")
     );
     spawn_app(settings_with(&redis.url(), &extra)).await
-}
-
-/// A primary, its replica with the link up, and three Sentinels (quorum 2)
-/// that see both and each other.
-async fn watched_pair() -> (TestRedis, TestRedis, Vec<SentinelNode>) {
-    let primary = TestRedis::start();
-    let replica = primary.replica(&[]);
-    eventually("replica link up", Duration::from_secs(10), || {
-        replica.info_field("master_link_status").as_deref() == Some("up")
-    })
-    .await;
-    let sentinels = SentinelNode::group(primary.port, 3, 2);
-    eventually(
-        "sentinels see the replica and each other",
-        Duration::from_secs(15),
-        || {
-            sentinels.iter().all(|s| {
-                let master = s.master0();
-                master.contains("slaves=1") && master.contains("sentinels=3")
-            })
-        },
-    )
-    .await;
-    (primary, replica, sentinels)
 }
 
 #[tokio::test]

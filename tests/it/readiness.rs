@@ -8,23 +8,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::sentinel::SentinelNode;
-use crate::support::{TestRedis, spawn_app, start_cluster};
-use redis_health::config::Settings;
+use crate::support::sentinel::{SentinelNode, watched_pair};
+use crate::support::{TestRedis, eventually, settings_with, spawn_app, start_cluster};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
-
-/// A sidecar against `url`, on a free port, with `extra` TOML appended.
-fn settings(url: &str, extra: &str) -> Settings {
-    let toml = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n\
-         [redis]\nurl = \"{url}\"\ntimeout = \"500ms\"\n\
-         [checks.memory]\nwarn_no_maxmemory = false\n{extra}"
-    );
-    Settings::from_toml(&toml).unwrap_or_else(|e| panic!("test settings: {e}"))
-}
 
 fn reasons(body: &Value) -> Vec<String> {
     body["reasons"]
@@ -124,15 +113,6 @@ fn info_number(redis: &TestRedis, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Polls `done` every 50 ms, failing with `what` after `limit`.
-async fn until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Item 6: a replica behind a 200 KB/s link with 6 MB to catch up acked a
 /// second ago (INFO `lag=` 0-1), yet is megabytes behind: /health on the
 /// primary says replica_lagging by bytes; /health/replica and
@@ -143,13 +123,13 @@ async fn a_replica_behind_a_slow_link_lags_in_bytes_on_health_only() {
     let link = Forwarder::start(primary.addr(), Some(200_000)).await;
     let port = link.addr.port().to_string();
     let _replica = TestRedis::with_args(&["--replicaof", "127.0.0.1", &port]);
-    until("the replica online", Duration::from_secs(15), || {
+    eventually("the replica online", Duration::from_secs(15), || {
         primary
             .info_field("slave0")
             .is_some_and(|s| s.contains("state=online"))
     })
     .await;
-    let app = spawn_app(settings(
+    let app = spawn_app(settings_with(
         &primary.url(),
         "[checks.replication]\nmax_lag_bytes = \"1Mi\"\n",
     ))
@@ -207,8 +187,8 @@ async fn one_frozen_master_does_not_drain_the_other_two() {
         );
     }
     let apps = [
-        spawn_app(settings(&nodes[1].url(), "")).await,
-        spawn_app(settings(&nodes[2].url(), "")).await,
+        spawn_app(settings_with(&nodes[1].url(), "")).await,
+        spawn_app(settings_with(&nodes[2].url(), "")).await,
     ];
     for app in &apps {
         app.wait_for("/health/redis", Duration::from_secs(5), |a| a.status == 200)
@@ -239,25 +219,11 @@ async fn one_frozen_master_does_not_drain_the_other_two() {
 /// every 100 ms until 3 s after the promotion.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinels_stay_ready_through_a_failover() {
-    let mut primary = TestRedis::start();
-    let port = primary.port.to_string();
-    let replica = TestRedis::with_args(&["--replicaof", "127.0.0.1", &port]);
-    let sentinels = SentinelNode::group(primary.port, 3, 2);
-    until(
-        "three Sentinels that see the replica",
-        Duration::from_secs(20),
-        || {
-            sentinels.iter().all(|s| {
-                let master = s.master0();
-                master.contains("slaves=1") && master.contains("sentinels=3")
-            })
-        },
-    )
-    .await;
+    let (mut primary, replica, sentinels) = watched_pair().await;
     let mut apps = Vec::new();
     for sentinel in &sentinels {
         let toml = "[sentinel]\nmasters = \"mymaster\"\n";
-        apps.push(spawn_app(settings(&sentinel.url(), toml)).await);
+        apps.push(spawn_app(settings_with(&sentinel.url(), toml)).await);
     }
     for app in &apps {
         app.wait_for("/health/sentinel/ready", Duration::from_secs(5), |a| {
@@ -309,7 +275,7 @@ async fn sentinels_stay_ready_through_a_failover() {
 async fn a_sentinel_missing_a_configured_master_is_not_ready() {
     let primary = TestRedis::start();
     let sentinel = SentinelNode::start(primary.port, 1);
-    let app = spawn_app(settings(
+    let app = spawn_app(settings_with(
         &sentinel.url(),
         "[sentinel]\nmasters = \"mymaster,orders\"\n",
     ))
@@ -344,7 +310,7 @@ async fn a_switched_node_starts_a_fresh_window() {
     assert_eq!(second.cmd(&["SET", "one", "more"]), "OK");
     let misses = second.pipeline(&["GET", "nosuch"], 5000);
     assert_eq!(misses.len(), 5000);
-    until(
+    eventually(
         "evictions and misses on the second node",
         Duration::from_secs(10),
         || {
@@ -355,14 +321,14 @@ async fn a_switched_node_starts_a_fresh_window() {
     .await;
 
     let link = Forwarder::start(first.addr(), None).await;
-    let app = spawn_app(settings(
+    let app = spawn_app(settings_with(
         &link.url(),
         "[checks]\nwindow = \"2s\"\nsample_interval = \"200ms\"\nmax_age = \"100ms\"\n",
     ))
     .await;
     app.wait_for("/health/redis", Duration::from_secs(5), |a| a.status == 200)
         .await;
-    until(
+    eventually(
         "the second node up longer than the window",
         Duration::from_secs(10),
         || info_number(&second, "uptime_in_seconds") >= 3,

@@ -19,9 +19,11 @@ fn wait_for_info(redis: &TestRedis, field: &str, value: &str) {
     }
 }
 
-#[tokio::test]
-async fn a_full_noeviction_primary_refuses_set_and_primary_answers_503_memory_pressure() {
-    let redis = TestRedis::with_args(&["--maxmemory-policy", "noeviction"]);
+/// A primary filled past `maxmemory 8mb` under `policy`, where SET answers
+/// OOM (checked), and its sidecar's /health/primary, which must be 503
+/// `memory_pressure`.
+async fn full_primary_refusing_set(policy: &str) -> (TestRedis, TestApp, Answer) {
+    let redis = TestRedis::with_args(&["--maxmemory-policy", policy]);
     assert_eq!(
         redis.cmd(&["DEBUG", "POPULATE", "100000", "key", "100"]),
         "OK"
@@ -37,6 +39,12 @@ async fn a_full_noeviction_primary_refuses_set_and_primary_answers_503_memory_pr
         "{}",
         primary.text
     );
+    (redis, app, primary)
+}
+
+#[tokio::test]
+async fn a_full_noeviction_primary_refuses_set_and_primary_answers_503_memory_pressure() {
+    let (_redis, app, primary) = full_primary_refusing_set("noeviction").await;
     assert_eq!(
         primary.json["checks"]["writes"]["refused"], "oom",
         "{}",
@@ -170,20 +178,5 @@ async fn a_failed_bgsave_with_save_points_refuses_set_misconf_and_primary_answer
 
 #[tokio::test]
 async fn a_full_volatile_lru_primary_with_no_expiring_key_refuses_set_and_reads_memory_pressure() {
-    let redis = TestRedis::with_args(&["--maxmemory-policy", "volatile-lru"]);
-    assert_eq!(
-        redis.cmd(&["DEBUG", "POPULATE", "100000", "key", "100"]),
-        "OK"
-    );
-    assert_eq!(redis.cmd(&["CONFIG", "SET", "maxmemory", "8mb"]), "OK");
-    let set = redis.cmd(&["SET", "probe", "1"]);
-    assert!(set.starts_with("-OOM"), "Redis answered {set}");
-    let app = app_for(&redis).await;
-    let primary = app.get("/health/primary").await;
-    assert_eq!(primary.status, 503, "{}", primary.text);
-    assert_eq!(
-        primary.json["reason"], "memory_pressure",
-        "{}",
-        primary.text
-    );
+    full_primary_refusing_set("volatile-lru").await;
 }

@@ -119,3 +119,27 @@ impl Drop for SentinelNode {
         self.stop();
     }
 }
+
+/// A primary, its replica with the link up, and three Sentinels (quorum 2)
+/// that see both and each other.
+pub async fn watched_pair() -> (super::TestRedis, super::TestRedis, Vec<SentinelNode>) {
+    let primary = super::TestRedis::start();
+    let replica = primary.replica(&[]);
+    super::eventually("replica link up", Duration::from_secs(10), || {
+        replica.info_field("master_link_status").as_deref() == Some("up")
+    })
+    .await;
+    let sentinels = SentinelNode::group(primary.port, 3, 2);
+    super::eventually(
+        "sentinels see the replica and each other",
+        Duration::from_secs(15),
+        || {
+            sentinels.iter().all(|s| {
+                let master = s.master0();
+                master.contains("slaves=1") && master.contains("sentinels=3")
+            })
+        },
+    )
+    .await;
+    (primary, replica, sentinels)
+}
