@@ -257,6 +257,7 @@ impl Redis {
         .await
         {
             Err(RedisError::Timeout(key)) => Err(self.why_no_tls_answer(key).await),
+            Err(RedisError::Unreachable(message)) => Err(self.why_closed(message).await),
             other => other,
         }?;
         let reply = self.ask(&connection).await;
@@ -344,6 +345,32 @@ impl Redis {
                     .into(),
             ),
             _ => RedisError::Timeout(key),
+        }
+    }
+
+    /// A `redis://` connect that the server closed may have reached a TLS
+    /// port: Redis drops a connection whose first bytes are no TLS record.
+    /// On this failure path only, one TLS hello within `redis.timeout`
+    /// tells the two apart: a TLS port answers with a handshake record or
+    /// an alert.
+    async fn why_closed(&self, message: String) -> RedisError {
+        let Address::Tcp { host, port } = &self.redis().url.address else {
+            return RedisError::Unreachable(message);
+        };
+        let Some(hello) = crate::tls::client_hello(host).filter(|_| !self.redis().url.tls) else {
+            return RedisError::Unreachable(message);
+        };
+        let tls = async {
+            let mut stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+            stream.write_all(&hello).await?;
+            let mut first = [0u8; 1];
+            let read = stream.read(&mut first).await?;
+            // A TLS record: 0x16 handshake, 0x15 alert.
+            Ok::<bool, std::io::Error>(read == 1 && matches!(first[0], 0x15 | 0x16))
+        };
+        match tokio::time::timeout(self.redis().timeout.get(), tls).await {
+            Ok(Ok(true)) => RedisError::Tls("this port speaks TLS: use rediss://".into()),
+            _ => RedisError::Unreachable(message),
         }
     }
 

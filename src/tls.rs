@@ -46,8 +46,14 @@ pub enum TlsError {
         key: &'static str,
         other: &'static str,
     },
-    #[error("does not fit redis.tls.cert_file: {0}")]
-    KeyRejected(rustls::Error),
+    /// A readable file that rustls cannot use: an encrypted or unsupported
+    /// key, a key of another pair, an X.509 v1 certificate.
+    #[error("{path}: {problem}")]
+    Unusable {
+        key: &'static str,
+        path: String,
+        problem: String,
+    },
     #[error("{0:?} is not a DNS name or IP address")]
     ServerName(String),
     #[error("no CA certificate found on this system; set redis.tls.ca_file")]
@@ -64,8 +70,8 @@ impl TlsError {
         match self {
             TlsError::Unreadable { key, .. }
             | TlsError::NotPem { key, .. }
-            | TlsError::Unpaired { key, .. } => key,
-            TlsError::KeyRejected(_) => "redis.tls.key_file",
+            | TlsError::Unpaired { key, .. }
+            | TlsError::Unusable { key, .. } => key,
             TlsError::NotX509(_) => CERT_FILE,
             TlsError::ServerName(_) => "redis.tls.server_name",
             TlsError::NoSystemRoots => "redis.tls.ca_file",
@@ -133,11 +139,40 @@ impl Handshake {
                 (true, _) => "the server refused the client certificate in redis.tls.cert_file \
                               (is it signed by a CA in the server's tls-ca-cert-file?)"
                     .into(),
+                (false, false) if failure.contains("HandshakeFailure") => NOTHING_IN_COMMON.into(),
                 (false, false) => "the server ended the TLS handshake".into(),
             };
         }
+        if failure.contains("PeerIncompatible") {
+            return NOTHING_IN_COMMON.into();
+        }
         "no reason given by the server or the TLS library".into()
     }
+}
+
+/// A handshake the server gave up on before asking for a client
+/// certificate: no cipher suite or signature algorithm both sides have.
+const NOTHING_IN_COMMON: &str = "the server and redis-health have no cipher suite or signature \
+     algorithm in common: redis-health offers TLS 1.2 and 1.3 with ECDHE key exchange and \
+     AES-GCM or ChaCha20-Poly1305, and verifies RSA, ECDSA P-256 or P-384 and Ed25519 \
+     signatures; check Redis's tls-ciphers, tls-ciphersuites and tls-protocols, and the type \
+     of the key in its tls-key-file (a P-521 key, say, cannot be used)";
+
+/// The first flight of a TLS handshake, to ask a port that closed on a
+/// plain Redis command whether it speaks TLS instead. Verifies nothing: the
+/// answer's first byte is all that is read.
+pub fn client_hello(host: &str) -> Option<Vec<u8>> {
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .ok()?
+            .with_root_certificates(RootCertStore::empty())
+            .with_no_client_auth();
+    let name = ServerName::try_from(host.to_owned()).ok()?;
+    let mut connection = rustls::ClientConnection::new(Arc::new(config), name).ok()?;
+    let mut hello = Vec::new();
+    connection.write_tls(&mut hello).ok()?;
+    Some(hello)
 }
 
 /// Reads the files and builds the client configuration (ring provider, the
@@ -195,8 +230,10 @@ pub fn client_config(tls: &TlsSettings) -> Result<Tls, TlsError> {
                 .and_then(|c| validity(c))
                 .map(|(_, not_after)| not_after)
                 .ok_or_else(|| TlsError::NotX509(cert.display().to_string()))?;
-            let certified = CertifiedKey::from_der(chain, private_key(key)?, &provider)
-                .map_err(TlsError::KeyRejected)?;
+            if chain.first().is_some_and(is_v1) {
+                return Err(unusable(CERT_FILE, cert, V1_REFUSED));
+            }
+            let certified = certified_key(chain, cert, key, &provider)?;
             (Some(Arc::new(certified)), Some(not_after))
         }
     };
@@ -214,6 +251,73 @@ pub fn client_config(tls: &TlsSettings) -> Result<Tls, TlsError> {
         handshake,
         client_not_after,
     })
+}
+
+/// What an X.509 v1 certificate gets, wherever it is found: webpki
+/// refuses it, and the usual source is Redis's own test script.
+const V1_REFUSED: &str = "X.509 v1 certificate; rustls accepts v3 only: reissue it with \
+                          extensions, or use gen-test-certs.sh's server.crt";
+
+/// Whether a certificate is X.509 v1 (no extensions, so no subjectAltName
+/// either), which webpki refuses with only a type name for a reason.
+fn is_v1(cert: &CertificateDer<'_>) -> bool {
+    x509_parser::parse_x509_certificate(cert.as_ref())
+        .is_ok_and(|(_, parsed)| parsed.version() == x509_parser::x509::X509Version::V1)
+}
+
+/// The client certificate and its key, each refusal naming the file to fix.
+fn certified_key(
+    chain: Vec<CertificateDer<'static>>,
+    cert: &Path,
+    key: &Path,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<CertifiedKey, TlsError> {
+    let der = private_key(key)?;
+    let unsupported = key_type(&der).map_or_else(String::new, |t| format!(" (this one is {t})"));
+    let signer = provider.key_provider.load_private_key(der).map_err(|_| {
+        unusable(
+            KEY_FILE,
+            key,
+            format!(
+                "unsupported key type{unsupported}: rustls signs with RSA, ECDSA P-256 or \
+                 P-384, and Ed25519 keys only"
+            ),
+        )
+    })?;
+    let certified = CertifiedKey::new(chain, signer);
+    certified.keys_match().map_err(|error| match error {
+        rustls::Error::InconsistentKeys(_) => unusable(
+            KEY_FILE,
+            key,
+            format!(
+                "does not match the certificate in {}: the key and certificate are from \
+                 different pairs",
+                cert.display()
+            ),
+        ),
+        _ => unusable(CERT_FILE, cert, "the certificate cannot be read"),
+    })?;
+    Ok(certified)
+}
+
+/// The curve of an EC key rustls cannot sign with, found by its OID (P-521,
+/// secp256k1), so the refusal can say what the file holds.
+fn key_type(der: &PrivateKeyDer<'_>) -> Option<&'static str> {
+    const CURVES: [(&[u8], &str); 2] = [
+        (
+            &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23],
+            "an EC P-521 key",
+        ),
+        (
+            &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a],
+            "an EC secp256k1 key",
+        ),
+    ];
+    let bytes = der.secret_der();
+    CURVES
+        .iter()
+        .find(|(oid, _)| bytes.windows(oid.len()).any(|w| w == *oid))
+        .map(|(_, name)| *name)
 }
 
 /// `notBefore` and `notAfter` of a certificate, in Unix seconds.
@@ -321,6 +425,12 @@ impl ServerCertVerifier for Verifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if is_v1(end_entity) {
+            self.handshake.update(|seen| {
+                seen.refused = Some(format!("the server's certificate is an {V1_REFUSED}"));
+            });
+            return Err(CertificateError::BadEncoding.into());
+        }
         let outcome = if self
             .pinned
             .iter()
@@ -423,21 +533,48 @@ fn certificates(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'st
     Ok(certs)
 }
 
+fn unusable(key: &'static str, path: &Path, problem: impl Into<String>) -> TlsError {
+    TlsError::Unusable {
+        key,
+        path: path.display().to_string(),
+        problem: problem.into(),
+    }
+}
+
 fn ca_roots(
     path: &Path,
     certs: &[CertificateDer<'static>],
 ) -> Result<Arc<RootCertStore>, TlsError> {
     let mut roots = RootCertStore::empty();
     for cert in certs {
+        if is_v1(cert) {
+            return Err(unusable(CA_FILE, path, format!("holds an {V1_REFUSED}")));
+        }
         roots
             .add(cert.clone())
-            .map_err(|e| not_pem(CA_FILE, path, format!("not a usable CA certificate ({e})")))?;
+            .map_err(|_| unusable(CA_FILE, path, "not a usable CA certificate"))?;
     }
     Ok(Arc::new(roots))
 }
 
 fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let pem = read(KEY_FILE, path)?;
+    // PKCS#8 `ENCRYPTED PRIVATE KEY`, or OpenSSL's traditional encrypted PEM.
+    let encrypted = [&b"ENCRYPTED PRIVATE KEY"[..], b"Proc-Type: 4,ENCRYPTED"]
+        .iter()
+        .any(|marker| pem.windows(marker.len()).any(|w| w == *marker));
+    if encrypted {
+        return Err(unusable(
+            KEY_FILE,
+            path,
+            format!(
+                "the key is encrypted with a passphrase, which redis-health cannot be given: \
+                 decrypt it with `openssl pkey -in {0} -out {0}.plain` and point \
+                 redis.tls.key_file at the result (readable by redis-health only)",
+                path.display()
+            ),
+        ));
+    }
     // The parser's own message is left out: it may quote the file.
     PrivateKeyDer::from_pem_slice(&pem)
         .map_err(|_| not_pem(KEY_FILE, path, "holds no PEM private key"))

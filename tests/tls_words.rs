@@ -1,0 +1,348 @@
+//! Every refusal in words (issue 26): what a TLS or connection problem
+//! reads as in the body or the config error, never a Rust type's name,
+//! each against certificates made here with openssl and, where the server
+//! takes part, a real TLS redis-server.
+
+mod common;
+
+use std::path::Path;
+
+use common::tls::{TestPki, run_openssl, tls_only_redis};
+use common::{Answer, spawn_app};
+use redis_health::config::{ConfigError, Settings};
+
+/// Names of Rust types and variants that once reached operators.
+const TYPE_NAMES: [&str; 9] = [
+    "KeyMismatch",
+    "OtherError",
+    "UnsupportedCertVersion",
+    "Other(",
+    "Invalid",
+    "Alert",
+    "Custom {",
+    "Error",
+    "PeerIncompatible",
+];
+
+fn assert_no_type_names(text: &str) {
+    for name in TYPE_NAMES {
+        assert!(!text.contains(name), "{text:?} holds {name}");
+    }
+}
+
+/// Settings as a file would give them: a sidecar on a free port against
+/// `url`, with `extra` TOML lines in `[redis]`.
+fn load(url: &str, redis_extra: &str) -> Result<Settings, ConfigError> {
+    Settings::from_toml(&format!(
+        "server.listen = \"127.0.0.1:0\"\n[redis]\nurl = \"{url}\"\ntimeout = \"500ms\"\n\
+         {redis_extra}\n[checks.memory]\nwarn_no_maxmemory = false\n"
+    ))
+}
+
+fn tls_lines(ca: Option<&Path>, cert: Option<&Path>, key: Option<&Path>) -> String {
+    let mut lines = String::from("[redis.tls]\n");
+    for (name, path) in [("ca_file", ca), ("cert_file", cert), ("key_file", key)] {
+        if let Some(path) = path {
+            lines.push_str(&format!("{name} = \"{}\"\n", path.display()));
+        }
+    }
+    lines
+}
+
+/// The config error a file with these TLS files gets: its key and message.
+fn refused(ca: Option<&Path>, cert: Option<&Path>, key: Option<&Path>) -> (String, String) {
+    let error = load("rediss://127.0.0.1:6380", &tls_lines(ca, cert, key))
+        .map(|_| ())
+        .expect_err("refused at load");
+    assert_no_type_names(&error.message);
+    (error.key, error.message)
+}
+
+/// A 503 `error` whose text holds `expected` and no type name.
+fn assert_error_says(answer: &Answer, expected: &str) {
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert_eq!(answer.json["reason"], "error", "{}", answer.text);
+    let error = answer.json["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(expected),
+        "{error:?} should say {expected:?}"
+    );
+    assert_no_type_names(error);
+}
+
+/// A self-signed certificate for localhost with a new key made by
+/// `newkey` (openssl `-newkey` and `-pkeyopt` arguments): `NAME.pem`, `NAME.key`.
+fn self_signed(dir: &Path, name: &str, newkey: &[&str]) {
+    let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
+    let mut args = vec!["req", "-x509"];
+    args.extend_from_slice(newkey);
+    args.extend([
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &pem,
+        "-days",
+        "30",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    ]);
+    run_openssl(dir, &args);
+}
+
+/// `gen-test-certs.sh`'s `redis.crt`: signed by the PKI's root with no
+/// extensions, which OpenSSL issues as X.509 v1. `NAME.crt`, `NAME.key`.
+fn v1_certificate(pki: &TestPki, name: &str) {
+    let (key, csr, crt) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.crt"),
+    );
+    let dir = pki.dir.path();
+    run_openssl(dir, &["genrsa", "-out", &key, "2048"]);
+    run_openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-sha256",
+            "-subj",
+            "/O=Redis Test/CN=Generic-cert",
+            "-key",
+            &key,
+            "-out",
+            &csr,
+        ],
+    );
+    run_openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-sha256",
+            "-in",
+            &csr,
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-set_serial",
+            "77",
+            "-days",
+            "365",
+            "-out",
+            &crt,
+        ],
+    );
+    let text = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in", &crt])
+        .current_dir(dir)
+        .output()
+        .expect("openssl x509 -text");
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("Version: 1 (0x0)"),
+        "openssl made no v1 certificate"
+    );
+}
+
+#[test]
+fn a_key_of_another_pair_says_they_do_not_match() {
+    let pki = TestPki::new();
+    pki.client("client", 30);
+    pki.client("other", 30);
+    let (key, message) = refused(
+        Some(&pki.path("root.pem")),
+        Some(&pki.path("client.pem")),
+        Some(&pki.path("other.key")),
+    );
+    assert_eq!(key, "redis.tls.key_file");
+    assert!(
+        message.contains("does not match the certificate in")
+            && message.contains("client.pem")
+            && message.contains("different pairs"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_p521_key_says_which_key_types_are_supported() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    self_signed(
+        dir.path(),
+        "p521",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp521r1"],
+    );
+    let (key, message) = refused(
+        None,
+        Some(&dir.path().join("p521.pem")),
+        Some(&dir.path().join("p521.key")),
+    );
+    assert_eq!(key, "redis.tls.key_file");
+    assert!(
+        message.contains("unsupported key type (this one is an EC P-521 key)")
+            && message.contains("RSA, ECDSA P-256 or P-384, and Ed25519"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_encrypted_key_says_how_to_decrypt_it_in_both_pem_forms() {
+    let pki = TestPki::new();
+    pki.client("client", 30);
+    let dir = pki.dir.path();
+    // PKCS#8 (`ENCRYPTED PRIVATE KEY`) and OpenSSL's traditional form
+    // (`Proc-Type: 4,ENCRYPTED`).
+    run_openssl(
+        dir,
+        &[
+            "pkey",
+            "-in",
+            "client.key",
+            "-aes256",
+            "-passout",
+            "pass:secret",
+            "-out",
+            "pkcs8.key",
+        ],
+    );
+    run_openssl(
+        dir,
+        &[
+            "ec",
+            "-in",
+            "client.key",
+            "-aes256",
+            "-passout",
+            "pass:secret",
+            "-out",
+            "traditional.key",
+        ],
+    );
+    for (file, marker) in [
+        ("pkcs8.key", "ENCRYPTED PRIVATE KEY"),
+        ("traditional.key", "Proc-Type: 4,ENCRYPTED"),
+    ] {
+        let pem = std::fs::read_to_string(pki.path(file)).expect("key");
+        assert!(pem.contains(marker), "{file} is not in the form meant");
+        let (key, message) = refused(
+            Some(&pki.path("root.pem")),
+            Some(&pki.path("client.pem")),
+            Some(&pki.path(file)),
+        );
+        assert_eq!(key, "redis.tls.key_file", "{file}");
+        assert!(
+            message.contains("encrypted with a passphrase")
+                && message.contains(&format!("openssl pkey -in {}", pki.path_str(file))),
+            "{file}: {message}"
+        );
+    }
+}
+
+const V1_WORDS: &str = "X.509 v1 certificate; rustls accepts v3 only: reissue it with \
+                        extensions, or use gen-test-certs.sh's server.crt";
+
+#[test]
+fn a_v1_client_certificate_or_ca_file_says_v3_only() {
+    let pki = TestPki::new();
+    v1_certificate(&pki, "redis");
+    let (key, message) = refused(
+        Some(&pki.path("root.pem")),
+        Some(&pki.path("redis.crt")),
+        Some(&pki.path("redis.key")),
+    );
+    assert_eq!(key, "redis.tls.cert_file");
+    assert!(message.contains(V1_WORDS), "{message}");
+
+    let (key, message) = refused(Some(&pki.path("redis.crt")), None, None);
+    assert_eq!(key, "redis.tls.ca_file");
+    assert!(message.contains(V1_WORDS), "{message}");
+}
+
+#[tokio::test]
+async fn a_v1_server_certificate_says_v3_only() {
+    let pki = TestPki::new();
+    v1_certificate(&pki, "redis");
+    let (_redis, port) = tls_only_redis(
+        &pki.path_str("redis.crt"),
+        &pki.path_str("redis.key"),
+        &pki.path_str("root.pem"),
+        false,
+    );
+    let url = format!("rediss://127.0.0.1:{port}");
+    let settings =
+        load(&url, &tls_lines(Some(&pki.path("root.pem")), None, None)).expect("valid settings");
+    let app = spawn_app(settings).await;
+    assert_error_says(
+        &app.get("/health/redis").await,
+        &format!("TLS handshake failed: the server's certificate is an {V1_WORDS}"),
+    );
+}
+
+const NOTHING_IN_COMMON: &str = "no cipher suite or signature algorithm in common: \
+                                 redis-health offers TLS 1.2 and 1.3 with ECDHE key exchange";
+
+#[tokio::test]
+async fn a_server_limited_to_rsa_key_exchange_says_what_redis_health_offers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    self_signed(dir.path(), "rsa", &["-newkey", "rsa:2048"]);
+    let (pem, key) = (dir.path().join("rsa.pem"), dir.path().join("rsa.key"));
+    let (pem_s, key_s) = (pem.to_string_lossy(), key.to_string_lossy());
+    let tls_port = common::free_port();
+    let _redis = common::TestRedis::with_args(&[
+        "--tls-port",
+        &tls_port.to_string(),
+        "--tls-cert-file",
+        &pem_s,
+        "--tls-key-file",
+        &key_s,
+        "--tls-ca-cert-file",
+        &pem_s,
+        "--tls-auth-clients",
+        "no",
+        "--tls-protocols",
+        "TLSv1.2",
+        "--tls-ciphers",
+        "AES256-GCM-SHA384",
+    ]);
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+    let app = spawn_app(load(&url, &tls_lines(Some(&pem), None, None)).expect("settings")).await;
+    let answer = app.get("/health/redis").await;
+    assert_error_says(&answer, NOTHING_IN_COMMON);
+    assert_error_says(&answer, "tls-ciphers");
+}
+
+#[tokio::test]
+async fn a_server_with_a_p521_key_says_what_redis_health_offers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    self_signed(
+        dir.path(),
+        "p521",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp521r1"],
+    );
+    let pem = dir.path().join("p521.pem");
+    let (_redis, port) = tls_only_redis(
+        &pem.to_string_lossy(),
+        &dir.path().join("p521.key").to_string_lossy(),
+        &pem.to_string_lossy(),
+        false,
+    );
+    let url = format!("rediss://127.0.0.1:{port}");
+    let app = spawn_app(load(&url, &tls_lines(Some(&pem), None, None)).expect("settings")).await;
+    let answer = app.get("/health/redis").await;
+    assert_error_says(&answer, NOTHING_IN_COMMON);
+    assert_error_says(&answer, "P-521");
+}
+
+#[tokio::test]
+async fn a_plain_url_on_a_tls_port_says_use_rediss() {
+    let pki = TestPki::new();
+    pki.server("server", 30);
+    let (_redis, port) = pki.redis("server", false);
+    let app = spawn_app(load(&format!("redis://127.0.0.1:{port}"), "").expect("settings")).await;
+    assert_error_says(
+        &app.get("/health/redis").await,
+        "this port speaks TLS: use rediss://",
+    );
+}
