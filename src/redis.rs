@@ -129,6 +129,22 @@ impl RedisError {
     }
 }
 
+/// Redis's answer to `AUTH <password>` when the default user has no
+/// password. fred's codec replaces that answer with OK (for old servers
+/// without `requirepass`), so what reaches us is the NOAUTH of the next
+/// command. On a connection just dialled, a NOAUTH after a password-only
+/// AUTH can only follow this answer (a wrong password is WRONGPASS, a
+/// right one lets the command through), so it is restored from that.
+const DEFAULT_USER_HAS_NO_PASSWORD: &str = "ERR AUTH <password> called without any password \
+     configured for the default user. Are you sure your configuration is correct? (Redis's \
+     answer to the password in redis.url; its default user is off: name a user in the URL, \
+     redis://user:password@host)";
+
+/// What Redis answers INFO with when `rename-command INFO ""` (or a new
+/// name) took it away, in words: every check reads INFO.
+const INFO_MISSING: &str = "INFO is disabled or renamed on this server (rename-command INFO); \
+     redis-health needs it: every check reads INFO, so keep it under its own name";
+
 /// fred words an I/O failure as the Debug form of `std::io::Error`
 /// (`Os { code: 111, kind: ConnectionRefused, message: "Connection refused" }`);
 /// an operator wants only the message in it.
@@ -157,6 +173,9 @@ struct Connection {
     task: ConnectHandle,
     /// What the TLS handshake saw, on `rediss://`.
     tls: Option<TlsRecord>,
+    /// Whether it sent `AUTH <password>` with no user, which the default
+    /// user may have answered with an error fred hides.
+    password_only: bool,
 }
 
 /// The handshake record of a TLS connection and its client certificate's end.
@@ -260,7 +279,14 @@ impl Redis {
             Err(RedisError::Unreachable(message)) => Err(self.why_closed(message).await),
             other => other,
         }?;
-        let reply = self.ask(&connection).await;
+        let reply = match self.ask(&connection).await {
+            Err(RedisError::AuthFailed(m))
+                if m.starts_with("NOAUTH") && connection.password_only =>
+            {
+                Err(RedisError::AuthFailed(DEFAULT_USER_HAS_NO_PASSWORD.into()))
+            }
+            other => other,
+        };
         *slot = Some(connection);
         reply
     }
@@ -294,6 +320,7 @@ impl Redis {
                 client,
                 task,
                 tls: record,
+                password_only: password.is_some() && self.redis().url.username.is_none(),
             });
         };
         task.abort();
@@ -565,7 +592,13 @@ async fn ping_and_info(client: &fred::clients::Client) -> Result<(Duration, Stri
         .next()
         .unwrap_or_else(|| Err(FredError::new(ErrorKind::Unknown, "no reply to INFO")))
         .and_then(|v| v.convert())
-        .map_err(classify)?;
+        .map_err(|e| match classify(e) {
+            // Redis 6 quotes the name with backticks, 7 and later with quotes.
+            RedisError::Reply(m) if m.starts_with("ERR unknown command") && m.contains("INFO") => {
+                RedisError::Reply(INFO_MISSING.into())
+            }
+            other => other,
+        })?;
     Ok((latency, info))
 }
 

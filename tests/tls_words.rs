@@ -346,3 +346,68 @@ async fn a_plain_url_on_a_tls_port_says_use_rediss() {
         "this port speaks TLS: use rediss://",
     );
 }
+
+/// Every health route, `/health/alive` included.
+const ALL_ROUTES: [&str; 5] = [
+    "/health/redis",
+    "/health/replica",
+    "/health/primary",
+    "/health",
+    "/health/alive",
+];
+
+#[tokio::test]
+async fn info_renamed_or_disabled_says_redis_health_needs_it_on_every_route() {
+    let redis = common::TestRedis::with_args(&["--rename-command", "INFO", ""]);
+    let app = spawn_app(load(&redis.url(), "").expect("settings")).await;
+    for route in ALL_ROUTES {
+        let answer = app.get(route).await;
+        let error = answer.json["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("INFO is disabled or renamed")
+                && error.contains("redis-health needs it"),
+            "{route}: {}",
+            answer.text
+        );
+        // /health/alive keeps its rule: Redis answered, so it is alive.
+        let status = if route == "/health/alive" { 200 } else { 503 };
+        assert_eq!(answer.status, status, "{route}: {}", answer.text);
+    }
+}
+
+#[tokio::test]
+async fn the_default_users_own_auth_answer_reaches_the_body() {
+    let redis = common::TestRedis::with_args(&["--user", "default", "off", "nopass", "+@all"]);
+    let url = format!("redis://:pw@127.0.0.1:{}", redis.port);
+    let app = spawn_app(load(&url, "").expect("settings")).await;
+    let answer = app.get("/health/redis").await;
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert_eq!(answer.json["reason"], "auth_failed", "{}", answer.text);
+    let error = answer.json["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(
+            "AUTH <password> called without any password configured for the default user"
+        ),
+        "{}",
+        answer.text
+    );
+    assert!(!error.contains("NOAUTH"), "{}", answer.text);
+}
+
+#[test]
+fn a_unix_socket_path_over_the_kernels_limit_is_refused_at_load() {
+    let path = format!("/run/{}/redis.sock", "r".repeat(97));
+    assert_eq!(path.len(), 113);
+    let error = load(&format!("unix://{path}"), "")
+        .map(|_| ())
+        .expect_err("refused at load");
+    assert_eq!(error.key, "redis.url");
+    assert!(
+        error.message.contains("at most 107 bytes, this one is 113"),
+        "{}",
+        error.message
+    );
+    let fits = format!("/run/{}/redis.sock", "r".repeat(91));
+    assert_eq!(fits.len(), 107);
+    assert!(load(&format!("unix://{fits}"), "").is_ok());
+}
