@@ -219,6 +219,7 @@ pub fn client_config(tls: &TlsSettings) -> Result<Tls, TlsError> {
         webpki,
         pinned,
         trust,
+        check_common_name: tls.check_common_name,
         handshake: handshake.clone(),
     };
     let (key, client_not_after) = match client {
@@ -345,7 +346,43 @@ struct Verifier {
     pinned: Vec<CertificateDer<'static>>,
     /// Who decides trust, as the operator knows it.
     trust: &'static str,
+    /// `redis.tls.check_common_name`.
+    check_common_name: bool,
     handshake: Arc<Handshake>,
+}
+
+/// The subject CN of a certificate with no DNS or IP subjectAltName, the
+/// only kind ever checked by CN; `None` for any other.
+fn common_name_only(cert: &CertificateDer<'_>) -> Option<String> {
+    use x509_parser::extensions::GeneralName;
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let has_names = parsed
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .is_some_and(|san| {
+            san.value
+                .general_names
+                .iter()
+                .any(|n| matches!(n, GeneralName::DNSName(_) | GeneralName::IPAddress(_)))
+        });
+    if has_names {
+        return None;
+    }
+    let cn = parsed.subject().iter_common_name().next()?;
+    cn.as_str().ok().map(str::to_owned)
+}
+
+/// Whether a CN names the server as OpenSSL's host check would: DNS names
+/// compared without case, IP addresses as written.
+fn common_name_matches(cn: &str, name: &ServerName<'_>) -> bool {
+    match name {
+        ServerName::DnsName(dns) => cn.eq_ignore_ascii_case(dns.as_ref()),
+        ServerName::IpAddress(ip) => {
+            cn.parse::<std::net::IpAddr>().ok() == Some(std::net::IpAddr::from(*ip))
+        }
+        _ => false,
+    }
 }
 
 impl Verifier {
@@ -376,6 +413,27 @@ impl Verifier {
             .into());
         }
         rustls::client::verify_server_name(&ParsedCertificate::try_from(cert)?, server_name)
+    }
+
+    /// A name refusal for a certificate with only a CN, in words.
+    fn no_subject_alt_name(&self, cn: &str, name: &ServerName<'_>) -> String {
+        let san = match name {
+            ServerName::IpAddress(_) => "IP",
+            _ => "DNS",
+        };
+        let name = name.to_str();
+        if self.check_common_name {
+            return format!(
+                "the server's certificate has no subjectAltName and its CN {cn:?} is not the \
+                 name {name} (the URL's host, or redis.tls.server_name when set)"
+            );
+        }
+        format!(
+            "the server's certificate has no subjectAltName, only the CN {cn:?}, and rustls \
+             checks names in subjectAltNames only: set redis.tls.check_common_name = true to \
+             check the CN against {name} as OpenSSL-based clients do, or reissue it with one \
+             (openssl x509 -req ... -extfile <(printf 'subjectAltName={san}:{name}'))"
+        )
     }
 
     /// What went wrong with the server's certificate, in words.
@@ -447,6 +505,20 @@ impl ServerCertVerifier for Verifier {
                 now,
             )
         };
+        // webpki checks the name last, after chain and dates: only the name
+        // is left to judge by CN.
+        let outcome = match (outcome, common_name_only(end_entity)) {
+            (Err(error), Some(cn)) if is_name_error(&error) => {
+                if self.check_common_name && common_name_matches(&cn, server_name) {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    let refused = self.no_subject_alt_name(&cn, server_name);
+                    self.handshake.update(|seen| seen.refused = Some(refused));
+                    return Err(error);
+                }
+            }
+            (outcome, _) => outcome,
+        };
         match &outcome {
             Ok(_) => {
                 let not_after = validity(end_entity).map(|(_, end)| end);
@@ -482,6 +554,15 @@ impl ServerCertVerifier for Verifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.webpki.supported_verify_schemes()
     }
+}
+
+fn is_name_error(error: &rustls::Error) -> bool {
+    matches!(
+        error,
+        rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }
+        )
+    )
 }
 
 /// The client certificate, if any, noting that the server asked for one.
@@ -612,6 +693,7 @@ mod tests {
             cert_file: cert.map(Path::to_path_buf),
             key_file: key.map(Path::to_path_buf),
             server_name: name.map(str::to_owned),
+            check_common_name: false,
         }
     }
 
@@ -686,6 +768,7 @@ mod tests {
                 .expect("verifier"),
             pinned: vec![cert.clone()],
             trust: CA_FILE,
+            check_common_name: false,
             handshake: Arc::default(),
         };
         let (start, end) = validity(&cert).expect("dates");

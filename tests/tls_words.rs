@@ -411,3 +411,158 @@ fn a_unix_socket_path_over_the_kernels_limit_is_refused_at_load() {
     assert_eq!(fits.len(), 107);
     assert!(load(&format!("unix://{fits}"), "").is_ok());
 }
+
+/// What Redis's `utils/gen-test-certs.sh` makes, its commands as they
+/// stand (less the DH parameters and client certificate): `ca.crt`, and
+/// `server.crt` (X.509 v3, CN `Server-only`, no subjectAltName) with
+/// `server.key`.
+fn gen_test_certs() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("openssl.cnf"),
+        "[ server_cert ]\nkeyUsage = digitalSignature, keyEncipherment\nnsCertType = server\n",
+    )
+    .expect("openssl.cnf");
+    let script = "openssl genrsa -out ca.key 4096 && \
+        openssl req -x509 -new -nodes -sha256 -key ca.key -days 3650 \
+          -subj '/O=Redis Test/CN=Certificate Authority' -out ca.crt && \
+        openssl genrsa -out server.key 2048 && \
+        openssl req -new -sha256 -subj '/O=Redis Test/CN=Server-only' -key server.key | \
+        openssl x509 -req -sha256 -CA ca.crt -CAkey ca.key -CAserial ca.txt -CAcreateserial \
+          -days 365 -extfile openssl.cnf -extensions server_cert -out server.crt";
+    let output = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir.path())
+        .output()
+        .expect("run sh");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    dir
+}
+
+fn tls_section(ca: &Path, extra: &str) -> String {
+    format!("{}{extra}\n", tls_lines(Some(ca), None, None))
+}
+
+#[tokio::test]
+async fn gen_test_certs_server_crt_is_checked_by_its_cn_when_asked() {
+    let certs = gen_test_certs();
+    let path = |f: &str| certs.path().join(f).to_string_lossy().into_owned();
+    let (_redis, port) = tls_only_redis(
+        &path("server.crt"),
+        &path("server.key"),
+        &path("ca.crt"),
+        false,
+    );
+    let url = format!("rediss://127.0.0.1:{port}");
+    let ca = certs.path().join("ca.crt");
+
+    // Without the option: the error says why, names the CN and the option.
+    let settings =
+        load(&url, &tls_section(&ca, "server_name = \"Server-only\"")).expect("settings");
+    let app = spawn_app(settings).await;
+    let answer = app.get("/health/redis").await;
+    for words in [
+        "the server's certificate has no subjectAltName, only the CN \"Server-only\"",
+        "set redis.tls.check_common_name = true",
+        "subjectAltName=DNS:Server-only",
+    ] {
+        assert_error_says(&answer, words);
+    }
+
+    // With it: every route is ok, and the expiry is read as for any other.
+    let settings = load(
+        &url,
+        &tls_section(
+            &ca,
+            "server_name = \"Server-only\"\ncheck_common_name = true",
+        ),
+    )
+    .expect("settings");
+    let app = spawn_app(settings).await;
+    app.assert_every_route_ok().await;
+    let answer = app.get("/health/redis").await;
+    let expires_in = answer.json["checks"]["tls"]["expires_in_s"]
+        .as_i64()
+        .unwrap_or_default();
+    assert!(
+        (364 * 86_400..=365 * 86_400).contains(&expires_in),
+        "{}",
+        answer.text
+    );
+
+    // The CN is still the name checked: the URL's host is not it.
+    let settings = load(&url, &tls_section(&ca, "check_common_name = true")).expect("settings");
+    let app = spawn_app(settings).await;
+    assert_error_says(
+        &app.get("/health/redis").await,
+        "has no subjectAltName and its CN \"Server-only\" is not the name 127.0.0.1",
+    );
+
+    // Nor does the CN bypass the chain: another CA's certificate is refused.
+    let stranger = gen_test_certs();
+    let settings = load(
+        &url,
+        &tls_section(
+            &stranger.path().join("ca.crt"),
+            "server_name = \"Server-only\"\ncheck_common_name = true",
+        ),
+    )
+    .expect("settings");
+    let app = spawn_app(settings).await;
+    assert_error_says(
+        &app.get("/health/redis").await,
+        "the server's certificate is not trusted by redis.tls.ca_file",
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_with_subject_alt_names_is_never_checked_by_its_cn() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    run_openssl(
+        dir.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=redis.cn.test",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ],
+    );
+    let cert = dir.path().join("cert.pem");
+    let (_redis, port) = tls_only_redis(
+        &cert.to_string_lossy(),
+        &dir.path().join("key.pem").to_string_lossy(),
+        &cert.to_string_lossy(),
+        false,
+    );
+    let url = format!("rediss://127.0.0.1:{port}");
+    let settings = load(
+        &url,
+        &tls_section(
+            &cert,
+            "server_name = \"redis.cn.test\"\ncheck_common_name = true",
+        ),
+    )
+    .expect("settings");
+    let app = spawn_app(settings).await;
+    assert_error_says(
+        &app.get("/health/redis").await,
+        "the server's certificate is not valid for the name redis.cn.test",
+    );
+}
