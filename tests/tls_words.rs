@@ -566,3 +566,74 @@ async fn a_certificate_with_subject_alt_names_is_never_checked_by_its_cn() {
         "the server's certificate is not valid for the name redis.cn.test",
     );
 }
+
+/// A Sentinel serving TLS only on `tls_port` with this PKI's leaf `NAME`,
+/// watching a plain primary; it keeps a plain port to be waited on.
+fn tls_sentinel(pki: &TestPki, name: &str, primary: u16) -> (common::TestProcess, u16) {
+    let (port, tls_port) = (common::free_port(), common::free_port());
+    let config = pki.path("sentinel.conf");
+    // Sentinel rewrites its config file, so it must be its own, writable.
+    std::fs::write(
+        &config,
+        format!(
+            "port {port}\nbind 127.0.0.1\ndir {dir}\ntls-port {tls_port}\n\
+             tls-cert-file {chain}\ntls-key-file {key}\ntls-ca-cert-file {root}\n\
+             tls-auth-clients no\nsentinel monitor mymaster 127.0.0.1 {primary} 1\n",
+            dir = pki.dir.path().display(),
+            chain = pki.path_str(&format!("{name}-chain.pem")),
+            key = pki.path_str(&format!("{name}.key")),
+            root = pki.path_str("root.pem"),
+        ),
+    )
+    .expect("write sentinel.conf");
+    let config = config.to_string_lossy().into_owned();
+    let sentinel = common::TestProcess::start(
+        &common::Server::Redis7.binary(),
+        &[&config, "--sentinel"],
+        &[],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sentinel did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    (sentinel, tls_port)
+}
+
+#[tokio::test]
+async fn a_tls_sentinel_has_the_tls_check_and_its_expiry_warning() {
+    let primary = common::TestRedis::start();
+    let pki = TestPki::new();
+    pki.server("server", 3);
+    let (_sentinel, port) = tls_sentinel(&pki, "server", primary.port);
+    let url = format!("rediss://127.0.0.1:{port}");
+    let settings =
+        load(&url, &tls_lines(Some(&pki.path("root.pem")), None, None)).expect("settings");
+    let app = spawn_app(settings).await;
+    for route in ["/health/redis", "/health"] {
+        let answer = app.get(route).await;
+        assert!(
+            answer.json["checks"].get("sentinel").is_some(),
+            "{route}: {}",
+            answer.text
+        );
+        let tls = &answer.json["checks"]["tls"];
+        assert_eq!(tls["status"], "warn", "{route}: {}", answer.text);
+        assert_eq!(
+            tls["reason"], "tls_cert_expiring",
+            "{route}: {}",
+            answer.text
+        );
+        let day = 86_400;
+        let expires_in = tls["expires_in_s"].as_i64().unwrap_or_default();
+        assert!((2 * day..=3 * day).contains(&expires_in), "{route}: {tls}");
+    }
+    let metrics = app.get("/metrics").await.text;
+    assert!(
+        metrics.contains("redis_health_tls_cert_expiry_timestamp_seconds{cert=\"server\"}"),
+        "{metrics}"
+    );
+}
