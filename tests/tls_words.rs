@@ -775,3 +775,69 @@ async fn redis_8_2_core_scenarios() {
         .await;
     assert_eq!(answer.json["reason"], "memory_pressure", "{}", answer.text);
 }
+
+/// The README's gen-test-certs.sh example, its lines as they stand (the
+/// port made free, the script's files made by [`gen_test_certs`] under
+/// `tests/tls/` as the script leaves them), checked with the binary.
+#[tokio::test]
+async fn the_readme_gen_test_certs_example_works() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let section = readme
+        .split_once("**Redis's own test certificates.**")
+        .map(|(_, rest)| rest)
+        .expect("README has the gen-test-certs.sh section");
+    let line = |start: &str| {
+        section
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("section has no line starting {start:?}"))
+            .to_owned()
+    };
+    let (server, sidecar) = (line("redis-server "), line("REDIS_HEALTH_REDIS__URL="));
+    let certs = gen_test_certs();
+    let tls_dir = certs.path().join("tests/tls");
+    std::fs::create_dir_all(&tls_dir).expect("tests/tls");
+    for file in ["ca.crt", "server.crt", "server.key"] {
+        std::fs::rename(certs.path().join(file), tls_dir.join(file)).expect("move");
+    }
+    let port = common::free_port().to_string();
+    let in_dir = format!(
+        "cd {} && exec {}",
+        certs.path().display(),
+        server.replace("6380", &port)
+    );
+    let _redis = common::TestProcess::start(Path::new("sh"), &["-c", &in_dir], &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().expect("port"))).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis-server did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let ca = tls_dir.join("ca.crt").to_string_lossy().into_owned();
+    let envs: Vec<(String, String)> = sidecar
+        .split_whitespace()
+        .filter_map(|word| word.split_once('='))
+        .map(|(key, value)| {
+            let value = value
+                .replace("6380", &port)
+                .replace("tests/tls/ca.crt", &ca);
+            (key.to_owned(), value)
+        })
+        .collect();
+    assert_eq!(envs.len(), 4, "{sidecar}");
+    let mut envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    envs.push(("REDIS_HEALTH_CHECKS__MEMORY__WARN_NO_MAXMEMORY", "false"));
+    let binary = common::TestBinary::start(&envs).await;
+    let mut answer = (0, String::new());
+    for _ in 0..100 {
+        answer = binary.get("/health/redis").await;
+        if answer.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(answer.0, 200, "{}", answer.1);
+}
