@@ -841,3 +841,35 @@ async fn the_readme_gen_test_certs_example_works() {
     }
     assert_eq!(answer.0, 200, "{}", answer.1);
 }
+
+fn expiry_line(metrics: &str) -> Option<String> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with("redis_health_tls_cert_expiry_timestamp_seconds{cert=\"server\"}"))
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn the_last_known_expiry_stays_exported_while_redis_is_unreachable() {
+    let pki = TestPki::new();
+    pki.server("server", 30);
+    let (mut redis, port) = pki.redis("server", false);
+    let url = format!("rediss://127.0.0.1:{port}");
+    let toml = format!(
+        "server.listen = \"127.0.0.1:0\"\n[redis]\nurl = \"{url}\"\ntimeout = \"500ms\"\n\
+         {}[checks]\nmax_age = \"50ms\"\n[checks.memory]\nwarn_no_maxmemory = false\n",
+        tls_lines(Some(&pki.path("root.pem")), None, None)
+    );
+    let app = spawn_app(Settings::from_toml(&toml).expect("settings")).await;
+    assert_eq!(app.get("/health/redis").await.status, 200);
+    let before = expiry_line(&app.get("/metrics").await.text).expect("expiry exported");
+
+    redis.kill();
+    app.wait_for("/health/redis", std::time::Duration::from_secs(5), |a| {
+        a.json["reason"] == "unreachable"
+    })
+    .await;
+    let metrics = app.get("/metrics").await.text;
+    assert!(metrics.contains("redis_health_redis_up 0"), "{metrics}");
+    assert_eq!(expiry_line(&metrics), Some(before), "{metrics}");
+}
