@@ -178,23 +178,92 @@ struct Connection {
     password_only: bool,
 }
 
-/// The handshake record of a TLS connection and its client certificate's end.
+/// The handshake record of a TLS connection and its client certificate's
+/// end, with what the latest handshake of its own read since.
 struct TlsRecord {
     handshake: Arc<Handshake>,
     client_not_after: Option<i64>,
+    fresh: Arc<std::sync::Mutex<Fresh>>,
 }
 
+/// Certificate dates re-read beside a connection that stays open, so the
+/// expiry follows a rotated certificate without a reconnect.
+struct Fresh {
+    at: Instant,
+    /// The server's and the client's `notAfter`, once re-read.
+    dates: Option<(i64, Option<i64>)>,
+    running: bool,
+}
+
+/// How old the dates may grow before a handshake of its own re-reads them.
+const REREAD_DATES_EVERY: Duration = Duration::from_secs(600);
+
 impl TlsRecord {
+    fn new(handshake: Arc<Handshake>, client_not_after: Option<i64>) -> Self {
+        let fresh = Fresh {
+            at: Instant::now(),
+            dates: None,
+            running: false,
+        };
+        Self {
+            handshake,
+            client_not_after,
+            fresh: Arc::new(std::sync::Mutex::new(fresh)),
+        }
+    }
+
     /// The dates as of now: one clock read per check, not per probe.
     fn dates(&self) -> CertDates {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let fresh = self.fresh.lock().ok().and_then(|f| f.dates);
+        let (server, client) = match fresh {
+            Some((server, client)) => (Some(server), client),
+            None => (self.handshake.server_not_after(), self.client_not_after),
+        };
         CertDates {
             checked_at_s: now,
-            server_not_after: self.handshake.server_not_after(),
-            client_not_after: self.client_not_after,
+            server_not_after: server,
+            client_not_after: client,
         }
+    }
+
+    /// Starts a handshake of its own, in the background, when the dates
+    /// are older than [`REREAD_DATES_EVERY`] or expiring (then at every
+    /// check, so a renewal shows at the next sample); one at a time.
+    fn reread_if_due(&self, dates: &CertDates, settings: &Settings) {
+        let warn_before =
+            i64::try_from(settings.checks.tls.warn_before.get().as_secs()).unwrap_or(i64::MAX);
+        let expiring = [dates.server_not_after, dates.client_not_after]
+            .into_iter()
+            .flatten()
+            .any(|end| end.saturating_sub(dates.checked_at_s) < warn_before);
+        let Address::Tcp { host, port } = &settings.redis.url.address else {
+            return;
+        };
+        {
+            let Ok(mut fresh) = self.fresh.lock() else {
+                return;
+            };
+            if fresh.running || !(expiring || fresh.at.elapsed() >= REREAD_DATES_EVERY) {
+                return;
+            }
+            fresh.running = true;
+        }
+        let (tls, host, port) = (settings.redis.tls.clone(), host.clone(), *port);
+        let limit = settings.redis.connect_timeout.get();
+        let fresh = Arc::clone(&self.fresh);
+        tokio::task::spawn_blocking(move || {
+            let dates = crate::tls::fresh_dates(&tls, &host, port, limit);
+            if let Ok(mut fresh) = fresh.lock() {
+                fresh.running = false;
+                fresh.at = Instant::now();
+                // A failed re-read keeps what is known; the check's own
+                // connection reports what is wrong.
+                fresh.dates = dates.or(fresh.dates);
+            }
+        });
     }
 }
 
@@ -296,10 +365,7 @@ impl Redis {
         let (config, record) = match tls {
             Some(tls) => (
                 Some(tls.config),
-                Some(TlsRecord {
-                    handshake: tls.handshake,
-                    client_not_after: tls.client_not_after,
-                }),
+                Some(TlsRecord::new(tls.handshake, tls.client_not_after)),
             ),
             None => (None, None),
         };
@@ -477,7 +543,11 @@ impl Redis {
         bounded(self.redis().timeout.get(), "redis.timeout", async {
             let (latency, info) = ping_and_info(client).await?;
             let mut snapshot = Snapshot::parse(&info);
-            snapshot.tls = connection.tls.as_ref().map(TlsRecord::dates);
+            if let Some(record) = &connection.tls {
+                let dates = record.dates();
+                record.reread_if_due(&dates, &self.settings);
+                snapshot.tls = Some(dates);
+            }
             if let Some(sentinel) = &mut snapshot.sentinel {
                 // A Sentinel has no slow log or cluster state to read.
                 for master in &mut sentinel.masters {

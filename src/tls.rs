@@ -7,7 +7,8 @@
 //! that is byte for byte one in `ca_file` is trusted as it is (the pinned
 //! self-signed certificate most guides make, which webpki refuses as a CA
 //! used as a server's own), and each handshake leaves behind what it saw, so
-//! a failure reads in words and the expiry check needs no extra connection.
+//! a failure reads in words and the expiry check needs no extra connection
+//! but the periodic re-read of [`fresh_dates`].
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -173,6 +174,39 @@ pub fn client_hello(host: &str) -> Option<Vec<u8>> {
     let mut hello = Vec::new();
     connection.write_tls(&mut hello).ok()?;
     Some(hello)
+}
+
+/// The server's and the client's certificate `notAfter`, read by a
+/// handshake of its own (files read afresh, nothing sent after it), so
+/// the expiry follows a certificate rotated under a connection that stays
+/// open. Blocking, each step bounded by `limit`; `None` if it failed.
+pub fn fresh_dates(
+    tls: &TlsSettings,
+    host: &str,
+    port: u16,
+    limit: Duration,
+) -> Option<(i64, Option<i64>)> {
+    use std::net::ToSocketAddrs;
+    let fresh = client_config(tls).ok()?;
+    let name = tls.server_name.as_deref().unwrap_or(host).to_owned();
+    let name = ServerName::try_from(name).ok()?;
+    let mut connection = rustls::ClientConnection::new(Arc::new(fresh.config), name).ok()?;
+    let address = (host, port).to_socket_addrs().ok()?.next()?;
+    let mut socket = std::net::TcpStream::connect_timeout(&address, limit).ok()?;
+    socket.set_read_timeout(Some(limit)).ok()?;
+    socket.set_write_timeout(Some(limit)).ok()?;
+    while connection.is_handshaking() {
+        connection.complete_io(&mut socket).ok()?;
+    }
+    // Closed as a client should, reading what the server still sends (its
+    // session tickets): a reset would count as a rejected connection.
+    connection.send_close_notify();
+    while connection.wants_write() {
+        connection.write_tls(&mut socket).ok()?;
+    }
+    let _ = socket.shutdown(std::net::Shutdown::Write);
+    let _ = std::io::copy(&mut socket, &mut std::io::sink());
+    Some((fresh.handshake.server_not_after()?, fresh.client_not_after))
 }
 
 /// Reads the files and builds the client configuration (ring provider, the

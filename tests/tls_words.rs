@@ -873,3 +873,73 @@ async fn the_last_known_expiry_stays_exported_while_redis_is_unreachable() {
     assert!(metrics.contains("redis_health_redis_up 0"), "{metrics}");
     assert_eq!(expiry_line(&metrics), Some(before), "{metrics}");
 }
+
+#[tokio::test]
+async fn the_expiry_follows_a_certificate_rotated_under_an_open_connection() {
+    let pki = TestPki::new();
+    pki.server("server", 3);
+    pki.server("renewed", 365);
+    let (redis, port) = pki.redis("server", false);
+    let url = format!("rediss://127.0.0.1:{port}");
+    let toml = format!(
+        "server.listen = \"127.0.0.1:0\"\n[redis]\nurl = \"{url}\"\ntimeout = \"500ms\"\n\
+         {}[checks]\nmax_age = \"50ms\"\n[checks.memory]\nwarn_no_maxmemory = false\n",
+        tls_lines(Some(&pki.path("root.pem")), None, None)
+    );
+    let app = spawn_app(Settings::from_toml(&toml).expect("settings")).await;
+    let answer = app.get("/health/redis").await;
+    assert_eq!(
+        answer.json["checks"]["tls"]["status"], "warn",
+        "{}",
+        answer.text
+    );
+    let connections = redis.info_field("total_connections_received");
+
+    // Redis takes the renewed certificate; the sidecar's connection stays.
+    let (chain, key) = (
+        pki.path_str("renewed-chain.pem"),
+        pki.path_str("renewed.key"),
+    );
+    assert_eq!(
+        redis.cmd(&[
+            "CONFIG",
+            "SET",
+            "tls-cert-file",
+            &chain,
+            "tls-key-file",
+            &key
+        ]),
+        "OK"
+    );
+    let answer = app
+        .wait_for("/health/redis", std::time::Duration::from_secs(5), |a| {
+            a.json["checks"]["tls"]["status"] == "ok"
+        })
+        .await;
+    let expires_in = answer.json["checks"]["tls"]["expires_in_s"]
+        .as_i64()
+        .unwrap_or_default();
+    assert!(
+        (364 * 86_400..=365 * 86_400).contains(&expires_in),
+        "{}",
+        answer.text
+    );
+    assert_eq!(answer.json["status"], "ok", "{}", answer.text);
+    let metrics = app.get("/metrics").await.text;
+    let exported = expiry_line(&metrics).expect("expiry exported");
+    let not_after = answer.json["checks"]["tls"]["not_after"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(!not_after.is_empty(), "{}", answer.text);
+    // One handshake of its own beside the check's connection (and the
+    // CONFIG SET's and INFO's), not a reconnect per check.
+    let now: u64 = redis
+        .info_field("total_connections_received")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default();
+    let before: u64 = connections.and_then(|v| v.parse().ok()).unwrap_or_default();
+    assert!(
+        now - before <= 6,
+        "{before} -> {now} connections; {exported}"
+    );
+}

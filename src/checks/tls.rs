@@ -1,7 +1,8 @@
 //! `tls`: certificate expiry on a `rediss://` connection. An expired
 //! certificate is an outage known weeks ahead; the dates come from the
-//! handshake of the connection the check used, so judging them costs Redis
-//! nothing. It runs on a Sentinel too, on the same routes.
+//! handshake of the connection the check used, re-read by a handshake of
+//! their own every 10 minutes (every check while expiring) so they follow
+//! a rotation. It runs on a Sentinel too, on the same routes.
 
 use std::time::Duration;
 
