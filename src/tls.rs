@@ -661,10 +661,9 @@ fn ca_roots(
     certs: &[CertificateDer<'static>],
 ) -> Result<Arc<RootCertStore>, TlsError> {
     let mut roots = RootCertStore::empty();
+    // A v1 certificate is taken as a root (webpki reads its name and key);
+    // one pinned as the server's own is refused by the verifier, in words.
     for cert in certs {
-        if is_v1(cert) {
-            return Err(unusable(CA_FILE, path, format!("holds an {V1_REFUSED}")));
-        }
         roots
             .add(cert.clone())
             .map_err(|_| unusable(CA_FILE, path, "not a usable CA certificate"))?;

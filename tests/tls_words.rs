@@ -244,7 +244,7 @@ const V1_WORDS: &str = "X.509 v1 certificate; rustls accepts v3 only: reissue it
                         extensions, or use gen-test-certs.sh's server.crt";
 
 #[test]
-fn a_v1_client_certificate_or_ca_file_says_v3_only() {
+fn a_v1_client_certificate_says_v3_only() {
     let pki = TestPki::new();
     v1_certificate(&pki, "redis");
     let (key, message) = refused(
@@ -254,10 +254,24 @@ fn a_v1_client_certificate_or_ca_file_says_v3_only() {
     );
     assert_eq!(key, "redis.tls.cert_file");
     assert!(message.contains(V1_WORDS), "{message}");
+}
 
-    let (key, message) = refused(Some(&pki.path("redis.crt")), None, None);
-    assert_eq!(key, "redis.tls.ca_file");
-    assert!(message.contains(V1_WORDS), "{message}");
+/// Redis's docs pin `redis.crt` on both sides: in `ca_file` it loads (a v1
+/// certificate is a usable root), and serving it is refused in words.
+#[tokio::test]
+async fn a_v1_certificate_pinned_in_the_ca_file_says_v3_only() {
+    let pki = TestPki::new();
+    v1_certificate(&pki, "redis");
+    let crt = pki.path_str("redis.crt");
+    let (_redis, port) = tls_only_redis(&crt, &pki.path_str("redis.key"), &crt, false);
+    let url = format!("rediss://127.0.0.1:{port}");
+    let settings = load(&url, &tls_lines(Some(&pki.path("redis.crt")), None, None))
+        .expect("a v1 certificate loads as a root");
+    let app = spawn_app(settings).await;
+    assert_error_says(
+        &app.get("/health/redis").await,
+        &format!("the server's certificate is an {V1_WORDS}"),
+    );
 }
 
 #[tokio::test]
