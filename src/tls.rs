@@ -830,6 +830,15 @@ mod tests {
     }
 
     #[test]
+    fn a_common_name_matches_as_openssl_compares_hosts() {
+        let name = |n: &str| ServerName::try_from(n.to_owned()).expect("name");
+        assert!(common_name_matches("Server-only", &name("server-only")));
+        assert!(!common_name_matches("Server-only", &name("other")));
+        assert!(common_name_matches("127.0.0.1", &name("127.0.0.1")));
+        assert!(!common_name_matches("localhost", &name("127.0.0.1")));
+    }
+
+    #[test]
     fn a_server_name_must_be_a_name() {
         assert_eq!(
             error_key(&settings(None, None, None, Some("not a name!"))),
