@@ -450,6 +450,27 @@ mod tests {
         assert_eq!(snap.keyspace_hits, Some(1));
     }
 
+    /// Redis 8.2 adds the Threads and Keysizes sections, which no check
+    /// reads; every field read is where 7.0 has it.
+    #[test]
+    fn parses_redis_8_2_with_its_new_sections() {
+        let text = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/info-redis-8.2.txt",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("fixture");
+        assert!(text.contains("# Threads\r\nio_thread_0:") && text.contains("# Keysizes\r\n"));
+        let snap = fixture("info-redis-8.2.txt");
+        assert_common_fields(&snap);
+        assert_eq!(snap.role, Some(Role::Master));
+        assert_eq!(snap.keyspace_hits, Some(1));
+        assert_eq!(snap.keyspace_misses, Some(2));
+        assert!(snap.replicas.is_empty());
+        assert_eq!(snap.rdb_saves, Some(0));
+        assert!(!snap.cluster_enabled);
+        assert_eq!(snap.sentinel, None);
+    }
+
     mod never_panics {
         //! Any text, however mangled, parses. `PROPTEST_CASES` (default 256)
         //! sets the cases per property; raise it for a long run by hand.
@@ -557,6 +578,7 @@ mod tests {
         for name in [
             "info-redis-6.2.txt",
             "info-redis-7.0-primary.txt",
+            "info-redis-8.2.txt",
             "info-valkey-9.1.txt",
         ] {
             assert!(!fixture(name).cluster_enabled, "{name}");
@@ -629,6 +651,7 @@ mod tests {
             "info-redis-6.2.txt",
             "info-redis-7.0-primary.txt",
             "info-redis-7.0-replica.txt",
+            "info-redis-8.2.txt",
             "info-valkey-9.1.txt",
         ] {
             assert_eq!(fixture(name).sentinel, None, "{name}");

@@ -6,8 +6,8 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -23,7 +23,7 @@ use prometheus_client::registry::Registry;
 
 use crate::checks::headroom;
 use crate::http::PROBE_CODES;
-use crate::info::{MasterStatus, Role, SentinelInfo};
+use crate::info::{CertDates, MasterStatus, Role, SentinelInfo};
 use crate::report::Round;
 use crate::routes::Route;
 
@@ -68,7 +68,10 @@ impl Metrics {
             "Time one check (connect if needed, PING, INFO) took",
             check_duration.clone(),
         );
-        registry.register_collector(Box::new(LatestCheck { latest }));
+        registry.register_collector(Box::new(LatestCheck {
+            latest,
+            last_expiry: Mutex::default(),
+        }));
         let reload_ok = Gauge::default();
         reload_ok.set(1);
         registry.register(
@@ -207,6 +210,24 @@ impl Collector for ProbeLatency {
 #[derive(Debug)]
 struct LatestCheck {
     latest: Arc<ArcSwapOption<Round>>,
+    /// The certificate dates last read, exported while Redis cannot be
+    /// asked: an expired certificate fails the very handshake that reads
+    /// them, and the expiry must not vanish just when it matters.
+    last_expiry: Mutex<Option<CertDates>>,
+}
+
+impl LatestCheck {
+    /// The dates this round read, else the last known while the check
+    /// fails on a `rediss://` URL; none once a check succeeds without TLS.
+    fn expiry(&self, round: &Round) -> Option<CertDates> {
+        let mut last = self.last_expiry.lock().ok()?;
+        match &round.outcome {
+            Ok(observation) => *last = observation.snapshot.tls,
+            Err(_) if !round.settings.redis.url.tls => *last = None,
+            Err(_) => {}
+        }
+        *last
+    }
 }
 
 impl Collector for LatestCheck {
@@ -270,7 +291,7 @@ impl Collector for LatestCheck {
         {
             sentinel_gauges(&mut encoder, sentinel)?;
         }
-        certificate_expiry(&mut encoder, &round)
+        certificate_expiry(&mut encoder, self.expiry(&round))
     }
 }
 
@@ -311,8 +332,8 @@ fn sentinel_gauges(encoder: &mut DescriptorEncoder, sentinel: &SentinelInfo) -> 
 
 /// When the TLS connection's certificates expire, as Unix timestamps; absent
 /// on plain connections.
-fn certificate_expiry(encoder: &mut DescriptorEncoder, round: &Round) -> fmt::Result {
-    let Some(dates) = round.outcome.as_ref().ok().and_then(|o| o.snapshot.tls) else {
+fn certificate_expiry(encoder: &mut DescriptorEncoder, dates: Option<CertDates>) -> fmt::Result {
+    let Some(dates) = dates else {
         return Ok(());
     };
     let mut metric = encoder.encode_descriptor(

@@ -131,6 +131,22 @@ impl RedisError {
     }
 }
 
+/// Redis's answer to `AUTH <password>` when the default user has no
+/// password. fred's codec replaces that answer with OK (for old servers
+/// without `requirepass`), so what reaches us is the NOAUTH of the next
+/// command. On a connection just dialled, a NOAUTH after a password-only
+/// AUTH can only follow this answer (a wrong password is WRONGPASS, a
+/// right one lets the command through), so it is restored from that.
+const DEFAULT_USER_HAS_NO_PASSWORD: &str = "ERR AUTH <password> called without any password \
+     configured for the default user. Are you sure your configuration is correct? (Redis's \
+     answer to the password in redis.url; its default user is off: name a user in the URL, \
+     redis://user:password@host)";
+
+/// What Redis answers INFO with when `rename-command INFO ""` (or a new
+/// name) took it away, in words: every check reads INFO.
+const INFO_MISSING: &str = "INFO is disabled or renamed on this server (rename-command INFO); \
+     redis-health needs it: every check reads INFO, so keep it under its own name";
+
 /// fred words an I/O failure as the Debug form of `std::io::Error`
 /// (`Os { code: 111, kind: ConnectionRefused, message: "Connection refused" }`);
 /// an operator wants only the message in it.
@@ -159,25 +175,97 @@ struct Connection {
     task: ConnectHandle,
     /// What the TLS handshake saw, on `rediss://`.
     tls: Option<TlsRecord>,
+    /// Whether it sent `AUTH <password>` with no user, which the default
+    /// user may have answered with an error fred hides.
+    password_only: bool,
 }
 
-/// The handshake record of a TLS connection and its client certificate's end.
+/// The handshake record of a TLS connection and its client certificate's
+/// end, with what the latest handshake of its own read since.
 struct TlsRecord {
     handshake: Arc<Handshake>,
     client_not_after: Option<i64>,
+    fresh: Arc<std::sync::Mutex<Fresh>>,
 }
 
+/// Certificate dates re-read beside a connection that stays open, so the
+/// expiry follows a rotated certificate without a reconnect.
+struct Fresh {
+    at: Instant,
+    /// The server's and the client's `notAfter`, once re-read.
+    dates: Option<(i64, Option<i64>)>,
+    running: bool,
+}
+
+/// How old the dates may grow before a handshake of its own re-reads them.
+const REREAD_DATES_EVERY: Duration = Duration::from_secs(600);
+
 impl TlsRecord {
+    fn new(handshake: Arc<Handshake>, client_not_after: Option<i64>) -> Self {
+        let fresh = Fresh {
+            at: Instant::now(),
+            dates: None,
+            running: false,
+        };
+        Self {
+            handshake,
+            client_not_after,
+            fresh: Arc::new(std::sync::Mutex::new(fresh)),
+        }
+    }
+
     /// The dates as of now: one clock read per check, not per probe.
     fn dates(&self) -> CertDates {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let fresh = self.fresh.lock().ok().and_then(|f| f.dates);
+        let (server, client) = match fresh {
+            Some((server, client)) => (Some(server), client),
+            None => (self.handshake.server_not_after(), self.client_not_after),
+        };
         CertDates {
             checked_at_s: now,
-            server_not_after: self.handshake.server_not_after(),
-            client_not_after: self.client_not_after,
+            server_not_after: server,
+            client_not_after: client,
         }
+    }
+
+    /// Starts a handshake of its own, in the background, when the dates
+    /// are older than [`REREAD_DATES_EVERY`] or expiring (then at every
+    /// check, so a renewal shows at the next sample); one at a time.
+    fn reread_if_due(&self, dates: &CertDates, settings: &Settings) {
+        let warn_before =
+            i64::try_from(settings.checks.tls.warn_before.get().as_secs()).unwrap_or(i64::MAX);
+        let expiring = [dates.server_not_after, dates.client_not_after]
+            .into_iter()
+            .flatten()
+            .any(|end| end.saturating_sub(dates.checked_at_s) < warn_before);
+        let Address::Tcp { host, port } = &settings.redis.url.address else {
+            return;
+        };
+        {
+            let Ok(mut fresh) = self.fresh.lock() else {
+                return;
+            };
+            if fresh.running || !(expiring || fresh.at.elapsed() >= REREAD_DATES_EVERY) {
+                return;
+            }
+            fresh.running = true;
+        }
+        let (tls, host, port) = (settings.redis.tls.clone(), host.clone(), *port);
+        let limit = settings.redis.connect_timeout.get();
+        let fresh = Arc::clone(&self.fresh);
+        tokio::task::spawn_blocking(move || {
+            let dates = crate::tls::fresh_dates(&tls, &host, port, limit);
+            if let Ok(mut fresh) = fresh.lock() {
+                fresh.running = false;
+                fresh.at = Instant::now();
+                // A failed re-read keeps what is known; the check's own
+                // connection reports what is wrong.
+                fresh.dates = dates.or(fresh.dates);
+            }
+        });
     }
 }
 
@@ -275,9 +363,17 @@ impl Redis {
         .await
         {
             Err(RedisError::Timeout(key)) => Err(self.why_no_tls_answer(key).await),
+            Err(RedisError::Unreachable(message)) => Err(self.why_closed(message).await),
             other => other,
         }?;
-        let reply = self.ask(&connection).await;
+        let reply = match self.ask(&connection).await {
+            Err(RedisError::AuthFailed(m))
+                if m.starts_with("NOAUTH") && connection.password_only =>
+            {
+                Err(RedisError::AuthFailed(DEFAULT_USER_HAS_NO_PASSWORD.into()))
+            }
+            other => other,
+        };
         *slot = Some(connection);
         reply
     }
@@ -299,10 +395,7 @@ impl Redis {
         let (config, record) = match tls {
             Some(tls) => (
                 Some(tls.config),
-                Some(TlsRecord {
-                    handshake: tls.handshake,
-                    client_not_after: tls.client_not_after,
-                }),
+                Some(TlsRecord::new(tls.handshake, tls.client_not_after)),
             ),
             None => (None, None),
         };
@@ -323,6 +416,7 @@ impl Redis {
                 client,
                 task,
                 tls: record,
+                password_only: password.is_some() && self.redis().url.username.is_none(),
             });
         };
         task.abort();
@@ -374,6 +468,32 @@ impl Redis {
                     .into(),
             ),
             _ => RedisError::Timeout(key),
+        }
+    }
+
+    /// A `redis://` connect that the server closed may have reached a TLS
+    /// port: Redis drops a connection whose first bytes are no TLS record.
+    /// On this failure path only, one TLS hello within `redis.timeout`
+    /// tells the two apart: a TLS port answers with a handshake record or
+    /// an alert.
+    async fn why_closed(&self, message: String) -> RedisError {
+        let Address::Tcp { host, port } = &self.redis().url.address else {
+            return RedisError::Unreachable(message);
+        };
+        let Some(hello) = crate::tls::client_hello(host).filter(|_| !self.redis().url.tls) else {
+            return RedisError::Unreachable(message);
+        };
+        let tls = async {
+            let mut stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+            stream.write_all(&hello).await?;
+            let mut first = [0u8; 1];
+            let read = stream.read(&mut first).await?;
+            // A TLS record: 0x16 handshake, 0x15 alert.
+            Ok::<bool, std::io::Error>(read == 1 && matches!(first[0], 0x15 | 0x16))
+        };
+        match tokio::time::timeout(self.redis().timeout.get(), tls).await {
+            Ok(Ok(true)) => RedisError::Tls("this port speaks TLS: use rediss://".into()),
+            _ => RedisError::Unreachable(message),
         }
     }
 
@@ -460,7 +580,11 @@ impl Redis {
             let (latency, info, misconf) = ping_and_info(client).await?;
             let mut snapshot = Snapshot::parse(&info);
             snapshot.misconf = misconf;
-            snapshot.tls = connection.tls.as_ref().map(TlsRecord::dates);
+            if let Some(record) = &connection.tls {
+                let dates = record.dates();
+                record.reread_if_due(&dates, &self.settings);
+                snapshot.tls = Some(dates);
+            }
             if let Some(sentinel) = &mut snapshot.sentinel {
                 // A Sentinel has no slow log or cluster state to read.
                 for master in &mut sentinel.masters {
@@ -584,7 +708,13 @@ async fn ping_and_info(
         .next()
         .unwrap_or_else(|| Err(FredError::new(ErrorKind::Unknown, "no reply to INFO")))
         .and_then(|v| v.convert())
-        .map_err(classify)?;
+        .map_err(|e| match classify(e) {
+            // Redis 6 quotes the name with backticks, 7 and later with quotes.
+            RedisError::Reply(m) if m.starts_with("ERR unknown command") && m.contains("INFO") => {
+                RedisError::Reply(INFO_MISSING.into())
+            }
+            other => other,
+        })?;
     Ok((latency, info, misconf))
 }
 

@@ -104,7 +104,7 @@ fn evaluate(
                 && (window.is_some() || !check.windowed)
         })
         .filter_map(|check| {
-            let result = if check.group.for_sentinel() != sentinel {
+            let result = if !check.either_kind && check.group.for_sentinel() != sentinel {
                 CheckResult::default().fail(route.wrong_kind(sentinel)?)
             } else if (check.applies)(snapshot) {
                 (check.evaluate)(settings, snapshot, window.unwrap_or(&Window::default()))

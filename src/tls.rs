@@ -7,7 +7,8 @@
 //! that is byte for byte one in `ca_file` is trusted as it is (the pinned
 //! self-signed certificate most guides make, which webpki refuses as a CA
 //! used as a server's own), and each handshake leaves behind what it saw, so
-//! a failure reads in words and the expiry check needs no extra connection.
+//! a failure reads in words and the expiry check needs no extra connection
+//! but the periodic re-read of [`fresh_dates`].
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -46,8 +47,14 @@ pub enum TlsError {
         key: &'static str,
         other: &'static str,
     },
-    #[error("does not fit redis.tls.cert_file: {0}")]
-    KeyRejected(rustls::Error),
+    /// A readable file that rustls cannot use: an encrypted or unsupported
+    /// key, a key of another pair, an X.509 v1 certificate.
+    #[error("{path}: {problem}")]
+    Unusable {
+        key: &'static str,
+        path: String,
+        problem: String,
+    },
     #[error("{0:?} is not a DNS name or IP address")]
     ServerName(String),
     #[error("no CA certificate found on this system; set redis.tls.ca_file")]
@@ -64,8 +71,8 @@ impl TlsError {
         match self {
             TlsError::Unreadable { key, .. }
             | TlsError::NotPem { key, .. }
-            | TlsError::Unpaired { key, .. } => key,
-            TlsError::KeyRejected(_) => "redis.tls.key_file",
+            | TlsError::Unpaired { key, .. }
+            | TlsError::Unusable { key, .. } => key,
             TlsError::NotX509(_) => CERT_FILE,
             TlsError::ServerName(_) => "redis.tls.server_name",
             TlsError::NoSystemRoots => "redis.tls.ca_file",
@@ -133,11 +140,73 @@ impl Handshake {
                 (true, _) => "the server refused the client certificate in redis.tls.cert_file \
                               (is it signed by a CA in the server's tls-ca-cert-file?)"
                     .into(),
+                (false, false) if failure.contains("HandshakeFailure") => NOTHING_IN_COMMON.into(),
                 (false, false) => "the server ended the TLS handshake".into(),
             };
         }
+        if failure.contains("PeerIncompatible") {
+            return NOTHING_IN_COMMON.into();
+        }
         "no reason given by the server or the TLS library".into()
     }
+}
+
+/// A handshake the server gave up on before asking for a client
+/// certificate: no cipher suite or signature algorithm both sides have.
+const NOTHING_IN_COMMON: &str = "the server and redis-health have no cipher suite or signature \
+     algorithm in common: redis-health offers TLS 1.2 and 1.3 with ECDHE key exchange and \
+     AES-GCM or ChaCha20-Poly1305, and verifies RSA, ECDSA P-256 or P-384 and Ed25519 \
+     signatures; check Redis's tls-ciphers, tls-ciphersuites and tls-protocols, and the type \
+     of the key in its tls-key-file (a P-521 key, say, cannot be used)";
+
+/// The first flight of a TLS handshake, to ask a port that closed on a
+/// plain Redis command whether it speaks TLS instead. Verifies nothing: the
+/// answer's first byte is all that is read.
+pub fn client_hello(host: &str) -> Option<Vec<u8>> {
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .ok()?
+            .with_root_certificates(RootCertStore::empty())
+            .with_no_client_auth();
+    let name = ServerName::try_from(host.to_owned()).ok()?;
+    let mut connection = rustls::ClientConnection::new(Arc::new(config), name).ok()?;
+    let mut hello = Vec::new();
+    connection.write_tls(&mut hello).ok()?;
+    Some(hello)
+}
+
+/// The server's and the client's certificate `notAfter`, read by a
+/// handshake of its own (files read afresh, nothing sent after it), so
+/// the expiry follows a certificate rotated under a connection that stays
+/// open. Blocking, each step bounded by `limit`; `None` if it failed.
+pub fn fresh_dates(
+    tls: &TlsSettings,
+    host: &str,
+    port: u16,
+    limit: Duration,
+) -> Option<(i64, Option<i64>)> {
+    use std::net::ToSocketAddrs;
+    let fresh = client_config(tls).ok()?;
+    let name = tls.server_name.as_deref().unwrap_or(host).to_owned();
+    let name = ServerName::try_from(name).ok()?;
+    let mut connection = rustls::ClientConnection::new(Arc::new(fresh.config), name).ok()?;
+    let address = (host, port).to_socket_addrs().ok()?.next()?;
+    let mut socket = std::net::TcpStream::connect_timeout(&address, limit).ok()?;
+    socket.set_read_timeout(Some(limit)).ok()?;
+    socket.set_write_timeout(Some(limit)).ok()?;
+    while connection.is_handshaking() {
+        connection.complete_io(&mut socket).ok()?;
+    }
+    // Closed as a client should, reading what the server still sends (its
+    // session tickets): a reset would count as a rejected connection.
+    connection.send_close_notify();
+    while connection.wants_write() {
+        connection.write_tls(&mut socket).ok()?;
+    }
+    let _ = socket.shutdown(std::net::Shutdown::Write);
+    let _ = std::io::copy(&mut socket, &mut std::io::sink());
+    Some((fresh.handshake.server_not_after()?, fresh.client_not_after))
 }
 
 /// Reads the files and builds the client configuration (ring provider, the
@@ -184,6 +253,7 @@ pub fn client_config(tls: &TlsSettings) -> Result<Tls, TlsError> {
         webpki,
         pinned,
         trust,
+        check_common_name: tls.check_common_name,
         handshake: handshake.clone(),
     };
     let (key, client_not_after) = match client {
@@ -195,8 +265,10 @@ pub fn client_config(tls: &TlsSettings) -> Result<Tls, TlsError> {
                 .and_then(|c| validity(c))
                 .map(|(_, not_after)| not_after)
                 .ok_or_else(|| TlsError::NotX509(cert.display().to_string()))?;
-            let certified = CertifiedKey::from_der(chain, private_key(key)?, &provider)
-                .map_err(TlsError::KeyRejected)?;
+            if chain.first().is_some_and(is_v1) {
+                return Err(unusable(CERT_FILE, cert, V1_REFUSED));
+            }
+            let certified = certified_key(chain, cert, key, &provider)?;
             (Some(Arc::new(certified)), Some(not_after))
         }
     };
@@ -214,6 +286,73 @@ pub fn client_config(tls: &TlsSettings) -> Result<Tls, TlsError> {
         handshake,
         client_not_after,
     })
+}
+
+/// What an X.509 v1 certificate gets, wherever it is found: webpki
+/// refuses it, and the usual source is Redis's own test script.
+const V1_REFUSED: &str = "X.509 v1 certificate; rustls accepts v3 only: reissue it with \
+                          extensions, or use gen-test-certs.sh's server.crt";
+
+/// Whether a certificate is X.509 v1 (no extensions, so no subjectAltName
+/// either), which webpki refuses with only a type name for a reason.
+fn is_v1(cert: &CertificateDer<'_>) -> bool {
+    x509_parser::parse_x509_certificate(cert.as_ref())
+        .is_ok_and(|(_, parsed)| parsed.version() == x509_parser::x509::X509Version::V1)
+}
+
+/// The client certificate and its key, each refusal naming the file to fix.
+fn certified_key(
+    chain: Vec<CertificateDer<'static>>,
+    cert: &Path,
+    key: &Path,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<CertifiedKey, TlsError> {
+    let der = private_key(key)?;
+    let unsupported = key_type(&der).map_or_else(String::new, |t| format!(" (this one is {t})"));
+    let signer = provider.key_provider.load_private_key(der).map_err(|_| {
+        unusable(
+            KEY_FILE,
+            key,
+            format!(
+                "unsupported key type{unsupported}: rustls signs with RSA, ECDSA P-256 or \
+                 P-384, and Ed25519 keys only"
+            ),
+        )
+    })?;
+    let certified = CertifiedKey::new(chain, signer);
+    certified.keys_match().map_err(|error| match error {
+        rustls::Error::InconsistentKeys(_) => unusable(
+            KEY_FILE,
+            key,
+            format!(
+                "does not match the certificate in {}: the key and certificate are from \
+                 different pairs",
+                cert.display()
+            ),
+        ),
+        _ => unusable(CERT_FILE, cert, "the certificate cannot be read"),
+    })?;
+    Ok(certified)
+}
+
+/// The curve of an EC key rustls cannot sign with, found by its OID (P-521,
+/// secp256k1), so the refusal can say what the file holds.
+fn key_type(der: &PrivateKeyDer<'_>) -> Option<&'static str> {
+    const CURVES: [(&[u8], &str); 2] = [
+        (
+            &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23],
+            "an EC P-521 key",
+        ),
+        (
+            &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a],
+            "an EC secp256k1 key",
+        ),
+    ];
+    let bytes = der.secret_der();
+    CURVES
+        .iter()
+        .find(|(oid, _)| bytes.windows(oid.len()).any(|w| w == *oid))
+        .map(|(_, name)| *name)
 }
 
 /// `notBefore` and `notAfter` of a certificate, in Unix seconds.
@@ -241,7 +380,43 @@ struct Verifier {
     pinned: Vec<CertificateDer<'static>>,
     /// Who decides trust, as the operator knows it.
     trust: &'static str,
+    /// `redis.tls.check_common_name`.
+    check_common_name: bool,
     handshake: Arc<Handshake>,
+}
+
+/// The subject CN of a certificate with no DNS or IP subjectAltName, the
+/// only kind ever checked by CN; `None` for any other.
+fn common_name_only(cert: &CertificateDer<'_>) -> Option<String> {
+    use x509_parser::extensions::GeneralName;
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let has_names = parsed
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .is_some_and(|san| {
+            san.value
+                .general_names
+                .iter()
+                .any(|n| matches!(n, GeneralName::DNSName(_) | GeneralName::IPAddress(_)))
+        });
+    if has_names {
+        return None;
+    }
+    let cn = parsed.subject().iter_common_name().next()?;
+    cn.as_str().ok().map(str::to_owned)
+}
+
+/// Whether a CN names the server as OpenSSL's host check would: DNS names
+/// compared without case, IP addresses as written.
+fn common_name_matches(cn: &str, name: &ServerName<'_>) -> bool {
+    match name {
+        ServerName::DnsName(dns) => cn.eq_ignore_ascii_case(dns.as_ref()),
+        ServerName::IpAddress(ip) => {
+            cn.parse::<std::net::IpAddr>().ok() == Some(std::net::IpAddr::from(*ip))
+        }
+        _ => false,
+    }
 }
 
 impl Verifier {
@@ -272,6 +447,27 @@ impl Verifier {
             .into());
         }
         rustls::client::verify_server_name(&ParsedCertificate::try_from(cert)?, server_name)
+    }
+
+    /// A name refusal for a certificate with only a CN, in words.
+    fn no_subject_alt_name(&self, cn: &str, name: &ServerName<'_>) -> String {
+        let san = match name {
+            ServerName::IpAddress(_) => "IP",
+            _ => "DNS",
+        };
+        let name = name.to_str();
+        if self.check_common_name {
+            return format!(
+                "the server's certificate has no subjectAltName and its CN {cn:?} is not the \
+                 name {name} (the URL's host, or redis.tls.server_name when set)"
+            );
+        }
+        format!(
+            "the server's certificate has no subjectAltName, only the CN {cn:?}, and rustls \
+             checks names in subjectAltNames only: set redis.tls.check_common_name = true to \
+             check the CN against {name} as OpenSSL-based clients do, or reissue it with one \
+             (openssl x509 -req ... -extfile <(printf 'subjectAltName={san}:{name}'))"
+        )
     }
 
     /// What went wrong with the server's certificate, in words.
@@ -321,6 +517,12 @@ impl ServerCertVerifier for Verifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if is_v1(end_entity) {
+            self.handshake.update(|seen| {
+                seen.refused = Some(format!("the server's certificate is an {V1_REFUSED}"));
+            });
+            return Err(CertificateError::BadEncoding.into());
+        }
         let outcome = if self
             .pinned
             .iter()
@@ -336,6 +538,20 @@ impl ServerCertVerifier for Verifier {
                 ocsp_response,
                 now,
             )
+        };
+        // webpki checks the name last, after chain and dates: only the name
+        // is left to judge by CN.
+        let outcome = match (outcome, common_name_only(end_entity)) {
+            (Err(error), Some(cn)) if is_name_error(&error) => {
+                if self.check_common_name && common_name_matches(&cn, server_name) {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    let refused = self.no_subject_alt_name(&cn, server_name);
+                    self.handshake.update(|seen| seen.refused = Some(refused));
+                    return Err(error);
+                }
+            }
+            (outcome, _) => outcome,
         };
         match &outcome {
             Ok(_) => {
@@ -372,6 +588,15 @@ impl ServerCertVerifier for Verifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.webpki.supported_verify_schemes()
     }
+}
+
+fn is_name_error(error: &rustls::Error) -> bool {
+    matches!(
+        error,
+        rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }
+        )
+    )
 }
 
 /// The client certificate, if any, noting that the server asked for one.
@@ -423,21 +648,47 @@ fn certificates(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'st
     Ok(certs)
 }
 
+fn unusable(key: &'static str, path: &Path, problem: impl Into<String>) -> TlsError {
+    TlsError::Unusable {
+        key,
+        path: path.display().to_string(),
+        problem: problem.into(),
+    }
+}
+
 fn ca_roots(
     path: &Path,
     certs: &[CertificateDer<'static>],
 ) -> Result<Arc<RootCertStore>, TlsError> {
     let mut roots = RootCertStore::empty();
+    // A v1 certificate is taken as a root (webpki reads its name and key);
+    // one pinned as the server's own is refused by the verifier, in words.
     for cert in certs {
         roots
             .add(cert.clone())
-            .map_err(|e| not_pem(CA_FILE, path, format!("not a usable CA certificate ({e})")))?;
+            .map_err(|_| unusable(CA_FILE, path, "not a usable CA certificate"))?;
     }
     Ok(Arc::new(roots))
 }
 
 fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let pem = read(KEY_FILE, path)?;
+    // PKCS#8 `ENCRYPTED PRIVATE KEY`, or OpenSSL's traditional encrypted PEM.
+    let encrypted = [&b"ENCRYPTED PRIVATE KEY"[..], b"Proc-Type: 4,ENCRYPTED"]
+        .iter()
+        .any(|marker| pem.windows(marker.len()).any(|w| w == *marker));
+    if encrypted {
+        return Err(unusable(
+            KEY_FILE,
+            path,
+            format!(
+                "the key is encrypted with a passphrase, which redis-health cannot be given: \
+                 decrypt it with `openssl pkey -in {0} -out {0}.plain` and point \
+                 redis.tls.key_file at the result (readable by redis-health only)",
+                path.display()
+            ),
+        ));
+    }
     // The parser's own message is left out: it may quote the file.
     PrivateKeyDer::from_pem_slice(&pem)
         .map_err(|_| not_pem(KEY_FILE, path, "holds no PEM private key"))
@@ -475,6 +726,7 @@ mod tests {
             cert_file: cert.map(Path::to_path_buf),
             key_file: key.map(Path::to_path_buf),
             server_name: name.map(str::to_owned),
+            check_common_name: false,
         }
     }
 
@@ -549,6 +801,7 @@ mod tests {
                 .expect("verifier"),
             pinned: vec![cert.clone()],
             trust: CA_FILE,
+            check_common_name: false,
             handshake: Arc::default(),
         };
         let (start, end) = validity(&cert).expect("dates");
@@ -574,6 +827,15 @@ mod tests {
             let text = verifier.handshake.explain("", false);
             assert!(text.contains(refused), "{text}");
         }
+    }
+
+    #[test]
+    fn a_common_name_matches_as_openssl_compares_hosts() {
+        let name = |n: &str| ServerName::try_from(n.to_owned()).expect("name");
+        assert!(common_name_matches("Server-only", &name("server-only")));
+        assert!(!common_name_matches("Server-only", &name("other")));
+        assert!(common_name_matches("127.0.0.1", &name("127.0.0.1")));
+        assert!(!common_name_matches("localhost", &name("127.0.0.1")));
     }
 
     #[test]

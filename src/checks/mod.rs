@@ -142,6 +142,10 @@ pub trait Check: std::fmt::Debug + Default + Serialize + DeserializeOwned + Send
     /// Judges counter growth over the window, so it is left out where no
     /// history is kept (`redis-health check`) rather than reported ok.
     const WINDOWED: bool = false;
+    /// Judges the connection rather than the process behind it, so it runs
+    /// on a Sentinel as on a data node (its group then says only which
+    /// routes).
+    const EITHER_KIND: bool = false;
 
     /// Whether the check means anything for this node; if not, it is left
     /// out of the body (e.g. `cluster` on a node that is not in a cluster).
@@ -169,6 +173,7 @@ pub struct Entry {
     pub group: Group,
     pub measures: &'static [Measure],
     pub windowed: bool,
+    pub either_kind: bool,
     pub applies: fn(&Snapshot) -> bool,
     pub enabled: fn(&Settings) -> bool,
     pub evaluate: fn(&Settings, &Snapshot, &Window) -> CheckResult,
@@ -218,6 +223,7 @@ macro_rules! registry {
                 group: <$check as Check>::GROUP,
                 measures: <$check as Check>::MEASURES,
                 windowed: <$check as Check>::WINDOWED,
+                either_kind: <$check as Check>::EITHER_KIND,
                 applies: <$check as Check>::applies,
                 enabled: |s| s.checks.$name.enabled(),
                 evaluate: |s, snap, window| s.checks.$name.evaluate(snap, window),
@@ -230,6 +236,7 @@ macro_rules! registry {
                 group: <$other_check as Check>::GROUP,
                 measures: <$other_check as Check>::MEASURES,
                 windowed: <$other_check as Check>::WINDOWED,
+                either_kind: <$other_check as Check>::EITHER_KIND,
                 applies: <$other_check as Check>::applies,
                 enabled: |$s| { let check: &$other_check = $get; check.enabled() },
                 evaluate: |$s, snap, window| { let check: &$other_check = $get; check.evaluate(snap, window) },

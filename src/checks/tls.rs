@@ -1,7 +1,8 @@
 //! `tls`: certificate expiry on a `rediss://` connection. An expired
 //! certificate is an outage known weeks ahead; the dates come from the
-//! handshake of the connection the check used, so judging them costs Redis
-//! nothing.
+//! handshake of the connection the check used, re-read by a handshake of
+//! their own every 10 minutes (every check while expiring) so they follow
+//! a rotation. It runs on a Sentinel too, on the same routes.
 
 use std::time::Duration;
 
@@ -34,6 +35,8 @@ impl Default for Tls {
 impl Check for Tls {
     const GROUP: Group = Group::Node;
     const MEASURES: &'static [Measure] = &[("expires_in_s", "s")];
+    /// A Sentinel's certificate expires as a data node's does.
+    const EITHER_KIND: bool = true;
 
     fn applies(snap: &Snapshot) -> bool {
         snap.tls.is_some()

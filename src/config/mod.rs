@@ -155,6 +155,10 @@ pub struct TlsSettings {
     /// The name the server certificate must hold, when it is not the URL's host
     /// (e.g. connecting to 127.0.0.1 with a certificate for the service name).
     pub server_name: Option<String>,
+    /// Check a server certificate that has no DNS or IP subjectAltName by
+    /// its CN, as OpenSSL-based clients do (Redis's gen-test-certs.sh makes
+    /// such certificates); one with subjectAltNames is never checked by CN.
+    pub check_common_name: bool,
 }
 
 impl TlsSettings {
@@ -163,6 +167,7 @@ impl TlsSettings {
             || self.cert_file.is_some()
             || self.key_file.is_some()
             || self.server_name.is_some()
+            || self.check_common_name
     }
 }
 

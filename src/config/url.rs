@@ -125,6 +125,9 @@ impl TryFrom<String> for RedisUrl {
     }
 }
 
+/// Linux's `sun_path` is 108 bytes, one of them the terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
+
 /// `unix://[user[:password]@]/path/to/redis.sock`, read by hand: the path
 /// takes the place of a host, which URL parsers insist on when there is a user.
 fn unix_url(rest: &str) -> Result<RedisUrl, String> {
@@ -147,6 +150,14 @@ fn unix_url(rest: &str) -> Result<RedisUrl, String> {
         },
     };
     let path = percent_decode(path).map_err(|_| "the socket path is not UTF-8".to_owned())?;
+    if path.len() > MAX_SOCKET_PATH {
+        // Else every check fails to dial with only "path too long".
+        return Err(format!(
+            "the socket path is longer than the kernel takes (sun_path): at most \
+             {MAX_SOCKET_PATH} bytes, this one is {}",
+            path.len()
+        ));
+    }
     Ok(RedisUrl {
         tls: false,
         address: Address::Unix(PathBuf::from(path)),

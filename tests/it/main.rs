@@ -21,6 +21,7 @@ mod routes;
 mod sentinel;
 mod shutdown;
 mod tls;
+mod tls_words;
 mod unix_socket;
 mod verdicts;
 mod versions;

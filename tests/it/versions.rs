@@ -65,6 +65,11 @@ async fn redis_6_2() {
 }
 
 #[tokio::test]
+async fn redis_8_2() {
+    core_scenarios(Server::Redis82).await;
+}
+
+#[tokio::test]
 async fn valkey_9() {
     core_scenarios(Server::Valkey).await;
 }

