@@ -77,6 +77,8 @@ pub struct Snapshot {
     /// PING's MISCONF answer, when Redis refuses writes for a disk error
     /// (read in `redis.rs`, not in INFO).
     pub misconf: Option<String>,
+    /// Not in INFO: the sampler's last write canary (`checks.writes.canary`).
+    pub canary: Option<Canary>,
     /// Successful RDB saves since start (Redis 7.0+).
     pub rdb_saves: Option<u64>,
     /// How long the last background save took; -1 until one has completed.
@@ -111,6 +113,14 @@ pub struct Snapshot {
     /// Not in INFO: what `routes.primary.sentinels` said of the master,
     /// only when they are set.
     pub sentinel_view: Option<crate::sentinels::SentinelView>,
+}
+
+/// What the write canary saw: Redis's refusal, if it refused, and the
+/// round trip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Canary {
+    pub refused: Option<String>,
+    pub rtt: std::time::Duration,
 }
 
 /// What a Sentinel says in INFO's Sentinel section.
@@ -283,6 +293,7 @@ impl Snapshot {
                 .sum(),
             min_slaves_good_slaves: num("min_slaves_good_slaves"),
             misconf: None,
+            canary: None,
             rdb_saves: num("rdb_saves"),
             rdb_last_bgsave_time_s: fields
                 .get("rdb_last_bgsave_time_sec")

@@ -12,6 +12,7 @@ use tokio::sync::{Mutex, Notify};
 use crate::checks::Window;
 use crate::config::{FailAt, Settings, WarnCode};
 use crate::history::History;
+use crate::info::Canary;
 use crate::metrics::Metrics;
 use crate::redis::{Redis, RedisError};
 use crate::report::{Format, Report, Round};
@@ -66,6 +67,8 @@ pub struct Prober {
     refresh: Mutex<Refresh>,
     /// Wakes the sampler when a reload may have changed its interval.
     resample: Notify,
+    /// The sampler's last write canary, and when it ran.
+    canary: ArcSwapOption<(Instant, Canary)>,
 }
 
 impl Prober {
@@ -84,6 +87,7 @@ impl Prober {
                 last_status: Vec::new(),
             }),
             resample: Notify::new(),
+            canary: ArcSwapOption::empty(),
         }
     }
 
@@ -154,6 +158,7 @@ impl Prober {
     pub async fn sample_forever(self: Arc<Self>) {
         loop {
             let interval = self.settings.load().checks.sample_interval.get();
+            self.try_a_write().await;
             let round = self.fresher_than(interval, Instant::now()).await;
             // Subtracting saturates where adding to an Instant could panic.
             let due = tokio::time::sleep(interval.saturating_sub(round.at.elapsed()));
@@ -162,6 +167,20 @@ impl Prober {
                 () = due => {}
                 () = self.resample.notified() => {}
             }
+        }
+    }
+
+    /// The write canary, once per sample, on a node the last check found to
+    /// be a primary outside a cluster; its result joins the checks that
+    /// follow while it is younger than two sample intervals.
+    async fn try_a_write(&self) {
+        let primary = self.latest.load().as_ref().is_some_and(|round| {
+            round.outcome.as_ref().is_ok_and(|o| {
+                o.snapshot.role == Some(crate::info::Role::Master) && !o.snapshot.cluster_enabled
+            })
+        });
+        if primary && let Some(canary) = self.redis.load().canary().await {
+            self.canary.store(Some(Arc::new((Instant::now(), canary))));
         }
     }
 
@@ -200,7 +219,16 @@ impl Prober {
     async fn check(&self, refresh: &mut Refresh) -> Round {
         let settings = self.settings.load_full();
         let started = Instant::now();
-        let outcome = self.redis.load().check().await;
+        let mut outcome = self.redis.load().check().await;
+        if let Ok(observation) = &mut outcome {
+            let young = 2 * settings.checks.sample_interval.get();
+            observation.snapshot.canary = self
+                .canary
+                .load()
+                .as_ref()
+                .filter(|c| c.0.elapsed() < young)
+                .map(|c| c.1.clone());
+        }
         let at = Instant::now();
         self.metrics.check_took(at - started);
         let window = match (&outcome, &mut refresh.history) {

@@ -34,7 +34,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
 use crate::config::{Address, RedisSettings, Settings};
-use crate::info::{CertDates, ClusterInfo, Snapshot};
+use crate::info::{Canary, CertDates, ClusterInfo, Snapshot};
 use crate::sentinels::Sentinels;
 use crate::tls::{Handshake, Tls};
 use crate::verdict::Reason;
@@ -309,6 +309,39 @@ impl Redis {
     /// a Sentinel) within `redis.timeout`, after a
     /// (re)connect within `redis.connect_timeout` when there is no open
     /// connection: at most their sum in all.
+    /// The write canary (`checks.writes.canary`) on the open connection,
+    /// within `redis.timeout`: `None` when it is off, or when there is no
+    /// connection or no answer (the next check judges those).
+    pub async fn canary(&self) -> Option<Canary> {
+        let writes = &self.settings.checks.writes;
+        if !writes.canary {
+            return None;
+        }
+        let slot = self.connection.lock().await;
+        let client = &slot.as_ref().filter(|c| c.client.is_connected())?.client;
+        let now_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+            .to_string();
+        let ttl_ms = (2 * self.settings.checks.sample_interval.get().as_millis()).to_string();
+        let args = vec![writes.key.as_str(), &now_ms, "XX", "PX", &ttl_ms];
+        let started = Instant::now();
+        let client = fail_fast(client);
+        let sent = client.custom::<Value, _>(fred::cmd!("SET"), args);
+        let answer = tokio::time::timeout(self.redis().timeout.get(), sent)
+            .await
+            .ok()?;
+        let rtt = started.elapsed();
+        let refused = match answer {
+            Ok(_) => None,
+            Err(error) => match RedisError::classify(&error, None) {
+                RedisError::Unreachable(_) | RedisError::Timeout(_) => return None,
+                other => Some(other.to_string()),
+            },
+        };
+        Some(Canary { refused, rtt })
+    }
+
     pub async fn check(&self) -> Result<Observation, RedisError> {
         let mut slot = self.connection.lock().await;
         // Each step has its own bound; this one keeps a check that asked on

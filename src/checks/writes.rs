@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Check, CheckResult, Group, Measure, Window};
-use crate::info::{Role, Snapshot};
+use crate::info::{Canary, Role, Snapshot};
 use crate::sentinels::SentinelView;
 use crate::verdict::Reason;
 
@@ -18,11 +18,24 @@ use crate::verdict::Reason;
 pub struct Writes {
     /// On by default: its rules read INFO only and send nothing to Redis.
     pub enabled: bool,
+    /// Also try a write once per `checks.sample_interval`, from the sampler
+    /// (never per probe): `SET <key> <ms> XX PX <2 intervals>`. Redis
+    /// judges it as any write before running it (OOM, NOREPLICAS, MISCONF,
+    /// READONLY, ACL), and with XX on a key that is not there it changes
+    /// nothing: no dirty count (so never `rdb_stale`), no replication
+    /// traffic, no key left behind, no keyspace miss.
+    pub canary: bool,
+    /// The canary's key; the ACL user needs `+set` on it.
+    pub key: String,
 }
 
 impl Default for Writes {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            canary: false,
+            key: "redis-health:canary".to_owned(),
+        }
     }
 }
 
@@ -39,8 +52,15 @@ impl Check for Writes {
         self.enabled
     }
 
+    fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        if self.key.is_empty() {
+            return Err(("key", "must not be empty"));
+        }
+        Ok(())
+    }
+
     fn evaluate(&self, snap: &Snapshot, _window: &Window) -> CheckResult {
-        let mut result = CheckResult::default();
+        let mut result = self.canary_result(snap);
         // server.c processCommand: `if (server.maxmemory && !isInsideYieldingLongCommand())
         // { int out_of_memory = (performEvictions() == EVICT_FAIL); ... reject_cmd_on_oom ...
         // rejectCommand(c, shared.oomerr) }`; evict.c getMaxmemoryState returns OK while
@@ -112,6 +132,37 @@ pub fn sentinel_agrees(result: CheckResult, snap: &Snapshot) -> CheckResult {
                     "not known yet (Sentinel has not read its run id): judged by role alone",
                 ),
             }
+        }
+    }
+}
+
+impl Writes {
+    /// What the last canary said, when it runs: its round trip, or Redis's
+    /// refusal in Redis's words.
+    fn canary_result(&self, snap: &Snapshot) -> CheckResult {
+        let result = CheckResult::default();
+        if !self.canary {
+            return result;
+        }
+        if snap.cluster_enabled {
+            return result.observe(
+                "canary",
+                "skipped: on a cluster node the key's slot may be another node's",
+            );
+        }
+        match &snap.canary {
+            None => result.observe("canary", "not run yet: it runs once per sample"),
+            Some(Canary { refused: None, rtt }) => {
+                result.observe("canary_ms", super::round3(rtt.as_secs_f64() * 1000.0))
+            }
+            Some(Canary {
+                refused: Some(error),
+                rtt,
+            }) => result
+                .observe("canary_ms", super::round3(rtt.as_secs_f64() * 1000.0))
+                .observe("refused", "canary")
+                .observe("canary_error", error.as_str())
+                .fail(Reason::WritesRefused),
         }
     }
 }

@@ -180,3 +180,74 @@ async fn a_failed_bgsave_with_save_points_refuses_set_misconf_and_primary_answer
 async fn a_full_volatile_lru_primary_with_no_expiring_key_refuses_set_and_reads_memory_pressure() {
     full_primary_refusing_set("volatile-lru").await;
 }
+
+/// A sidecar with the write canary on, sampling every 200 ms, as `user`.
+async fn canary_app(redis: &TestRedis, user: &str) -> TestApp {
+    let url = format!("redis://{user}:pw@127.0.0.1:{}", redis.port);
+    let extra = "checks.max_age = \"10ms\"\nchecks.sample_interval = \"200ms\"\n\
+                 checks.writes.canary = true\n";
+    spawn_app(settings_with(&url, extra)).await
+}
+
+#[tokio::test]
+async fn the_canary_writes_once_per_sample_with_least_privilege_and_changes_nothing() {
+    let redis = TestRedis::start();
+    // The documented rule: the read rules, and +set on the canary's keys.
+    add_health_user(&redis, "pw", &["+set", "~redis-health:*"]);
+    let app = canary_app(&redis, "health").await;
+    let answer = app
+        .wait_for("/health/primary", LIMIT, |a| {
+            a.json["checks"]["writes"]["canary_ms"].is_number()
+        })
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let before = redis.calls(&["set"])[0];
+    let started = Instant::now();
+    for _ in 0..200 {
+        let answer = app.get("/health/primary").await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let sets = redis.calls(&["set"])[0] - before;
+    let samples = started.elapsed().as_millis() / 200;
+    // One SET per sample, never one per probe.
+    assert!(
+        sets >= 1 && u128::from(sets) <= samples + 2,
+        "{sets} SETs over {samples} samples"
+    );
+    assert!(
+        redis.acl_refused().is_empty(),
+        "ACL LOG: {:?}",
+        redis.acl_refused()
+    );
+    // XX on a key that is not there: nothing written, nothing to save.
+    assert_eq!(
+        redis.info_field("rdb_changes_since_last_save").as_deref(),
+        Some("0")
+    );
+    assert_eq!(redis.cmd(&["EXISTS", "redis-health:canary"]), "0");
+}
+
+#[tokio::test]
+async fn a_canary_the_acl_refuses_is_writes_refused_in_redis_words() {
+    let redis = TestRedis::start();
+    add_health_user(&redis, "pw", &[]);
+    let app = canary_app(&redis, "health").await;
+    let answer = app
+        .wait_for("/health/primary", LIMIT, |a| a.status == 503)
+        .await;
+    let writes = &answer.json["checks"]["writes"];
+    assert_eq!(answer.json["reason"], "writes_refused", "{}", answer.text);
+    assert_eq!(writes["refused"], "canary", "{}", answer.text);
+    assert!(
+        writes["canary_error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("NOPERM")),
+        "{}",
+        answer.text
+    );
+    assert_eq!(
+        app.get("/health/redis").await.json["reason"],
+        "writes_refused"
+    );
+}
