@@ -364,4 +364,48 @@ mod tests {
                 .is_some_and(|s| s.contains("judged by role alone"))
         );
     }
+
+    #[test]
+    fn a_refused_canary_is_writes_refused_in_redis_words_and_a_cluster_skips_it() {
+        let settings = super::Writes {
+            canary: true,
+            ..super::Writes::default()
+        };
+        let with = |canary| Snapshot {
+            canary,
+            ..primary()
+        };
+        let rtt = std::time::Duration::from_micros(250);
+        let ok = settings.evaluate(
+            &with(Some(crate::info::Canary { refused: None, rtt })),
+            &Window::default(),
+        );
+        assert_eq!(ok.status(), Status::Ok);
+        assert_eq!(ok.observed["canary_ms"], 0.25);
+        let refused = settings.evaluate(
+            &with(Some(crate::info::Canary {
+                refused: Some("READONLY You can't write against a read only replica.".into()),
+                rtt,
+            })),
+            &Window::default(),
+        );
+        assert_eq!(refused.reasons, vec![Reason::WritesRefused]);
+        assert_eq!(refused.observed["refused"], "canary");
+        let cluster = Snapshot {
+            cluster_enabled: true,
+            ..with(None)
+        };
+        let skipped = settings.evaluate(&cluster, &Window::default());
+        assert!(
+            skipped.observed["canary"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("skipped"))
+        );
+        // Off by default: nothing about a canary in the body.
+        assert!(
+            !evaluate(writes, &with(None))
+                .observed
+                .contains_key("canary")
+        );
+    }
 }
