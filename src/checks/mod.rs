@@ -8,9 +8,12 @@
 //! [`crate::info::Snapshot`].
 //!
 //! Adding a check touches:
-//! 1. its file here, with its settings type implementing [`Check`];
+//! 1. its file here, with its settings type implementing [`Check`], and its
+//!    `mod` line below;
 //! 2. one line in the [`registry!`] call below, which makes both its
-//!    `checks.<name>` config section and its [`REGISTRY`] entry;
+//!    `checks.<name>` config section and its [`REGISTRY`] entry (a check
+//!    that answers for a set of routes no [`Group`] names yet adds the
+//!    group here and its routes in `routes.rs`'s `Route::runs`);
 //! 3. the reason codes it adds, in `verdict.rs` (the shared vocabulary);
 //! 4. its section in `config/default.toml` (a unit test holds the file to
 //!    the defaults) and its row in the README;
