@@ -85,7 +85,13 @@ async fn serves_redis(app: &TestBinary, redis_mb: u64, limit: Duration) -> Durat
 }
 
 async fn metric_is(app: &TestBinary, name: &str, value: f64, limit: Duration) -> Duration {
-    within(name, limit, || metric(app, name), |seen| *seen == Some(value)).await
+    within(
+        name,
+        limit,
+        || metric(app, name),
+        |seen| *seen == Some(value),
+    )
+    .await
 }
 
 async fn logged(app: &TestBinary, text: &str, limit: Duration) -> Duration {
@@ -199,7 +205,8 @@ async fn a_file_caught_mid_write_never_puts_another_redis_on_a_probe() {
     }
     writer.join().expect("writer");
     assert!(
-        seen.iter().all(|m| *m == Some(100 * MB) || *m == Some(200 * MB)),
+        seen.iter()
+            .all(|m| *m == Some(100 * MB) || *m == Some(200 * MB)),
         "an answer not from either Redis: {seen:?}"
     );
     assert!(
@@ -248,7 +255,12 @@ async fn a_moved_directory_is_reported_and_watched_again_when_back() {
     );
     let path = dir.file().display().to_string();
     app.signal("HUP");
-    logged(&app, &format!("{path}: cannot read"), Duration::from_secs(2)).await;
+    logged(
+        &app,
+        &format!("{path}: cannot read"),
+        Duration::from_secs(2),
+    )
+    .await;
 
     std::fs::create_dir(dir.dir()).expect("mkdir");
     write(&dir.file(), &config_for(&b, ""));
@@ -299,7 +311,12 @@ async fn a_replaced_directory_is_watched_again_within_a_second() {
     // The old directory no longer drives reloads.
     write(&old.join("redis-health.toml"), &config_for(&a, ""));
     hang_up(app.pid());
-    logged(&app, r#"cause="SIGHUP" changed="none""#, Duration::from_secs(2)).await;
+    logged(
+        &app,
+        r#"cause="SIGHUP" changed="none""#,
+        Duration::from_secs(2),
+    )
+    .await;
     assert_eq!(max_bytes(&app).await, Some(200 * MB));
 }
 
