@@ -21,6 +21,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
@@ -194,6 +195,9 @@ struct Watch {
     found: Option<(Vec<Found>, bool)>,
     /// Dropping the watcher stops it: kept for as long as the watch holds.
     watcher: Option<RecommendedWatcher>,
+    /// Set when a watched directory itself was removed or moved: its watch
+    /// is dead even if a new directory got the same inode number.
+    lost: Arc<AtomicBool>,
 }
 
 impl Watch {
@@ -204,6 +208,7 @@ impl Watch {
             changed,
             found: None,
             watcher: None,
+            lost: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -220,14 +225,15 @@ impl Watch {
             .collect();
         let complete = found.len() == wanted.len();
         let looked = (found, complete);
-        if self.found.as_ref() == Some(&looked) {
+        let lost = self.lost.swap(false, Ordering::Relaxed);
+        if !lost && self.found.as_ref() == Some(&looked) {
             return false;
         }
         let first = self.found.is_none();
         let (found, complete) = &looked;
         self.watcher = None;
         let watching = if *complete {
-            match watcher(found, self.changed.clone()) {
+            match watcher(found, self.changed.clone(), self.lost.clone()) {
                 Ok(watcher) => {
                     self.watcher = Some(watcher);
                     true
@@ -279,14 +285,25 @@ fn directories(file: &Path) -> Vec<PathBuf> {
 }
 
 /// A watcher on each of `dirs`; each event nudges `changed` (coalesced: one
-/// pending nudge is enough).
-fn watcher(dirs: &[Found], changed: mpsc::Sender<()>) -> notify::Result<RecommendedWatcher> {
+/// pending nudge is enough), and one about a watched directory itself sets
+/// `lost`.
+fn watcher(
+    dirs: &[Found],
+    changed: mpsc::Sender<()>,
+    lost: Arc<AtomicBool>,
+) -> notify::Result<RecommendedWatcher> {
+    let watched: Vec<PathBuf> = dirs.iter().map(|(dir, _, _)| dir.clone()).collect();
     // Reading a file in the directory (each reload reads the config) is an
     // access event: only a change may nudge, or reloads would feed themselves.
     let nudge = move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|event| !matches!(event.kind, notify::EventKind::Access(_))) {
-            let _ = changed.try_send(());
+        let Ok(event) = event else { return };
+        if matches!(event.kind, notify::EventKind::Access(_)) {
+            return;
         }
+        if event.need_rescan() || event.paths.iter().any(|path| watched.contains(path)) {
+            lost.store(true, Ordering::Relaxed);
+        }
+        let _ = changed.try_send(());
     };
     let mut watcher = notify::recommended_watcher(nudge)?;
     for (dir, _, _) in dirs {
