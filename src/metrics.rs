@@ -42,6 +42,7 @@ pub struct Metrics {
     check_duration: Histogram,
     reload_ok: Gauge,
     reload_at: Gauge,
+    watching: Gauge,
 }
 
 impl Metrics {
@@ -86,6 +87,12 @@ impl Metrics {
             "When the config was last loaded successfully (start or reload), Unix time",
             reload_at.clone(),
         );
+        let watching = Gauge::default();
+        registry.register(
+            "redis_health_config_watching",
+            "1 while the config file's directory is watched for changes, 0 when only SIGHUP reloads",
+            watching.clone(),
+        );
         let probe_latency = Arc::new(ProbeLatency::default());
         registry.register_collector(Box::new(probe_latency.clone()));
         Self {
@@ -96,6 +103,7 @@ impl Metrics {
             check_duration,
             reload_ok,
             reload_at,
+            watching,
         }
     }
 
@@ -119,6 +127,12 @@ impl Metrics {
         if ok {
             self.reload_at.set(unix_now());
         }
+    }
+
+    /// Whether file changes reload, so an operator can alert on a watch
+    /// lost to a moved or deleted directory.
+    pub fn watching(&self, on: bool) {
+        self.watching.set(i64::from(on));
     }
 
     pub fn check_took(&self, took: Duration) {

@@ -96,11 +96,13 @@ impl Prober {
         self.settings.load_full()
     }
 
-    /// Puts a reloaded config in force and runs a check by it at once, so
-    /// probes answer by the new thresholds from then on. The connection is
-    /// dialled afresh (new `redis.*`, the password file read again); the
-    /// windows start over only when `checks.window` changed.
-    pub async fn apply(&self, settings: Settings) {
+    /// Puts a changed config in force and runs a check by it at once, so
+    /// probes answer by the new thresholds from then on. With `redial` (a
+    /// key the connection was dialled for changed) the connection is dialled
+    /// afresh, the password file read again; else it is kept, as Redis need
+    /// not see a reload that is not about it. The windows start over only
+    /// when `checks.window` changed.
+    pub async fn apply(&self, settings: Settings, redial: bool) {
         {
             let mut refresh = self.refresh.lock().await;
             let window = settings.checks.window;
@@ -108,10 +110,12 @@ impl Prober {
                 refresh.history = Some(History::new(window.get()));
             }
             let settings = Arc::new(settings);
-            self.redis.store(Arc::new(Redis::new(
-                settings.clone(),
-                refresh.history.is_some(),
-            )));
+            if redial {
+                self.redis.store(Arc::new(Redis::new(
+                    settings.clone(),
+                    refresh.history.is_some(),
+                )));
+            }
             self.settings.store(settings);
         }
         self.resample.notify_waiters();
@@ -211,7 +215,10 @@ impl Prober {
         if let Some(round) = self.latest.load_full().filter(usable) {
             return round;
         }
-        let round = Arc::new(self.check(&mut refresh).await);
+        // Boxed: the check's state (the Redis exchange, the reports) is
+        // allocated only by the probe that runs it, so each probe waiting
+        // on the lock above holds a small future, not a copy of that state.
+        let round = Arc::new(Box::pin(self.check(&mut refresh)).await);
         self.latest.store(Some(round.clone()));
         round
     }

@@ -45,6 +45,15 @@ pub fn needs_restart(key: &str) -> bool {
     key.starts_with("server.") || key == "log.format"
 }
 
+/// Keys the Redis connection is dialled for (address, credentials, TLS)
+/// or that decide what it sends (SLOWLOG, CLUSTER INFO, SENTINEL
+/// CKQUORUM): a reload changing one dials afresh, any other keeps it.
+pub fn needs_redial(key: &str) -> bool {
+    ["redis.", "sentinel.", "checks.slowlog.", "checks.cluster."]
+        .iter()
+        .any(|prefix| key.starts_with(prefix))
+}
+
 impl Settings {
     /// Puts back the running values of the keys [`needs_restart`] names: the
     /// one place a reloaded config is made to match what cannot change.

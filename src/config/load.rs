@@ -48,7 +48,7 @@ struct ConfigFile {
 }
 
 impl ConfigFile {
-    /// Reads the file (`/dev/null` too); each failure is one line naming it.
+    /// Reads the file (`/dev/null` too, as no keys); each failure is one line naming it.
     fn read(path: PathBuf) -> Result<Self, ConfigError> {
         let bytes = std::fs::read(&path).map_err(|e| {
             ConfigError::new(&path.display().to_string(), format!("cannot read: {e}"))
@@ -59,6 +59,17 @@ impl ConfigFile {
                 format!("not UTF-8 text (at byte {})", e.utf8_error().valid_up_to()),
             )
         })?;
+        // An empty regular file is what a reader sees mid-write (`: > f`,
+        // or a copy caught before its first byte): applying it would put
+        // every key back to its default, `redis.url` included. `/dev/null`
+        // (not a regular file) still stands for "no file".
+        let regular = std::fs::metadata(&path).is_ok_and(|m| m.is_file());
+        if regular && text.trim().is_empty() {
+            return Err(ConfigError::new(
+                &path.display().to_string(),
+                "the file is empty; write at least one key (an empty file is taken as one caught mid-write)",
+            ));
+        }
         if let Err(error) = toml::from_str::<toml::Table>(&text) {
             let at = error.span().map_or(0, |span| span.start).min(text.len());
             let before = text.get(..at).unwrap_or_default();

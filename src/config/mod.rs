@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use crate::checks::CheckSettings;
-pub use diff::needs_restart;
+pub use diff::{needs_redial, needs_restart};
 pub use load::{ConfigPath, config_file, ignored_env_names};
 pub use types::{
     DAY, Factor, FailAt, HOUR, HostPorts, LogLevel, MINUTE, MONTH, MasterNames, MemoryLimit,
