@@ -1,6 +1,9 @@
 //! Live config reload against the real binary: SIGHUP, a ConfigMap-style
 //! symlink swap with no signal, a broken file, keys that need a restart, and
-//! a new `redis.url`.
+//! a new `redis.url`; and in `robust`, what operators and writers really do
+//! to the file and its directory.
+
+mod robust;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -3,14 +3,13 @@
 //! and put back, and SIGHUP storms; each test against the real binary and
 //! real Redis servers.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TestBinary, TestRedis, assert_config_error};
+use super::start;
+use crate::support::{TestBinary, TestRedis, assert_config_error};
 use serde_json::Value;
 
 const MB: u64 = 1024 * 1024;
@@ -34,11 +33,6 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).expect("write config");
 }
 
-async fn start(config: &Path) -> TestBinary {
-    let path = config.to_str().expect("utf-8 path");
-    TestBinary::start(&[("REDIS_HEALTH_CONFIG", path)]).await
-}
-
 /// `checks.memory.max_bytes` of one /health/redis answer, if it has one.
 async fn max_bytes(app: &TestBinary) -> Option<u64> {
     let (_, body) = app.get("/health/redis").await;
@@ -47,9 +41,7 @@ async fn max_bytes(app: &TestBinary) -> Option<u64> {
 }
 
 async fn metric(app: &TestBinary, name: &str) -> Option<f64> {
-    let (_, text) = app.get("/metrics").await;
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    crate::support::metrics::value(&crate::support::metrics::scrape_binary(app).await, name, "")
 }
 
 /// Polls until `done` holds for what `look` returns, within `limit`; the
