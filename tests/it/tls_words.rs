@@ -721,11 +721,13 @@ async fn the_readme_gen_test_certs_example_works() {
     assert_eq!(answer.0, 200, "{}", answer.1);
 }
 
-fn expiry_line(metrics: &str) -> Option<String> {
-    metrics
-        .lines()
-        .find(|l| l.starts_with("redis_health_tls_cert_expiry_timestamp_seconds{cert=\"server\"}"))
-        .map(str::to_owned)
+/// The server certificate's exported expiry, Unix seconds.
+fn expiry(metrics: &str) -> Option<f64> {
+    crate::support::metrics::value(
+        metrics,
+        "redis_health_tls_cert_expiry_timestamp_seconds",
+        "cert=\"server\"",
+    )
 }
 
 #[tokio::test]
@@ -741,7 +743,7 @@ async fn the_last_known_expiry_stays_exported_while_redis_is_unreachable() {
     );
     let app = spawn_app(Settings::from_toml(&toml).expect("settings")).await;
     assert_eq!(app.get("/health/redis").await.status, 200);
-    let before = expiry_line(&app.get("/metrics").await.text).expect("expiry exported");
+    let before = expiry(&app.get("/metrics").await.text).expect("expiry exported");
 
     redis.kill();
     app.wait_for("/health/redis", std::time::Duration::from_secs(5), |a| {
@@ -750,7 +752,7 @@ async fn the_last_known_expiry_stays_exported_while_redis_is_unreachable() {
     .await;
     let metrics = app.get("/metrics").await.text;
     assert!(metrics.contains("redis_health_redis_up 0"), "{metrics}");
-    assert_eq!(expiry_line(&metrics), Some(before), "{metrics}");
+    assert_eq!(expiry(&metrics), Some(before), "{metrics}");
 }
 
 #[tokio::test]
@@ -805,7 +807,7 @@ async fn the_expiry_follows_a_certificate_rotated_under_an_open_connection() {
     );
     assert_eq!(answer.json["status"], "ok", "{}", answer.text);
     let metrics = app.get("/metrics").await.text;
-    let exported = expiry_line(&metrics).expect("expiry exported");
+    let exported = expiry(&metrics).expect("expiry exported");
     let not_after = answer.json["checks"]["tls"]["not_after"]
         .as_str()
         .unwrap_or_default();
@@ -819,6 +821,6 @@ async fn the_expiry_follows_a_certificate_rotated_under_an_open_connection() {
     let before: u64 = connections.and_then(|v| v.parse().ok()).unwrap_or_default();
     assert!(
         now - before <= 6,
-        "{before} -> {now} connections; {exported}"
+        "{before} -> {now} connections; expiry {exported}"
     );
 }
