@@ -251,3 +251,100 @@ async fn a_canary_the_acl_refuses_is_writes_refused_in_redis_words() {
         "writes_refused"
     );
 }
+
+#[tokio::test]
+async fn a_failed_aof_rewrite_accepts_set_and_only_warns_save_failed() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let dir = data.path().join("aof");
+    std::fs::create_dir(&dir).expect("aof dir");
+    let redis = TestRedis::with_args(&["--appendonly", "yes", "--dir", &dir.to_string_lossy()]);
+    wait_for_info(&redis, "aof_enabled", "1");
+    assert_eq!(redis.cmd(&["SET", "before", "1"]), "OK");
+    // The open AOF keeps taking writes; a rewrite needs a new file in the
+    // directory that is gone.
+    std::fs::remove_dir_all(&dir).expect("remove aof dir");
+    redis.cmd(&["BGREWRITEAOF"]);
+    wait_for_info(&redis, "aof_last_bgrewrite_status", "err");
+    assert_eq!(
+        redis.info_field("aof_last_write_status").as_deref(),
+        Some("ok")
+    );
+    assert_eq!(redis.cmd(&["SET", "probe", "1"]), "OK");
+    let app = app_for(&redis).await;
+    let primary = app.get("/health/primary").await;
+    assert_eq!(primary.status, 200, "{}", primary.text);
+    let all = app.get("/health").await;
+    assert_eq!(all.json["reason"], "save_failed", "{}", all.text);
+    assert_eq!(
+        all.json["checks"]["persistence"]["aof_last_bgrewrite_status"], "err",
+        "{}",
+        all.text
+    );
+    assert_eq!(app.get("/health/redis").await.status, 200);
+}
+
+#[tokio::test]
+async fn an_aof_write_error_refuses_writes_until_aof_is_turned_off_then_only_warns() {
+    // A full disk for the AOF alone: a 1 MiB tmpfs in a mount namespace of
+    // the server's own, gone with it.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let script = format!(
+        "mount -t tmpfs -o size=1m tmpfs {dir} && exec {redis} --port {port} --bind 127.0.0.1 \
+         --dir {dir} --appendonly yes --save ''",
+        dir = dir.path().display(),
+        redis = Server::Redis7.binary().display(),
+    );
+    let unshare = tool(
+        "unshare",
+        "apt-get install util-linux (and run the tests as root)",
+    );
+    let server = TestProcess::start(&unshare, &["-m", "sh", "-c", &script], &[]);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + LIMIT;
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "redis in its namespace: {}",
+            server.output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let cmd = |args: &[&str]| resp_pipeline(addr, args, 1).pop().unwrap_or_default();
+    let fill = "return redis.call('set', KEYS[1], string.rep('x', 100000))";
+    let mut refused = String::new();
+    for n in 0..40 {
+        let answer = cmd(&["EVAL", fill, "1", &format!("k{n}")]);
+        if answer.starts_with('-') {
+            refused = answer;
+            break;
+        }
+    }
+    assert!(refused.starts_with("-MISCONF"), "Redis answered {refused}");
+    let app = spawn_app(settings_with(
+        &format!("redis://{addr}"),
+        "checks.max_age = \"1ms\"",
+    ))
+    .await;
+    let primary = app.get("/health/primary").await;
+    assert_eq!(primary.status, 503, "{}", primary.text);
+    assert_eq!(
+        primary.json["reason"], "persistence_failed",
+        "{}",
+        primary.text
+    );
+
+    // The usual fix: AOF off. Writes are accepted; the failed status stays.
+    assert_eq!(cmd(&["CONFIG", "SET", "appendonly", "no"]), "OK");
+    assert_eq!(cmd(&["SET", "after", "1"]), "OK");
+    let all = app
+        .wait_for("/health", LIMIT, |a| a.json["reason"] == "save_failed")
+        .await;
+    assert_eq!(
+        all.json["checks"]["persistence"]["aof_last_write_status"], "err",
+        "{}",
+        all.text
+    );
+    let primary = app.get("/health/primary").await;
+    assert_eq!(primary.status, 200, "{}", primary.text);
+}
