@@ -196,3 +196,73 @@ fn the_config_dump_shows_the_limit_in_bytes() {
         );
     }
 }
+
+/// A cache filled through `maxmemory` under allkeys-lru with 1 KB values, as
+/// a client fills it (pipelined SETs of distinct keys), until Redis evicts.
+fn fill_until_evicting(redis: &TestRedis) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(redis.addr()).expect("connect");
+    let value = "x".repeat(1000);
+    let mut sent = 0u64;
+    while redis.info_u64("evicted_keys") < 10_000 {
+        let mut batch = Vec::with_capacity(1 << 21);
+        for n in sent..sent + 20_000 {
+            let key = format!("k{n}");
+            batch.extend_from_slice(
+                format!(
+                    "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{value}\r\n",
+                    key.len(),
+                    value.len()
+                )
+                .as_bytes(),
+            );
+        }
+        sent += 20_000;
+        stream.write_all(&batch).expect("write");
+        // Twenty thousand "+OK\r\n" replies.
+        let mut replies = vec![0u8; 20_000 * 5];
+        stream.read_exact(&mut replies).expect("replies");
+        assert!(sent < 2_000_000, "Redis never evicted");
+    }
+}
+
+/// Item 9 of the write-pool issue: a full cache whose maxmemory raises no
+/// `maxmemory_above_limit` never reads `oom_risk`; one whose maxmemory is
+/// close enough to the limit that RSS may reach it is told so by
+/// `maxmemory_above_limit`, whatever RSS then reads.
+#[tokio::test]
+async fn a_full_cache_is_told_about_its_maxmemory_before_it_reads_oom_risk() {
+    const LIMIT: u64 = 200 << 20;
+    for (share, flagged) in [(0.80, false), (0.88, true)] {
+        let maxmemory = ((LIMIT as f64) * share) as u64;
+        let redis = TestRedis::with_args(&[
+            "--maxmemory",
+            &maxmemory.to_string(),
+            "--maxmemory-policy",
+            "allkeys-lru",
+        ]);
+        fill_until_evicting(&redis);
+        let app = spawn_app(with_limit(&redis, &LIMIT.to_string())).await;
+        let answer = app.get("/health/redis").await;
+        let reasons: Vec<&str> = answer.json["reasons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str())
+            .collect();
+        let above = reasons.contains(&"maxmemory_above_limit");
+        assert_eq!(
+            above, flagged,
+            "maxmemory at {share} of the limit: {}",
+            answer.text
+        );
+        assert!(
+            above || !reasons.contains(&"oom_risk"),
+            "oom_risk with no maxmemory_above_limit: {}",
+            answer.text
+        );
+        if !flagged {
+            assert_eq!(answer.status, 200, "{}", answer.text);
+        }
+    }
+}
