@@ -42,6 +42,20 @@ async fn full_primary_refusing_set(policy: &str) -> (TestRedis, TestApp, Answer)
     (redis, app, primary)
 }
 
+/// A Redis (with `extra` arguments) whose BGSAVE failed: its directory is
+/// gone (see ../shared/reference.md).
+fn redis_whose_bgsave_failed(extra: &[&str]) -> TestRedis {
+    let gone = tempfile::tempdir().expect("temp dir");
+    let dir = gone.path().to_string_lossy().into_owned();
+    let mut args = vec!["--dir", dir.as_str()];
+    args.extend_from_slice(extra);
+    let redis = TestRedis::with_args(&args);
+    drop(gone);
+    assert!(redis.cmd(&["BGSAVE"]).contains("Background saving started"));
+    wait_for_info(&redis, "rdb_last_bgsave_status", "err");
+    redis
+}
+
 #[tokio::test]
 async fn a_full_noeviction_primary_refuses_set_and_primary_answers_503_memory_pressure() {
     let (_redis, app, primary) = full_primary_refusing_set("noeviction").await;
@@ -116,13 +130,8 @@ async fn min_replicas_to_write_without_a_replica_refuses_set_and_three_routes_sa
 
 #[tokio::test]
 async fn a_cache_whose_bgsave_failed_accepts_set_and_only_warns_save_failed() {
-    let gone = tempfile::tempdir().expect("temp dir");
-    let dir = gone.path().to_string_lossy().into_owned();
-    let redis = TestRedis::with_args(&["--dir", &dir]);
+    let redis = redis_whose_bgsave_failed(&[]);
     assert_eq!(redis.cmd(&["CONFIG", "GET", "save"]), "save\n");
-    drop(gone);
-    assert!(redis.cmd(&["BGSAVE"]).contains("Background saving started"));
-    wait_for_info(&redis, "rdb_last_bgsave_status", "err");
     assert_eq!(redis.cmd(&["SET", "probe", "1"]), "OK");
     let app = app_for(&redis).await;
     let node = app.get("/health/redis").await;
@@ -139,12 +148,7 @@ async fn a_cache_whose_bgsave_failed_accepts_set_and_only_warns_save_failed() {
 
 #[tokio::test]
 async fn a_failed_bgsave_with_save_points_refuses_set_misconf_and_primary_answers_503() {
-    let gone = tempfile::tempdir().expect("temp dir");
-    let dir = gone.path().to_string_lossy().into_owned();
-    let redis = TestRedis::with_args(&["--dir", &dir, "--stop-writes-on-bgsave-error", "yes"]);
-    drop(gone);
-    assert!(redis.cmd(&["BGSAVE"]).contains("Background saving started"));
-    wait_for_info(&redis, "rdb_last_bgsave_status", "err");
+    let redis = redis_whose_bgsave_failed(&["--stop-writes-on-bgsave-error", "yes"]);
     assert_eq!(redis.cmd(&["CONFIG", "SET", "save", "3600 1"]), "OK");
     let set = redis.cmd(&["SET", "probe", "1"]);
     assert!(set.starts_with("-MISCONF"), "Redis answered {set}");
