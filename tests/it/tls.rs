@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::tls::{SELF_SIGNED_ONE_LINER, TestPki, self_signed, tls_settings};
+use crate::support::tls::{
+    SELF_SIGNED_ONE_LINER, TestPki, assert_tls_error, self_signed, tls_settings,
+};
 use crate::support::*;
 use redis_health::config::Settings;
 
@@ -31,28 +33,6 @@ pub(crate) fn named_pki() -> TestPki {
     pki.server_for("server", "redis.test");
     pki.client("client", 365);
     pki
-}
-
-/// A 503 `error` whose text holds `expected` and no Rust type name.
-fn assert_tls_error(answer: &Answer, expected: &str) {
-    assert_eq!(answer.status, 503, "{}", answer.text);
-    assert_eq!(answer.json["reason"], "error", "{}", answer.text);
-    let error = answer.json["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains(expected),
-        "{error:?} should say {expected:?}"
-    );
-    for type_name in [
-        "Invalid",
-        "Certificate(",
-        "UnknownIssuer",
-        "OtherError",
-        "Alert",
-        "Custom {",
-        "Error",
-    ] {
-        assert!(!error.contains(type_name), "{error:?} holds {type_name}");
-    }
 }
 
 /// The README's self-signed example, its three lines as they stand (the

@@ -5,28 +5,11 @@
 
 use std::path::Path;
 
-use crate::support::tls::{TestPki, run_openssl, tls_redis};
-use crate::support::{Answer, spawn_app};
+use crate::support::spawn_app;
+use crate::support::tls::{
+    TestPki, assert_no_type_names, assert_tls_error, run_openssl, tls_redis,
+};
 use redis_health::config::{ConfigError, Settings};
-
-/// Names of Rust types and variants that once reached operators.
-const TYPE_NAMES: [&str; 9] = [
-    "KeyMismatch",
-    "OtherError",
-    "UnsupportedCertVersion",
-    "Other(",
-    "Invalid",
-    "Alert",
-    "Custom {",
-    "Error",
-    "PeerIncompatible",
-];
-
-fn assert_no_type_names(text: &str) {
-    for name in TYPE_NAMES {
-        assert!(!text.contains(name), "{text:?} holds {name}");
-    }
-}
 
 /// Settings as a file would give them: a sidecar on a free port against
 /// `url`, with `extra` TOML lines in `[redis]`.
@@ -54,18 +37,6 @@ fn refused(ca: Option<&Path>, cert: Option<&Path>, key: Option<&Path>) -> (Strin
         .expect_err("refused at load");
     assert_no_type_names(&error.message);
     (error.key, error.message)
-}
-
-/// A 503 `error` whose text holds `expected` and no type name.
-fn assert_error_says(answer: &Answer, expected: &str) {
-    assert_eq!(answer.status, 503, "{}", answer.text);
-    assert_eq!(answer.json["reason"], "error", "{}", answer.text);
-    let error = answer.json["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains(expected),
-        "{error:?} should say {expected:?}"
-    );
-    assert_no_type_names(error);
 }
 
 /// A self-signed certificate for localhost with a new key made by
@@ -266,7 +237,7 @@ async fn a_v1_certificate_pinned_in_the_ca_file_says_v3_only() {
     let settings = load(&url, &tls_lines(Some(&pki.path("redis.crt")), None, None))
         .expect("a v1 certificate loads as a root");
     let app = spawn_app(settings).await;
-    assert_error_says(
+    assert_tls_error(
         &app.get("/health/redis").await,
         &format!("the server's certificate is an {V1_WORDS}"),
     );
@@ -287,7 +258,7 @@ async fn a_v1_server_certificate_says_v3_only() {
     let settings =
         load(&url, &tls_lines(Some(&pki.path("root.pem")), None, None)).expect("valid settings");
     let app = spawn_app(settings).await;
-    assert_error_says(
+    assert_tls_error(
         &app.get("/health/redis").await,
         &format!("TLS handshake failed: the server's certificate is an {V1_WORDS}"),
     );
@@ -322,8 +293,8 @@ async fn a_server_limited_to_rsa_key_exchange_says_what_redis_health_offers() {
     let url = format!("rediss://127.0.0.1:{tls_port}");
     let app = spawn_app(load(&url, &tls_lines(Some(&pem), None, None)).expect("settings")).await;
     let answer = app.get("/health/redis").await;
-    assert_error_says(&answer, NOTHING_IN_COMMON);
-    assert_error_says(&answer, "tls-ciphers");
+    assert_tls_error(&answer, NOTHING_IN_COMMON);
+    assert_tls_error(&answer, "tls-ciphers");
 }
 
 #[tokio::test]
@@ -345,8 +316,8 @@ async fn a_server_with_a_p521_key_says_what_redis_health_offers() {
     let url = format!("rediss://127.0.0.1:{port}");
     let app = spawn_app(load(&url, &tls_lines(Some(&pem), None, None)).expect("settings")).await;
     let answer = app.get("/health/redis").await;
-    assert_error_says(&answer, NOTHING_IN_COMMON);
-    assert_error_says(&answer, "P-521");
+    assert_tls_error(&answer, NOTHING_IN_COMMON);
+    assert_tls_error(&answer, "P-521");
 }
 
 #[tokio::test]
@@ -355,7 +326,7 @@ async fn a_plain_url_on_a_tls_port_says_use_rediss() {
     pki.server("server", 30);
     let (_redis, port) = pki.redis("server", false);
     let app = spawn_app(load(&format!("redis://127.0.0.1:{port}"), "").expect("settings")).await;
-    assert_error_says(
+    assert_tls_error(
         &app.get("/health/redis").await,
         "this port speaks TLS: use rediss://",
     );
@@ -486,7 +457,7 @@ async fn gen_test_certs_server_crt_is_checked_by_its_cn_when_asked() {
         "set redis.tls.check_common_name = true",
         "subjectAltName=DNS:Server-only",
     ] {
-        assert_error_says(&answer, words);
+        assert_tls_error(&answer, words);
     }
 
     // With it: every route is ok, and the expiry is read as for any other.
@@ -513,7 +484,7 @@ async fn gen_test_certs_server_crt_is_checked_by_its_cn_when_asked() {
     // The CN is still the name checked: the URL's host is not it.
     let settings = load(&url, &tls_section(&ca, "check_common_name = true")).expect("settings");
     let app = spawn_app(settings).await;
-    assert_error_says(
+    assert_tls_error(
         &app.get("/health/redis").await,
         "has no subjectAltName and its CN \"Server-only\" is not the name 127.0.0.1",
     );
@@ -529,7 +500,7 @@ async fn gen_test_certs_server_crt_is_checked_by_its_cn_when_asked() {
     )
     .expect("settings");
     let app = spawn_app(settings).await;
-    assert_error_says(
+    assert_tls_error(
         &app.get("/health/redis").await,
         "the server's certificate is not trusted by redis.tls.ca_file",
     );
@@ -578,7 +549,7 @@ async fn a_certificate_with_subject_alt_names_is_never_checked_by_its_cn() {
     )
     .expect("settings");
     let app = spawn_app(settings).await;
-    assert_error_says(
+    assert_tls_error(
         &app.get("/health/redis").await,
         "the server's certificate is not valid for the name redis.cn.test",
     );

@@ -283,3 +283,38 @@ pub fn tls_settings(url: &str, ca_file: Option<&str>, extra: &str) -> Settings {
         .unwrap_or_default();
     settings_with(url, &format!("{ca}{extra}"))
 }
+
+/// Names of Rust types and variants that once reached operators in TLS
+/// and connection errors.
+const TYPE_NAMES: [&str; 11] = [
+    "KeyMismatch",
+    "OtherError",
+    "UnsupportedCertVersion",
+    "Other(",
+    "Invalid",
+    "Certificate(",
+    "UnknownIssuer",
+    "Alert",
+    "Custom {",
+    "Error",
+    "PeerIncompatible",
+];
+
+/// Asserts `text` names no Rust type or variant.
+pub fn assert_no_type_names(text: &str) {
+    for name in TYPE_NAMES {
+        assert!(!text.contains(name), "{text:?} holds {name}");
+    }
+}
+
+/// A 503 `error` whose text holds `expected` and no type name.
+pub fn assert_tls_error(answer: &super::Answer, expected: &str) {
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert_eq!(answer.json["reason"], "error", "{}", answer.text);
+    let error = answer.json["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(expected),
+        "{error:?} should say {expected:?}"
+    );
+    assert_no_type_names(error);
+}
