@@ -183,6 +183,35 @@ pub struct Entry {
     pub validate: fn(&Settings) -> Result<(), ConfigError>,
 }
 
+/// One [`Entry`]: `$check`'s facts, and its settings found by `$get` in
+/// the config, whose section is `$section` (for error keys).
+macro_rules! entry {
+    ($name:ident, $check:ty, |$s:ident| $get:expr, $section:expr) => {
+        Entry {
+            name: stringify!($name),
+            group: <$check as Check>::GROUP,
+            measures: <$check as Check>::MEASURES,
+            windowed: <$check as Check>::WINDOWED,
+            either_kind: <$check as Check>::EITHER_KIND,
+            applies: <$check as Check>::applies,
+            enabled: |$s| {
+                let check: &$check = $get;
+                check.enabled()
+            },
+            evaluate: |$s, snap, window| {
+                let check: &$check = $get;
+                check.evaluate(snap, window)
+            },
+            validate: |$s| {
+                let check: &$check = $get;
+                check
+                    .validate()
+                    .map_err(|(key, why)| ConfigError::new(&format!("{}.{key}", $section), why))
+            },
+        }
+    };
+}
+
 /// Builds [`CheckSettings`] (the `checks` section: the shared keys, then one
 /// section per check) and [`REGISTRY`] from one list. Checks whose settings
 /// live elsewhere say where, after `=>`.
@@ -221,30 +250,8 @@ macro_rules! registry {
 
         /// Every check but `ping`, which every route runs first (see [`ping`]).
         pub const REGISTRY: &[Entry] = &[
-            $(Entry {
-                name: stringify!($name),
-                group: <$check as Check>::GROUP,
-                measures: <$check as Check>::MEASURES,
-                windowed: <$check as Check>::WINDOWED,
-                either_kind: <$check as Check>::EITHER_KIND,
-                applies: <$check as Check>::applies,
-                enabled: |s| s.checks.$name.enabled(),
-                evaluate: |s, snap, window| s.checks.$name.evaluate(snap, window),
-                validate: |s| s.checks.$name.validate().map_err(|(key, why)| {
-                    ConfigError::new(&format!("checks.{}.{key}", stringify!($name)), why)
-                }),
-            },)*
-            $(Entry {
-                name: stringify!($other),
-                group: <$other_check as Check>::GROUP,
-                measures: <$other_check as Check>::MEASURES,
-                windowed: <$other_check as Check>::WINDOWED,
-                either_kind: <$other_check as Check>::EITHER_KIND,
-                applies: <$other_check as Check>::applies,
-                enabled: |$s| { let check: &$other_check = $get; check.enabled() },
-                evaluate: |$s, snap, window| { let check: &$other_check = $get; check.evaluate(snap, window) },
-                validate: |_| Ok(()),
-            },)*
+            $(entry!($name, $check, |s| &s.checks.$name, concat!("checks.", stringify!($name))),)*
+            $(entry!($other, $other_check, |$s| $get, stringify!($other)),)*
         ];
     };
 }
