@@ -79,6 +79,8 @@ pub struct Snapshot {
     pub misconf: Option<String>,
     /// Not in INFO: the sampler's last write canary (`checks.writes.canary`).
     pub canary: Option<Canary>,
+    /// Not in INFO: the sampler's last reading of the `[[queues]]`.
+    pub queues: Option<std::sync::Arc<Vec<crate::queues::Reading>>>,
     /// Successful RDB saves since start (Redis 7.0+).
     pub rdb_saves: Option<u64>,
     /// How long the last background save took; -1 until one has completed.
@@ -294,6 +296,7 @@ impl Snapshot {
             min_slaves_good_slaves: num("min_slaves_good_slaves"),
             misconf: None,
             canary: None,
+            queues: None,
             rdb_saves: num("rdb_saves"),
             rdb_last_bgsave_time_s: fields
                 .get("rdb_last_bgsave_time_sec")

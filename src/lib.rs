@@ -12,6 +12,7 @@ pub mod info;
 pub mod metrics;
 pub mod open_files;
 pub mod probe;
+pub mod queues;
 pub mod redis;
 pub mod reload;
 pub mod report;

@@ -24,6 +24,7 @@ use prometheus_client::registry::Registry;
 use crate::checks::headroom;
 use crate::http::PROBE_CODES;
 use crate::info::{CertDates, MasterStatus, Role, SentinelInfo};
+use crate::queues::{ReadState, Reading};
 use crate::report::Round;
 use crate::routes::Route;
 
@@ -305,6 +306,11 @@ impl Collector for LatestCheck {
         {
             sentinel_gauges(&mut encoder, sentinel)?;
         }
+        if let Ok(observation) = &round.outcome
+            && let Some(readings) = &observation.snapshot.queues
+        {
+            queue_gauges(&mut encoder, readings)?;
+        }
         certificate_expiry(&mut encoder, self.expiry(&round))
     }
 }
@@ -342,6 +348,59 @@ fn sentinel_gauges(encoder: &mut DescriptorEncoder, sentinel: &SentinelInfo) -> 
             Some(("master", m.name.as_str(), u8::from(ok)))
         }),
     )
+}
+
+/// Each `[[queues]]` queue the sampler read: its length, how long its
+/// consumers' end has not moved while work waits, and each stream group's lag.
+fn queue_gauges(encoder: &mut DescriptorEncoder, readings: &[Reading]) -> fmt::Result {
+    let read = || {
+        readings.iter().filter_map(|r| match &r.state {
+            ReadState::Read(backlog) => Some((r.name.as_str(), backlog)),
+            _ => None,
+        })
+    };
+    let mut length = encoder.encode_descriptor(
+        "redis_health_queue_length",
+        "Each queue's length (LLEN, XLEN or ZCARD; for a preset its waiting list)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (queue, backlog) in read() {
+        ConstGauge::new(backlog.length as f64)
+            .encode(length.encode_family(&[("queue", queue)])?)?;
+    }
+    let mut stalled = encoder.encode_descriptor(
+        "redis_health_queue_stalled_seconds",
+        "How long each queue's consumers' end (a list's end item, a stream group's read position) has not moved while work waits; 0 when it moves or nothing waits",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (queue, backlog) in read() {
+        let unmoved = backlog
+            .groups
+            .iter()
+            .filter_map(|g| g.unmoved_for)
+            .chain(backlog.unmoved_for)
+            .max()
+            .unwrap_or_default();
+        ConstGauge::new(unmoved.as_secs_f64())
+            .encode(stalled.encode_family(&[("queue", queue)])?)?;
+    }
+    let mut lag = encoder.encode_descriptor(
+        "redis_health_queue_group_lag",
+        "Entries of each stream queue not yet delivered to each group (XINFO GROUPS lag, Redis 7)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (queue, backlog) in read() {
+        for group in &backlog.groups {
+            if let Some(value) = group.lag {
+                let labels = [("queue", queue), ("group", group.name.as_str())];
+                ConstGauge::new(value as f64).encode(lag.encode_family(&labels)?)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// When the TLS connection's certificates expire, as Unix timestamps; absent

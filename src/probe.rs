@@ -14,6 +14,7 @@ use crate::config::{FailAt, Settings, WarnCode};
 use crate::history::History;
 use crate::info::Canary;
 use crate::metrics::Metrics;
+use crate::queues::{Reading, Tracker};
 use crate::redis::{Redis, RedisError};
 use crate::report::{Format, Report, Round};
 use crate::routes::Route;
@@ -69,6 +70,10 @@ pub struct Prober {
     resample: Notify,
     /// The sampler's last write canary, and when it ran.
     canary: ArcSwapOption<(Instant, Canary)>,
+    /// The sampler's last reading of the queues, and when it ran.
+    queues: ArcSwapOption<(Instant, Arc<Vec<Reading>>)>,
+    /// What the sampler keeps between queue samples; only it touches this.
+    tracker: Mutex<Tracker>,
 }
 
 impl Prober {
@@ -88,6 +93,8 @@ impl Prober {
             }),
             resample: Notify::new(),
             canary: ArcSwapOption::empty(),
+            queues: ArcSwapOption::empty(),
+            tracker: Mutex::new(Tracker::default()),
         }
     }
 
@@ -163,6 +170,7 @@ impl Prober {
         loop {
             let interval = self.settings.load().checks.sample_interval.get();
             self.try_a_write().await;
+            self.sample_queues().await;
             let round = self.fresher_than(interval, Instant::now()).await;
             // Subtracting saturates where adding to an Instant could panic.
             let due = tokio::time::sleep(interval.saturating_sub(round.at.elapsed()));
@@ -186,6 +194,38 @@ impl Prober {
         if primary && let Some(canary) = self.redis.load().canary().await {
             self.canary.store(Some(Arc::new((Instant::now(), canary))));
         }
+    }
+
+    /// The queues, once per sample, in one pipelined round trip on the open
+    /// connection; their readings join the checks that follow while they
+    /// are younger than two sample intervals. On a Sentinel there are none.
+    async fn sample_queues(&self) {
+        let settings = self.settings.load_full();
+        let defs = settings.queues.get();
+        let sentinel = self.latest.load().as_ref().is_some_and(|round| {
+            round
+                .outcome
+                .as_ref()
+                .is_ok_and(|o| o.snapshot.sentinel.is_some())
+        });
+        if defs.is_empty() || sentinel {
+            self.queues.store(None);
+            return;
+        }
+        let mut tracker = self.tracker.lock().await;
+        let plan = tracker.plan(defs);
+        let commands: Vec<_> = plan.iter().flatten().cloned().collect();
+        let Some(replies) = self.redis.load().sample_queues(&commands).await else {
+            return;
+        };
+        let mut replies = replies.into_iter();
+        let per_queue = plan
+            .iter()
+            .map(|sent| replies.by_ref().take(sent.len()).collect())
+            .collect();
+        let now = Instant::now();
+        let readings = tracker.record(defs, per_queue, now);
+        self.queues.store(Some(Arc::new((now, Arc::new(readings)))));
     }
 
     /// [`Self::fresher_than`] in a task of its own: a probe whose client
@@ -235,6 +275,12 @@ impl Prober {
                 .as_ref()
                 .filter(|c| c.0.elapsed() < young)
                 .map(|c| c.1.clone());
+            observation.snapshot.queues = self
+                .queues
+                .load()
+                .as_ref()
+                .filter(|q| q.0.elapsed() < young)
+                .map(|q| q.1.clone());
         }
         let at = Instant::now();
         self.metrics.check_took(at - started);

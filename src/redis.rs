@@ -342,6 +342,48 @@ impl Redis {
         Some(Canary { refused, rtt })
     }
 
+    /// One sample of the queues: every command of `commands` in one
+    /// pipelined round trip on the open connection, within `redis.timeout`.
+    /// `None` when there is no connection or no answer in time (the next
+    /// check judges those); else one reply per command, an error reply in
+    /// words.
+    pub async fn sample_queues(
+        &self,
+        commands: &[crate::queues::Command],
+    ) -> Option<Vec<crate::queues::Reply>> {
+        let slot = self.connection.lock().await;
+        let client = &slot.as_ref().filter(|c| c.client.is_connected())?.client;
+        let pipeline = client.pipeline().with_options(&Options {
+            fail_fast: true,
+            max_attempts: Some(1),
+            ..Options::default()
+        });
+        for (name, args) in commands {
+            let () = pipeline
+                .custom(fred::cmd!(*name), args.clone())
+                .await
+                .ok()?;
+        }
+        let replies = tokio::time::timeout(self.redis().timeout.get(), pipeline.try_all::<Value>())
+            .await
+            .ok()?;
+        // An error reply is the queue's finding; a lost connection is none.
+        let replies = replies
+            .into_iter()
+            .map(|reply| match reply {
+                Ok(value) => Some(Ok(value)),
+                Err(error) if error.is_moved() || error.is_ask() => {
+                    Some(Err(error.details().trim().to_owned()))
+                }
+                Err(error) => match RedisError::classify(&error, None) {
+                    RedisError::Reply(message) => Some(Err(message)),
+                    _ => None,
+                },
+            })
+            .collect::<Option<Vec<_>>>()?;
+        (replies.len() == commands.len()).then_some(replies)
+    }
+
     pub async fn check(&self) -> Result<Observation, RedisError> {
         let mut slot = self.connection.lock().await;
         // Each step has its own bound; this one keeps a check that asked on

@@ -26,10 +26,12 @@ pub enum Route {
     /// that reports them is doing its job: restarting or unlisting it then
     /// would only take a voter away.
     SentinelReady,
+    /// The job queues of `[[queues]]`: `ping` and `queues`.
+    Queues,
 }
 
 impl Route {
-    pub const EVERY: [Route; 7] = [
+    pub const EVERY: [Route; 8] = [
         Route::Redis,
         Route::Replica,
         Route::Primary,
@@ -37,6 +39,7 @@ impl Route {
         Route::Alive,
         Route::Sentinel,
         Route::SentinelReady,
+        Route::Queues,
     ];
 
     pub fn path(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Route {
             Route::Alive => "/health/alive",
             Route::Sentinel => "/health/sentinel",
             Route::SentinelReady => "/health/sentinel/ready",
+            Route::Queues => "/health/queues",
         }
     }
 
@@ -62,6 +66,7 @@ impl Route {
             Route::Primary => both(routes.primary.fail_at, routes.primary.warn_code),
             Route::All => both(routes.all.fail_at, routes.all.warn_code),
             Route::Sentinel => both(routes.sentinel.fail_at, routes.sentinel.warn_code),
+            Route::Queues => both(routes.queues.fail_at, routes.queues.warn_code),
             Route::Alive | Route::SentinelReady => None,
         }
     }
@@ -95,6 +100,7 @@ impl Route {
             (Route::Redis | Route::All, Group::Node)
                 | (Route::Replica | Route::All, Group::Replication)
                 | (Route::Primary, Group::Role)
+                | (Route::Queues | Route::All, Group::Queues)
                 | (Route::Primary | Route::Redis | Route::All, Group::Writes)
                 | (
                     Route::Redis | Route::All | Route::Sentinel | Route::SentinelReady,

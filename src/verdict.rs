@@ -63,6 +63,9 @@ pub enum Reason {
     NotDataNode,
     NotSentinel,
     MemoryNearLimit,
+    QueueBacklogHigh,
+    QueueStalled,
+    QueueWrongType,
     // warn
     MemoryHigh,
     LatencyHigh,
@@ -84,6 +87,7 @@ pub enum Reason {
     /// and `cluster_down` follows), so one failing peer must not drain it.
     ClusterSlotsFailing,
     SaveFailed,
+    QueueBacklog,
 }
 
 impl Reason {
@@ -109,11 +113,12 @@ impl Reason {
             | WritesRefused => Status::Critical,
             LowHitRate | ReplicaDisconnected | ReplicaSyncing | ReplicaStale | TooFewReplicas
             | ReplicaLagging | NotPrimary | NotSentinelPrimary | MasterSdown | SentinelTilt
-            | NotDataNode | NotSentinel | MemoryNearLimit => Status::Degraded,
+            | NotDataNode | NotSentinel | MemoryNearLimit | QueueBacklogHigh | QueueStalled
+            | QueueWrongType => Status::Degraded,
             MemoryHigh | LatencyHigh | NoMaxmemory | HitRateLow | Fragmentation | ClientsHigh
             | BlockedClients | Evicting | RejectedConnections | SlowCommands | RdbStale
             | RssHigh | MaxmemoryAboveLimit | ForkHeadroom | TlsCertExpiring
-            | ClusterSlotsFailing | SaveFailed => Status::Warn,
+            | ClusterSlotsFailing | SaveFailed | QueueBacklog => Status::Warn,
         }
     }
 }

@@ -31,6 +31,7 @@ mod hit_rate;
 mod memory;
 mod persistence;
 pub mod ping;
+mod queues;
 mod replication;
 mod role;
 pub mod sentinel;
@@ -121,6 +122,9 @@ pub enum Group {
     /// A Sentinel's view of its masters: /health/sentinel and
     /// /health/sentinel/ready, and on a Sentinel /health/redis and /health too.
     Sentinel,
+    /// The job queues (`[[queues]]`): /health/queues and /health only; a
+    /// stalled worker is no reason to drain Redis.
+    Queues,
 }
 
 impl Group {
@@ -278,6 +282,8 @@ registry! {
         role: role::Role => |_s| &role::Role,
         // What /health/sentinel answers, from the top-level `sentinel` section.
         sentinel: sentinel::Sentinel => |s| &s.sentinel,
+        // The top-level `[[queues]]`: what /health/queues answers.
+        queues: crate::queues::Queues => |s| &s.queues,
     }
 }
 

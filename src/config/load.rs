@@ -194,6 +194,7 @@ impl Settings {
             (check.validate)(self)?;
         }
         self.routes.primary.validate()?;
+        self.queues.check_tables()?;
         if let Some(file) = &self.redis.password_file {
             crate::redis::read_password_file(file)
                 .map_err(|e| ConfigError::new("redis.password_file", e.to_string()))?;
@@ -230,6 +231,7 @@ fn from_figment(error: figment::Error) -> ConfigError {
             format!("expected {expected}, found {}", type_name(actual))
         }
         Kind::UnknownVariant(_, expected) => format!("must be one of {}", expected.join(", ")),
+        Kind::MissingField(_) => "missing: this key is required".to_owned(),
         kind => kind
             .to_string()
             .lines()
@@ -237,10 +239,15 @@ fn from_figment(error: figment::Error) -> ConfigError {
             .unwrap_or_default()
             .to_owned(),
     };
-    let key = if error.path.is_empty() {
+    let mut path = error.path.clone();
+    // A required key of an array's table (`[[queues]]`) is named itself.
+    if let Kind::MissingField(field) = &error.kind {
+        path.push(field.to_string());
+    }
+    let key = if path.is_empty() {
         "config".to_owned()
     } else {
-        error.path.join(".")
+        array_key(&path)
     };
     let source = match &error.metadata {
         Some(meta) if meta.name.contains("environment") => {
@@ -258,6 +265,21 @@ fn from_figment(error: figment::Error) -> ConfigError {
         None => String::new(),
     };
     ConfigError::new(&key, format!("{message}{source}"))
+}
+
+/// A dotted key with array indices as the README names them: `queues[0].kind`.
+fn array_key(path: &[String]) -> String {
+    path.iter().fold(String::new(), |mut key, part| {
+        if part.bytes().all(|b| b.is_ascii_digit()) && !key.is_empty() {
+            key.push_str(&format!("[{part}]"));
+        } else {
+            if !key.is_empty() {
+                key.push('.');
+            }
+            key.push_str(part);
+        }
+        key
+    })
 }
 
 /// What a value is, never what it holds.

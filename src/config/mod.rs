@@ -56,6 +56,8 @@ pub struct Settings {
     /// The sentinel check's settings: a section of its own, as it judges a
     /// Sentinel process rather than a data node.
     pub sentinel: crate::checks::sentinel::Sentinel,
+    /// `[[queues]]`: the job queues judged (see [`crate::queues`]).
+    pub queues: crate::queues::Queues,
     /// Deprecated names found while loading, for a log line once logging
     /// is set up; never part of the config itself.
     #[serde(skip)]
@@ -181,6 +183,7 @@ pub struct RouteSettings {
     pub primary: PrimaryRoute,
     pub all: RouteFailure,
     pub sentinel: RouteFailure,
+    pub queues: RouteFailure,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
