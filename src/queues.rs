@@ -8,7 +8,7 @@
 //! Redis sees at most two commands per queue per sample (three for BullMQ,
 //! whose failed jobs are a sorted set of their own): `LLEN` + `LINDEX` for a
 //! list, `XLEN` (or `XINFO STREAM` on Redis 6.2, whose groups have no lag)
-//! + `XINFO GROUPS` for a stream, `ZCARD` for a sorted set. A key of another
+//! and `XINFO GROUPS` for a stream, `ZCARD` for a sorted set. A key of another
 //! type answers WRONGTYPE; the next sample sends `TYPE` alone to name it.
 
 use std::collections::HashMap;
@@ -75,7 +75,8 @@ impl TryFrom<String> for QueueName {
     type Error = &'static str;
 
     fn try_from(name: String) -> Result<Self, Self::Error> {
-        let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-';
+        let allowed =
+            |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-';
         if (1..=64).contains(&name.len()) && name.bytes().all(allowed) {
             Ok(Self(name))
         } else {
@@ -207,7 +208,9 @@ impl Queues {
             if queue.prefix.as_deref().is_some_and(str::is_empty) {
                 return refuse("prefix", "must not be empty");
             }
-            if queue.warn_length > 0 && queue.fail_length > 0 && queue.warn_length > queue.fail_length
+            if queue.warn_length > 0
+                && queue.fail_length > 0
+                && queue.warn_length > queue.fail_length
             {
                 return refuse("warn_length", "must not be above fail_length");
             }
@@ -296,17 +299,22 @@ impl Tracker {
     /// queues no longer configured and those whose definition changed
     /// what is read; the others keep their state across a reload.
     pub fn plan(&mut self, defs: &[QueueDef]) -> Vec<Vec<Command>> {
-        self.tracks
-            .retain(|name, track| defs.iter().any(|d| &d.name == name && d.reads_like(&track.def)));
+        self.tracks.retain(|name, track| {
+            defs.iter()
+                .any(|d| &d.name == name && d.reads_like(&track.def))
+        });
         defs.iter()
             .map(|def| {
-                let track = self.tracks.entry(def.name.clone()).or_insert_with(|| Track {
-                    def: def.clone(),
-                    end: None,
-                    groups: HashMap::new(),
-                    wrong_type: false,
-                    no_lag: false,
-                });
+                let track = self
+                    .tracks
+                    .entry(def.name.clone())
+                    .or_insert_with(|| Track {
+                        def: def.clone(),
+                        end: None,
+                        groups: HashMap::new(),
+                        wrong_type: false,
+                        no_lag: false,
+                    });
                 track.def = def.clone();
                 let key = def.redis_key();
                 if track.wrong_type {
@@ -339,7 +347,12 @@ impl Tracker {
 
     /// Turns one sample's replies (per queue, as [`Self::plan`] sent them)
     /// into readings, updating what is kept for the next sample.
-    pub fn record(&mut self, defs: &[QueueDef], replies: Vec<Vec<Reply>>, now: Instant) -> Vec<Reading> {
+    pub fn record(
+        &mut self,
+        defs: &[QueueDef],
+        replies: Vec<Vec<Reply>>,
+        now: Instant,
+    ) -> Vec<Reading> {
         defs.iter()
             .zip(replies)
             .map(|(def, replies)| {
@@ -360,7 +373,11 @@ impl Tracker {
 impl Track {
     fn record(&mut self, replies: Vec<Reply>, now: Instant) -> ReadState {
         if self.wrong_type {
-            let found = replies.into_iter().next().and_then(|r| r.ok()).and_then(|v| text(&v));
+            let found = replies
+                .into_iter()
+                .next()
+                .and_then(|r| r.ok())
+                .and_then(|v| text(&v));
             return match found {
                 Some(found) if found != self.def.kind.redis_type() && found != "none" => {
                     ReadState::WrongType(Some(found))
@@ -392,7 +409,8 @@ impl Track {
             }
             return ReadState::Skipped(format!("Redis refused a queue command: {error}"));
         }
-        let values: Vec<fred::prelude::Value> = replies.into_iter().filter_map(Result::ok).collect();
+        let values: Vec<fred::prelude::Value> =
+            replies.into_iter().filter_map(Result::ok).collect();
         match self.def.kind {
             Kind::Zset => ReadState::Read(Backlog {
                 length: values.first().and_then(integer).unwrap_or(0),
@@ -444,7 +462,11 @@ impl Track {
             _ => Vec::new(),
         };
         // Redis 6.2: no lag field at all; read the last id from then on.
-        if !self.no_lag && groups.first().is_some_and(|g| !g.iter().any(|(k, _)| k == "lag")) {
+        if !self.no_lag
+            && groups
+                .first()
+                .is_some_and(|g| !g.iter().any(|(k, _)| k == "lag"))
+        {
             self.no_lag = true;
         }
         let mut judged = Vec::new();
@@ -460,7 +482,9 @@ impl Track {
             let pending = field(fields, "pending").and_then(integer).unwrap_or(0);
             let consumers = field(fields, "consumers").and_then(integer).unwrap_or(0);
             let entries_read = field(fields, "entries-read").and_then(integer);
-            let delivered = field(fields, "last-delivered-id").and_then(text).unwrap_or_default();
+            let delivered = field(fields, "last-delivered-id")
+                .and_then(text)
+                .unwrap_or_default();
             let behind = match lag {
                 Some(lag) => lag > 0,
                 None => pending > 0 || last_id.as_ref().is_some_and(|last| later(last, &delivered)),
@@ -505,7 +529,10 @@ impl Track {
 fn later(a: &str, b: &str) -> bool {
     let parse = |id: &str| {
         let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-        (ms.parse::<u64>().unwrap_or(0), seq.parse::<u64>().unwrap_or(0))
+        (
+            ms.parse::<u64>().unwrap_or(0),
+            seq.parse::<u64>().unwrap_or(0),
+        )
     };
     parse(a) > parse(b)
 }
@@ -545,7 +572,10 @@ fn pairs(value: &fred::prelude::Value) -> Vec<(String, &fred::prelude::Value)> {
     }
 }
 
-fn field<'a>(fields: &[(String, &'a fred::prelude::Value)], name: &str) -> Option<&'a fred::prelude::Value> {
+fn field<'a>(
+    fields: &[(String, &'a fred::prelude::Value)],
+    name: &str,
+) -> Option<&'a fred::prelude::Value> {
     fields
         .iter()
         .find(|(k, _)| k == name)

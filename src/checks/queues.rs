@@ -69,7 +69,11 @@ fn judge(def: &QueueDef, reading: Option<&Reading>) -> (Map<String, Value>, Vec<
         Some(ReadState::WrongType(found)) => {
             body.insert(
                 "type".into(),
-                json!(found.as_deref().unwrap_or("not named yet (read next sample)")),
+                json!(
+                    found
+                        .as_deref()
+                        .unwrap_or("not named yet (read next sample)")
+                ),
             );
             reasons.push(Reason::QueueWrongType);
         }
@@ -271,10 +275,22 @@ mod tests {
     #[test]
     fn bad_tables_name_the_key_and_quote_no_value() {
         let cases = [
-            ("name = \"a\"\nkind = \"list\"\nkey = \"k\"\n[[queues]]\nname = \"a\"\nkind = \"list\"\nkey = \"j\"", "queues[1].name"),
-            ("name = \"a\"\nkind = \"stream\"\nkey = \"k\"\npop_from = \"left\"", "queues[0].pop_from"),
-            ("name = \"a\"\nkind = \"list\"\nkey = \"k\"\ngroup = \"g\"", "queues[0].group"),
-            ("name = \"a\"\nkind = \"rq\"\nkey = \"k\"\nprefix = \"p\"", "queues[0].prefix"),
+            (
+                "name = \"a\"\nkind = \"list\"\nkey = \"k\"\n[[queues]]\nname = \"a\"\nkind = \"list\"\nkey = \"j\"",
+                "queues[1].name",
+            ),
+            (
+                "name = \"a\"\nkind = \"stream\"\nkey = \"k\"\npop_from = \"left\"",
+                "queues[0].pop_from",
+            ),
+            (
+                "name = \"a\"\nkind = \"list\"\nkey = \"k\"\ngroup = \"g\"",
+                "queues[0].group",
+            ),
+            (
+                "name = \"a\"\nkind = \"rq\"\nkey = \"k\"\nprefix = \"p\"",
+                "queues[0].prefix",
+            ),
             ("name = \"a\"\nkind = \"list\"\nkey = \"\"", "queues[0].key"),
         ];
         for (table, key) in cases {
@@ -286,6 +302,9 @@ mod tests {
         let many: String = (0..65)
             .map(|i| format!("[[queues]]\nname = \"q{i}\"\nkind = \"list\"\nkey = \"k{i}\"\n"))
             .collect();
-        assert_eq!(Settings::from_toml(&many).map(|_| ()).map_err(|e| e.key), Err("queues".into()));
+        assert_eq!(
+            Settings::from_toml(&many).map(|_| ()).map_err(|e| e.key),
+            Err("queues".into())
+        );
     }
 }

@@ -14,6 +14,7 @@ mod load_balancers;
 mod metrics;
 mod open_files;
 mod primary_sentinel;
+mod queues;
 mod readiness;
 mod reload;
 mod replication;
