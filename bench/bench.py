@@ -39,6 +39,7 @@ WRK = ["-t2", "-c32", f"-d{DURATION}s"]
 CLOSE = ["-H", "Connection: close"]
 TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
 HUNG_PROBES = 300
+QUEUES = 64  # the most [[queues]] a config may hold
 TIMEOUT_MS = 500  # the sidecar's default redis.timeout
 
 
@@ -105,6 +106,18 @@ def redis_calls(port):
     stats = redis_command(port, "INFO", "commandstats")
     return sum(int(line.split("calls=")[1].split(",")[0])
                for line in stats.splitlines() if line.startswith("cmdstat_"))
+
+
+def queue_stats(port):
+    """(calls, usec) of the queue commands (LLEN and LINDEX) Redis has run."""
+    stats = redis_command(port, "INFO", "commandstats")
+    calls = usec = 0
+    for line in stats.splitlines():
+        if line.startswith(("cmdstat_llen:", "cmdstat_lindex:")):
+            fields = dict(kv.split("=") for kv in line.split(":", 1)[1].split(","))
+            calls += int(fields["calls"])
+            usec += int(fields["usec"])
+    return calls, usec
 
 
 def to_ms(text):
@@ -249,6 +262,7 @@ def main():
     bare_bin = os.path.join(ROOT, "target/release/examples/bare")
     workdir = tempfile.mkdtemp(prefix="redis-health-bench-")
     redis_port, sidecar_port, bare_port = free_port(), free_port(), free_port()
+    queue_redis_port, queues_port = free_port(), free_port()
     processes = []
 
     def spawn(command, **kwargs):
@@ -267,6 +281,21 @@ def main():
                 break
             except OSError:
                 time.sleep(0.01)
+        # A Redis of its own for the sidecar with 64 queues, so the plain
+        # sidecar's commands per probe stay its own.
+        spawn(["redis-server", "--port", str(queue_redis_port), "--bind", "127.0.0.1",
+               "--save", "", "--appendonly", "no", "--dir", workdir, "--maxmemory", "256mb"])
+        for _ in range(500):
+            try:
+                socket.create_connection(("127.0.0.1", queue_redis_port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.01)
+        queue_config = os.path.join(workdir, "queues.toml")
+        with open(queue_config, "w") as config:
+            for i in range(QUEUES):
+                redis_command(queue_redis_port, "RPUSH", f"jobs{i}", "a", "b", "c")
+                config.write(f'[[queues]]\nname = "q{i}"\nkind = "list"\nkey = "jobs{i}"\n')
         version = redis_command(redis_port, "INFO", "server")
         version = next(l.split(":")[1] for l in version.splitlines() if l.startswith("redis_version"))
 
@@ -288,19 +317,34 @@ def main():
         bare = spawn([bare_bin, f"127.0.0.1:{bare_port}", body_file])
         wait_for_status(bare_port, 200)
         sizes = {"bare": len(get(bare_port)[1]), "sidecar": len(get(sidecar_port)[1])}
+        queued = spawn([sidecar_bin], env={
+            **sidecar_env, "REDIS_HEALTH_CONFIG": queue_config,
+            "REDIS_HEALTH_REDIS__URL": f"redis://127.0.0.1:{queue_redis_port}",
+            "REDIS_HEALTH_SERVER__LISTEN": f"127.0.0.1:{queues_port}"})
+        wait_for_status(queues_port, 200)
+        # Until the sampler has read every queue once.
+        deadline = time.monotonic() + 30
+        while b'"q63":{' not in get(queues_port, "/health/queues")[1] \
+                or b'"length":3' not in get(queues_port, "/health/queues")[1]:
+            if time.monotonic() > deadline:
+                raise SystemExit("the sidecar with 64 queues never read them")
+            time.sleep(0.1)
+        queue_before = queue_stats(queue_redis_port)
+        queue_started = time.monotonic()
 
-        for port in (bare_port, sidecar_port):  # warm up
+        for port in (bare_port, sidecar_port, queues_port):  # warm up
             wrk(port, ["-t2", "-c32", "-d2s"])
 
-        runs = {(name, kind): [] for name in ("bare", "sidecar") for kind in ("kept", "close")}
+        runs = {(name, kind): [] for name in ("bare", "sidecar", "queues")
+                for kind in ("kept", "close")}
         commands = requests = 0
-        targets = [("bare", bare), ("sidecar", sidecar)]
+        targets = [("bare", bare), ("sidecar", sidecar), ("queues", queued)]
         for round_ in range(ROUNDS):
             # Alternate who goes first, so a drift in the machine's load
             # does not always favour the same server.
             for kind, extra in (("kept", []), ("close", CLOSE)):
                 for name, process in targets[::-1] if round_ % 2 else targets:
-                    port = sidecar_port if name == "sidecar" else bare_port
+                    port = {"sidecar": sidecar_port, "bare": bare_port, "queues": queues_port}[name]
                     before = redis_calls(redis_port)
                     run = saturate(process.pid, port, WRK + extra)
                     if name == "sidecar":
@@ -312,6 +356,10 @@ def main():
         with open(delay, "w") as script:
             # 10 connections, each waiting 10 ms between requests: ~1,000 probes/s.
             script.write("function delay()\n  return 10\nend\n")
+        queue_after = queue_stats(queue_redis_port)
+        queue_seconds = time.monotonic() - queue_started
+        # Both long-lived sidecars took the same rounds: their peaks compare.
+        long_rss = {"sidecar": peak_rss_mb(sidecar.pid), "queues": peak_rss_mb(queued.pid)}
         fixed = {name: wrk(port, ["-t1", "-c10", f"-d{DURATION}s"], delay)
                  for name, port in (("bare", bare_port), ("sidecar", sidecar_port))}
 
@@ -339,6 +387,13 @@ def main():
         return median("sidecar", key, kind) / median("bare", key, kind)
 
     rps_ratio = ratio("rps", "kept")
+
+    def queue_ratio(key, kind):
+        return median("queues", key, kind) / median("sidecar", key, kind)
+
+    queue_calls = queue_after[0] - queue_before[0]
+    samples = queue_calls / (2 * QUEUES)
+    usec_per_sample = (queue_after[1] - queue_before[1]) / max(samples, 1)
     cpu_ratio = {kind: ratio("cpu_us", kind) for kind in ("kept", "close")}
     per_probe = commands / max(requests, 1)
     print(f"\nredis-health benchmark: wrk {' '.join(WRK)}, {ROUNDS} interleaved rounds (medians), "
@@ -372,6 +427,26 @@ def main():
     for label, bare_value, sidecar_value, note in rows:
         print(f"| {label:<38} | {bare_value:>12} | {sidecar_value:>12} | {note}")
 
+    print(f"\nThe same sidecar with {QUEUES} list queues configured (its own Redis; each "
+          f"list 3 items), in the same interleaved rounds, probed on /health/redis:\n")
+    queue_rows = [
+        ("requests/s", f"{median('sidecar', 'rps'):,.0f}", f"{median('queues', 'rps'):,.0f}",
+         f"{queue_ratio('rps', 'kept'):.2f}"),
+        ("CPU per probe (us)", f"{median('sidecar', 'cpu_us'):.2f}",
+         f"{median('queues', 'cpu_us'):.2f}", f"{queue_ratio('cpu_us', 'kept'):.2f}"),
+        ("new connection per probe: CPU (us)", f"{median('sidecar', 'cpu_us', 'close'):.2f}",
+         f"{median('queues', 'cpu_us', 'close'):.2f}", f"{queue_ratio('cpu_us', 'close'):.2f}"),
+        ("peak RSS after the rounds (MB)", f"{long_rss['sidecar']:.1f}", f"{long_rss['queues']:.1f}", ""),
+        ("queue commands per sample", "", f"{queue_calls / max(samples, 1):.0f}",
+         f"{samples:.0f} samples in {queue_seconds:.0f} s"),
+        ("Redis time per sample (usec)", "", f"{usec_per_sample:.0f}",
+         "INFO commandstats, LLEN + LINDEX"),
+    ]
+    print(f"| {'measure':<38} | {'no queues':>12} | {'64 queues':>12} | ratio / note")
+    print(f"|{'-' * 40}|{'-' * 14}|{'-' * 14}|{'-' * 14}")
+    for label, plain, queued_value, note in queue_rows:
+        print(f"| {label:<38} | {plain:>12} | {queued_value:>12} | {note}")
+
     print(f"\nRedis frozen (SIGSTOP), {HUNG_PROBES} probes at once: "
           f"{hung['timeouts']}/{HUNG_PROBES} answered 503 timeout, slowest {hung['slowest_ms']:.0f} ms "
           f"(redis.timeout {TIMEOUT_MS} ms); sidecar->Redis connections before/during/after: "
@@ -393,6 +468,10 @@ def main():
          hung["timeouts"] == HUNG_PROBES and hung["slowest_ms"] < TIMEOUT_MS + 250),
         ("no extra Redis connections while hung", hung["during"] <= max(hung["before"], 1)),
         ("back to 200 within ~1 s of SIGCONT", hung["recovered_ms"] < 1500),
+        ("64 queues: requests/s >= 85% of no queues", queue_ratio("rps", "kept") >= 0.85),
+        ("64 queues: CPU per probe <= 1.15x no queues", queue_ratio("cpu_us", "kept") <= 1.15),
+        ("64 queues: two commands per queue per sample", samples >= 1
+         and queue_calls == round(samples) * 2 * QUEUES),
     ]
     print()
     for label, ok in checks:

@@ -243,9 +243,16 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
     let port = primary.port.to_string();
     let replica = TestRedis::with_args(&["--replicaof", "127.0.0.1", &port]);
     let mut scraped = String::new();
+    // A stream queue with a group, so the queue gauges are exported too.
+    primary.cmd(&["XGROUP", "CREATE", "events", "workers", "$", "MKSTREAM"]);
+    let queue = "checks.sample_interval = \"200ms\"\n[[queues]]\nname = \"events\"\nkind = \"stream\"\nkey = \"events\"";
     for redis in [&primary, &replica] {
-        let config = settings_with(&redis.url(), "checks.max_age = \"10ms\"");
+        let config = settings_with(&redis.url(), &format!("checks.max_age = \"10ms\"\n{queue}"));
         let app = spawn_app(config).await;
+        app.wait_for("/health/queues", Duration::from_secs(10), |a| {
+            a.json["checks"]["queues"]["queues"]["events"]["groups"]["workers"]["lag"] == 0
+        })
+        .await;
         // The replica's link is up, and the primary sees it online (so it
         // reports replica lag).
         app.wait_for("/health/replica", Duration::from_secs(10), |a| {
