@@ -502,3 +502,189 @@ async fn bullmq_jobs_without_a_worker_stall_and_a_real_worker_drains_them() {
     assert_eq!(body["length"], 0, "{}", ok.text);
     assert_eq!(body["failed"], 1, "{}", ok.text);
 }
+
+#[tokio::test]
+async fn on_redis_6_2_a_stream_group_behind_its_last_entry_stalls_and_recovers() {
+    let redis = TestRedis::start_with(Server::Redis62, &[]);
+    assert_eq!(
+        redis.cmd(&["XGROUP", "CREATE", "events", "workers", "$", "MKSTREAM"]),
+        "OK"
+    );
+    for _ in 0..3 {
+        redis.cmd(&["XADD", "events", "*", "f", "v"]);
+    }
+    let app = app_with(&redis, &queue("events", "stream", "events", "")).await;
+    let stalled = wait_reason(&app, "queue_stalled").await;
+    let body = &stalled.json["checks"]["queues"]["queues"]["events"];
+    assert_eq!(
+        body["stalled_groups"],
+        serde_json::json!(["workers"]),
+        "{}",
+        stalled.text
+    );
+    // 6.2 reports no lag and no entries-read.
+    assert!(
+        body["groups"]["workers"]["lag"].is_null(),
+        "{}",
+        stalled.text
+    );
+    assert_eq!(body["length"], 3, "{}", stalled.text);
+    let read = [
+        "XREADGROUP",
+        "GROUP",
+        "workers",
+        "c1",
+        "COUNT",
+        "10",
+        "STREAMS",
+        "events",
+        ">",
+    ];
+    redis.cmd(&read);
+    // Delivered but not acknowledged: pending entries still wait.
+    let pending = app
+        .wait_for("/health/queues", LIMIT, |a| {
+            a.json["checks"]["queues"]["queues"]["events"]["groups"]["workers"]["consumers"] == 1
+        })
+        .await;
+    let group = &pending.json["checks"]["queues"]["queues"]["events"]["groups"]["workers"];
+    assert_eq!(group["pending"], 3, "{}", pending.text);
+    let ack = "local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 100) \
+               for _, e in ipairs(p) do redis.call('XACK', KEYS[1], ARGV[1], e[1]) end return #p";
+    assert_eq!(redis.cmd(&["EVAL", ack, "1", "events", "workers"]), "3");
+    let ok = app
+        .wait_for("/health/queues", LIMIT, |a| {
+            a.json["checks"]["queues"]["queues"]["events"]["groups"]["workers"]["pending"] == 0
+        })
+        .await;
+    let body = &ok.json["checks"]["queues"]["queues"]["events"];
+    assert_eq!(ok.json["status"], "ok", "{}", ok.text);
+    // Nothing waits: no stall clock runs.
+    assert!(
+        body["groups"]["workers"]["stalled_s"].is_null(),
+        "{}",
+        ok.text
+    );
+}
+
+#[tokio::test]
+async fn on_a_cluster_node_a_key_another_node_serves_is_skipped_and_its_own_is_judged() {
+    let nodes = start_cluster(3);
+    let node = &nodes[0];
+    let local_and_remote = |moved: bool| {
+        (0..100)
+            .map(|i| format!("jobs{i}"))
+            .find(|key| node.cmd(&["LLEN", key]).contains("MOVED") == moved)
+            .expect("a key")
+    };
+    let (mine, theirs) = (local_and_remote(false), local_and_remote(true));
+    node.cmd(&["RPUSH", &mine, "a"]);
+    let queues = queue("mine", "list", &mine, "") + &queue("theirs", "list", &theirs, "");
+    let app = app_with(node, &queues).await;
+    let answer = app
+        .wait_for("/health/queues", LIMIT, |a| {
+            a.json["checks"]["queues"]["queues"]["mine"]["length"] == 1
+        })
+        .await;
+    let theirs = &answer.json["checks"]["queues"]["queues"]["theirs"];
+    assert_eq!(theirs["status"], "skipped", "{}", answer.text);
+    assert!(
+        theirs["skipped"]
+            .as_str()
+            .is_some_and(|w| w.contains("another cluster node")),
+        "{}",
+        answer.text
+    );
+}
+
+#[tokio::test]
+async fn a_reload_applies_new_queues_and_keeps_the_stall_clock_of_unchanged_ones() {
+    let redis = TestRedis::start();
+    redis.cmd(&["RPUSH", "jobs", "a"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("redis-health.toml");
+    let base = format!(
+        "[redis]\nurl = \"{}\"\n[checks]\nsample_interval = \"200ms\"\nmax_age = \"50ms\"\n",
+        redis.url()
+    );
+    let jobs =
+        "[[queues]]\nname = \"jobs\"\nkind = \"list\"\nkey = \"jobs\"\nstall_after = \"30s\"\n";
+    std::fs::write(&path, format!("{base}{jobs}")).expect("write config");
+    let app = TestBinary::start(&[("REDIS_HEALTH_CONFIG", path.to_str().expect("utf-8"))]).await;
+    let stalled_s = |body: &str| {
+        serde_json::from_str::<serde_json::Value>(body).ok()?["checks"]["queues"]["queues"]["jobs"]
+            ["stalled_s"]
+            .as_u64()
+    };
+    let deadline = Instant::now() + LIMIT;
+    while stalled_s(&app.get("/health/queues").await.1) < Some(2) {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            app.get("/health/queues").await.1
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let more = "[[queues]]\nname = \"more\"\nkind = \"zset\"\nkey = \"z\"\nwarn_length = 1\n";
+    redis.cmd(&["ZADD", "z", "1", "a"]);
+    std::fs::write(&path, format!("{base}{jobs}{more}")).expect("write config");
+    app.signal("HUP");
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let (_, body) = app.get("/health/queues").await;
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if json["checks"]["queues"]["queues"]["more"]["length"] == 1 {
+            assert_eq!(json["reason"], "queue_backlog", "{body}");
+            assert!(
+                stalled_s(&body) >= Some(2),
+                "the stall clock started over: {body}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{body}\n{}", app.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn a_bad_queue_table_exits_2_naming_the_key_and_quoting_no_value() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cases = [
+        (
+            "name = \"a\"\nkind = \"secret-kind\"\nkey = \"k\"",
+            "queues[0].kind",
+        ),
+        (
+            "name = \"a\"\nkind = \"stream\"\nkey = \"k\"\npop_from = \"left\"",
+            "queues[0].pop_from",
+        ),
+        ("name = \"a\"\nkind = \"list\"", "queues[0].key"),
+        (
+            "name = \"Secret Name\"\nkind = \"list\"\nkey = \"k\"",
+            "queues[0].name",
+        ),
+    ];
+    for (table, key) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(
+            &path,
+            format!("[[queues]]\nname = \"ok\"\nkind = \"list\"\nkey = \"x\"\n[[queues]]\n{table}"),
+        )
+        .expect("write");
+        let output = run_binary(
+            &["config"],
+            &[("REDIS_HEALTH_CONFIG", path.to_str().expect("utf-8"))],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let key = key.replace("[0]", "[1]");
+        assert_eq!(output.status.code(), Some(2), "{table}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(&format!("invalid config: {key}:")),
+            "{key}: {stderr}"
+        );
+        for value in ["secret-kind", "Secret Name"] {
+            assert!(!stderr.contains(value), "{stderr}");
+        }
+    }
+}
