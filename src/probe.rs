@@ -170,7 +170,13 @@ impl Prober {
         loop {
             let interval = self.settings.load().checks.sample_interval.get();
             self.try_a_write().await;
-            self.sample_queues().await;
+            let sentinel = self.latest.load().as_ref().is_some_and(|round| {
+                round
+                    .outcome
+                    .as_ref()
+                    .is_ok_and(|o| o.snapshot.sentinel.is_some())
+            });
+            self.sample_queues(sentinel).await;
             let round = self.fresher_than(interval, Instant::now()).await;
             // Subtracting saturates where adding to an Instant could panic.
             let due = tokio::time::sleep(interval.saturating_sub(round.at.elapsed()));
@@ -199,15 +205,9 @@ impl Prober {
     /// The queues, once per sample, in one pipelined round trip on the open
     /// connection; their readings join the checks that follow while they
     /// are younger than two sample intervals. On a Sentinel there are none.
-    async fn sample_queues(&self) {
+    async fn sample_queues(&self, sentinel: bool) {
         let settings = self.settings.load_full();
         let defs = settings.queues.get();
-        let sentinel = self.latest.load().as_ref().is_some_and(|round| {
-            round
-                .outcome
-                .as_ref()
-                .is_ok_and(|o| o.snapshot.sentinel.is_some())
-        });
         if defs.is_empty() || sentinel {
             self.queues.store(None);
             return;
@@ -267,6 +267,15 @@ impl Prober {
         let settings = self.settings.load_full();
         let started = Instant::now();
         let mut outcome = self.redis.load().check().await;
+        // One check (`redis-health check`) has no sampler: it reads the
+        // queues once itself, on the connection just used. One reading
+        // judges lengths and types; a stall needs a served sidecar.
+        if refresh.history.is_none()
+            && let Ok(observation) = &outcome
+        {
+            self.sample_queues(observation.snapshot.sentinel.is_some())
+                .await;
+        }
         if let Ok(observation) = &mut outcome {
             let young = 2 * settings.checks.sample_interval.get();
             observation.snapshot.canary = self

@@ -28,7 +28,8 @@ impl Check for Queues {
         }
         let Some(readings) = &snap.queues else {
             return CheckResult::skipped(
-                "not sampled yet: the queues are read once per checks.sample_interval",
+                "no recent sample: the queues are read once per checks.sample_interval \
+                 (a reading older than two intervals is not used)",
             );
         };
         let mut result = CheckResult::default();

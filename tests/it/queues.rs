@@ -688,3 +688,35 @@ fn a_bad_queue_table_exits_2_naming_the_key_and_quoting_no_value() {
         }
     }
 }
+
+#[test]
+fn check_queues_reads_each_queue_once_and_exits_by_the_verdict() {
+    let redis = TestRedis::start();
+    redis.cmd(&["RPUSH", "rq:queue:default", "j1", "j2"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("c.toml");
+    let write = |extra: &str| {
+        let text = format!(
+            "[redis]\nurl = \"{}\"\n{}{extra}",
+            redis.url(),
+            queue("rq", "rq", "default", "warn_length = 2")
+        );
+        std::fs::write(&path, text).expect("write config");
+    };
+    let envs = [("REDIS_HEALTH_CONFIG", path.to_str().expect("utf-8"))];
+    write("");
+    let warn = run_binary(&["check", "queues"], &envs);
+    let body: serde_json::Value = serde_json::from_slice(&warn.stdout).unwrap_or_default();
+    assert_eq!(warn.status.code(), Some(0), "{body}");
+    assert_eq!(body["reason"], "queue_backlog", "{body}");
+    assert_eq!(
+        body["checks"]["queues"]["queues"]["rq"]["length"], 2,
+        "{body}"
+    );
+    redis.cmd(&["HSET", "h", "f", "v"]);
+    write(&queue("wrong", "list", "h", ""));
+    let wrong = run_binary(&["check", "queues"], &envs);
+    let body: serde_json::Value = serde_json::from_slice(&wrong.stdout).unwrap_or_default();
+    assert_eq!(wrong.status.code(), Some(1), "{body}");
+    assert_eq!(body["reason"], "queue_wrong_type", "{body}");
+}
