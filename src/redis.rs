@@ -1,7 +1,10 @@
 //! Redis access: one persistent connection, used for one PING + one INFO per
 //! check, sent as one pipelined round trip (plus CLUSTER INFO on a cluster
 //! node, one SENTINEL CKQUORUM per judged master on a Sentinel). A (re)connect is bounded by `redis.connect_timeout`, the check's
-//! commands by `redis.timeout`: a probe takes at most their sum.
+//! commands by `redis.timeout`: a probe takes at most their sum. The
+//! sampler also reads the `[[queues]]` on the same connection, one
+//! pipelined round trip per sample within `redis.timeout` (see
+//! [`crate::queues`]).
 //!
 //! The client always talks to the configured node itself (fred's centralized
 //! mode), never through cluster or sentinel routing: the sidecar judges its

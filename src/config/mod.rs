@@ -121,7 +121,7 @@ pub struct RedisSettings {
     pub password_file: Option<PathBuf>,
     /// Bounds every command of a check once connected: PING and INFO in one
     /// round trip, and whatever else the checks in force send (SLOWLOG,
-    /// CLUSTER INFO, SENTINEL CKQUORUM).
+    /// CLUSTER INFO, SENTINEL CKQUORUM); and each sample of the queues.
     pub timeout: Within<false, MINUTE>,
     /// Bounds a (re)connect: TCP, TLS handshake and fred's setup commands,
     /// which are several round trips and would not fit `timeout` on a slow link.
