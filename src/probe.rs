@@ -170,14 +170,14 @@ impl Prober {
         loop {
             let interval = self.settings.load().checks.sample_interval.get();
             self.try_a_write().await;
-            let sentinel = self.latest.load().as_ref().is_some_and(|round| {
-                round
-                    .outcome
-                    .as_ref()
-                    .is_ok_and(|o| o.snapshot.sentinel.is_some())
-            });
-            self.sample_queues(sentinel).await;
             let round = self.fresher_than(interval, Instant::now()).await;
+            // After the check, so the first sample finds its connection open
+            // and probes have the queues from the start.
+            let sentinel = round
+                .outcome
+                .as_ref()
+                .is_ok_and(|o| o.snapshot.sentinel.is_some());
+            self.sample_queues(sentinel).await;
             // Subtracting saturates where adding to an Instant could panic.
             let due = tokio::time::sleep(interval.saturating_sub(round.at.elapsed()));
             // A reload may shorten the interval: start over with it at once.
