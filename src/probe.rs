@@ -204,7 +204,8 @@ impl Prober {
 
     /// The queues, once per sample, in one pipelined round trip on the open
     /// connection; their readings join the checks that follow while they
-    /// are younger than two sample intervals. On a Sentinel there are none.
+    /// are younger than two sample intervals plus `redis.timeout`. On a
+    /// Sentinel there are none.
     async fn sample_queues(&self, sentinel: bool) {
         let settings = self.settings.load_full();
         let defs = settings.queues.get();
@@ -284,6 +285,9 @@ impl Prober {
                 .as_ref()
                 .filter(|c| c.0.elapsed() < young)
                 .map(|c| c.1.clone());
+            // A sample the machine's load delayed is still evidence: allow
+            // it the sample's own bound too.
+            let young = young + settings.redis.timeout.get();
             observation.snapshot.queues = self
                 .queues
                 .load()

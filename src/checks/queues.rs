@@ -29,7 +29,7 @@ impl Check for Queues {
         let Some(readings) = &snap.queues else {
             return CheckResult::skipped(
                 "no recent sample: the queues are read once per checks.sample_interval \
-                 (a reading older than two intervals is not used)",
+                 (a reading older than two intervals and redis.timeout is not used)",
             );
         };
         let mut result = CheckResult::default();
