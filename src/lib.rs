@@ -135,7 +135,7 @@ pub async fn run(
 /// runs. With no history, the windowed checks are left out of the body.
 pub async fn check_once(settings: Settings, route: Route) -> probe::Answer {
     Arc::new(Prober::one_shot(Arc::new(settings)))
-        .answer(route, None, Format::Json)
+        .answer(route, probe::Asked::default(), Format::Json)
         .await
 }
 

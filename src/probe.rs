@@ -19,19 +19,31 @@ use crate::report::{Format, Report, Round};
 use crate::routes::Route;
 use crate::verdict::Status;
 
+/// What a probe's query asks of its answer, over the route's settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Asked {
+    /// `?fail_at=`, over `routes.<route>.fail_at`.
+    pub fail_at: Option<FailAt>,
+    /// `?warn_code=`, over `routes.<route>.warn_code`: a 429 for Consul
+    /// alone, where a route-wide one would reach every caller of the route.
+    pub warn_code: Option<WarnCode>,
+}
+
 /// A probe's answer for `route` from `round`, by the settings that round
-/// was judged with; `fail_at` is the caller's `?fail_at=`, if any.
-fn answer_from(round: &Round, route: Route, fail_at: Option<FailAt>, format: Format) -> Answer {
+/// was judged with and what the caller `asked`.
+fn answer_from(round: &Round, route: Route, asked: Asked, format: Format) -> Answer {
     let routes = &round.settings.routes;
     let report = round.report(route);
-    let healthy = !route.fails(report, fail_at.unwrap_or_else(|| route.fail_at(routes)));
+    let fail_at = asked.fail_at.unwrap_or_else(|| route.fail_at(routes));
+    let healthy = !route.fails(report, fail_at);
     let body = match format {
         Format::Json => Bytes::from(report.body(round.at.elapsed())),
-        Format::HealthJson => report.health_json(),
+        Format::HealthJson => report.health_json(healthy),
     };
+    let warned = healthy && report.status == Status::Warn;
     Answer {
         healthy,
-        warn_code: (healthy && report.status == Status::Warn).then(|| route.warn_code(routes)),
+        warn_code: warned.then(|| asked.warn_code.unwrap_or_else(|| route.warn_code(routes))),
         body,
     }
 }
@@ -133,22 +145,17 @@ impl Prober {
     }
 
     /// A probe's answer for `route`, from a check younger than
-    /// `checks.max_age`, failing at `fail_at` (the caller's) or else at the
-    /// route's configured level. The usual case takes no lock, no Redis I/O
+    /// `checks.max_age`, by what the caller `asked` or else the route's
+    /// settings. The usual case takes no lock, no Redis I/O
     /// and no serialisation: it copies the body rendered when the check ran.
-    pub async fn answer(
-        self: &Arc<Self>,
-        route: Route,
-        fail_at: Option<FailAt>,
-        format: Format,
-    ) -> Answer {
+    pub async fn answer(self: &Arc<Self>, route: Route, asked: Asked, format: Format) -> Answer {
         if let Some(round) = &*self.latest.load()
             && round.at.elapsed() < round.settings.checks.max_age.get()
         {
-            return answer_from(round, route, fail_at, format);
+            return answer_from(round, route, asked, format);
         }
         let max_age = self.settings.load().checks.max_age.get();
-        answer_from(&*self.refreshed(max_age).await, route, fail_at, format)
+        answer_from(&*self.refreshed(max_age).await, route, asked, format)
     }
 
     /// Metrics kept as probes and checks happen.
