@@ -117,6 +117,9 @@ pub async fn run(
     if let Err(error) = open_files::raise() {
         tracing::warn!(%error, "cannot raise the open-file limit");
     }
+    let redis = settings.redis.url.address.to_string();
+    let file = config::config_file(config.as_deref())
+        .map_or_else(|| "none".to_owned(), |f| f.display().to_string());
     let mut app = Application::build(settings).await?;
     app.reload = Some(Reload {
         config,
@@ -124,7 +127,10 @@ pub async fn run(
         hangup,
     });
     tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
         listen = %app.local_addr()?,
+        redis,
+        config = file,
         max_connections = app.server.max_connections,
         "redis-health serving"
     );

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::checks::CheckSettings;
 pub use diff::{needs_redial, needs_restart};
-pub use load::{ConfigPath, config_file, ignored_env_names};
+pub use load::{config_file, env_key_names, ignored_env_names};
 pub use types::{
     DAY, Factor, FailAt, HOUR, HostPorts, LogLevel, MINUTE, MONTH, MasterNames, MemoryLimit,
     QuantityError, Ratio, WarnCode, Within, YEAR,

@@ -100,3 +100,137 @@ async fn the_readmes_readiness_url_never_answers_429_with_the_consul_example() {
     assert_eq!(ready.status, 200, "{readiness}: {}", ready.text);
     assert_eq!(ready.json["reason"], "memory_high");
 }
+
+#[test]
+fn a_redis_health_variable_without_double_underscore_exits_2_naming_the_meant_one() {
+    for (name, meant) in [
+        ("REDIS_HEALTH_REDIS_URL", "REDIS_HEALTH_REDIS__URL"),
+        (
+            "REDIS_HEALTH_CHECKS_MEMORY_WARN_RATIO",
+            "REDIS_HEALTH_CHECKS__MEMORY__WARN_RATIO",
+        ),
+        ("REDIS_HEALTH_LOG_FORMAT", "REDIS_HEALTH_LOG__FORMAT"),
+        (
+            "REDIS_HEALTH_REDIS_PASSWORD_FILE",
+            "REDIS_HEALTH_REDIS__PASSWORD_FILE",
+        ),
+    ] {
+        for args in [&["config"][..], &["serve"][..], &["check"][..]] {
+            let value = "redis://:typo-secret@127.0.0.1:6999";
+            let output = run_binary(args, &[(name, value)]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{name} {args:?}: {stderr}");
+            assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+            assert!(
+                stderr.contains(&format!("invalid config: {name}:"))
+                    && stderr.contains(&format!("did you mean {meant}?")),
+                "{name}: {stderr}"
+            );
+            assert!(!stderr.contains("typo-secret"), "{stderr}");
+            assert!(output.stdout.is_empty());
+        }
+    }
+    // No section at all: still refused, with the shape of a key name.
+    let output = run_binary(&["config"], &[("REDIS_HEALTH_URL", "x")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr
+            .contains("REDIS_HEALTH_URL: not a config key: keys are REDIS_HEALTH_<SECTION>__<KEY>"),
+        "{stderr}"
+    );
+    // The documented name and the service links still load.
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), "[checks]\nmax_age = \"3s\"\n").expect("write");
+    let path = file.path().to_string_lossy().into_owned();
+    let output = run_binary(
+        &["config"],
+        &[
+            ("REDIS_HEALTH_CONFIG", &path),
+            ("REDIS_HEALTH_METRICS_SERVICE_PORT_HTTP", "9121"),
+            ("REDIS_HEALTH_PORT_8080_TCP_ADDR", "10.0.0.1"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.starts_with(&format!(
+            "# merged: defaults, then {path}, then no REDIS_HEALTH_* key variables\n"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("max_age = \"3s\""), "{stdout}");
+}
+
+/// The startup line says what is checked; a down line names the address;
+/// a status change is one line listing the routes, and the Sentinel routes
+/// of a data node never log.
+#[tokio::test]
+async fn the_logs_say_which_redis_which_file_and_which_routes_changed() {
+    let mut redis = TestRedis::start();
+    let url = format!("redis://:not-logged@{}", redis.addr());
+    redis.cmd(&["CONFIG", "SET", "requirepass", "not-logged"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("health.toml");
+    std::fs::write(
+        &file,
+        "[checks]\nmax_age = \"10ms\"\nmemory.warn_no_maxmemory = false\n",
+    )
+    .expect("write");
+    let file = file.to_string_lossy().into_owned();
+    let binary = TestBinary::start(&[
+        ("REDIS_HEALTH_REDIS__URL", &url),
+        ("REDIS_HEALTH_CONFIG", &file),
+    ])
+    .await;
+    assert_eq!(binary.get("/health/redis").await.0, 200);
+    redis.kill();
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while binary.get("/health/redis").await.0 != 503 {
+        assert!(std::time::Instant::now() < deadline, "never went down");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let logs = binary.stop();
+    assert!(!logs.contains("not-logged"), "{logs}");
+    let serving: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("redis-health serving"))
+        .collect();
+    assert_eq!(serving.len(), 1, "{logs}");
+    for field in [
+        format!("version=\"{}\"", env!("CARGO_PKG_VERSION")),
+        format!("redis=\"{}\"", redis.addr()),
+        format!("config=\"{file}\""),
+    ] {
+        assert!(serving[0].contains(&field), "{field} not in {}", serving[0]);
+    }
+    let changes: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("health status changed"))
+        .collect();
+    assert_eq!(changes.len(), 2, "one line per change: {logs}");
+    let data_routes =
+        "routes=\"/health/redis,/health/replica,/health/primary,/health,/health/alive\"";
+    assert!(
+        changes[0].contains(data_routes) && changes[0].contains("to=\"ok\""),
+        "{}",
+        changes[0]
+    );
+    assert!(
+        changes[1].contains(data_routes) && changes[1].contains("to=\"down\""),
+        "{}",
+        changes[1]
+    );
+    assert!(changes[1].contains("WARN"), "{}", changes[1]);
+    assert!(
+        changes[1].contains(&format!("redis={}", redis.addr())),
+        "{}",
+        changes[1]
+    );
+    assert!(!logs.contains("/health/sentinel"), "{logs}");
+}
