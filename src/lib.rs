@@ -59,7 +59,7 @@ impl Application {
     /// Binds the listener; Redis is not contacted until the first check.
     /// Caps `server.max_connections` below the open-file limit.
     pub async fn build(settings: Settings) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(settings.server.listen).await?;
+        let listener = server::bind(settings.server.listen)?;
         let configured = settings.server.max_connections;
         let limit = open_files::soft_limit();
         let cap = open_files::connection_cap(configured, limit);

@@ -3,6 +3,7 @@
 //! agree, the logs say what is checked, and the default listener takes
 //! IPv6 and IPv4.
 
+use std::process::Command;
 use std::time::Duration;
 
 use crate::support::*;
@@ -233,4 +234,86 @@ async fn the_logs_say_which_redis_which_file_and_which_routes_changed() {
         changes[1]
     );
     assert!(!logs.contains("/health/sentinel"), "{logs}");
+}
+
+/// Real HTTP to a binary on `[::]:PORT` over both loopbacks, one socket.
+#[tokio::test]
+async fn the_default_listen_address_takes_ipv6_and_ipv4() {
+    assert!(
+        std::fs::read_to_string("/proc/net/if_inet6")
+            .is_ok_and(|t| t.contains("00000000000000000000000000000001")),
+        "this machine has no ::1: the dual-stack test needs IPv6 loopback (ip -6 addr add ::1/128 dev lo)"
+    );
+    let redis = TestRedis::start();
+    let port = free_port();
+    let listen = format!("[::]:{port}");
+    let url = redis.url();
+    // TestBinary waits on 127.0.0.1: the IPv4 half.
+    let binary = TestBinary::start_on(
+        Command::new(env!("CARGO_BIN_EXE_redis-health")),
+        port,
+        &[
+            ("REDIS_HEALTH_REDIS__URL", &url),
+            ("REDIS_HEALTH_SERVER__LISTEN", &listen),
+            ("REDIS_HEALTH_CHECKS__MEMORY__WARN_NO_MAXMEMORY", "false"),
+        ],
+    )
+    .await;
+    for base in [
+        format!("http://127.0.0.1:{port}"),
+        format!("http://[::1]:{port}"),
+    ] {
+        let response = reqwest::get(format!("{base}/health/redis"))
+            .await
+            .unwrap_or_else(|e| panic!("{base}: {e}"));
+        assert_eq!(response.status().as_u16(), 200, "{base}");
+    }
+    let logs = binary.stop();
+    assert!(logs.contains(&format!("listen=[::]:{port}")), "{logs}");
+    // ... and it is the default.
+    let output = run_binary(&["config"], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("listen = \"[::]:8080\""), "{stdout}");
+}
+
+#[tokio::test]
+async fn listen_takes_localhost_and_says_what_it_takes_otherwise() {
+    let redis = TestRedis::start();
+    let port = free_port();
+    let listen = format!("localhost:{port}");
+    let url = redis.url();
+    let binary = TestBinary::start_on(
+        Command::new(env!("CARGO_BIN_EXE_redis-health")),
+        port,
+        &[
+            ("REDIS_HEALTH_REDIS__URL", &url),
+            ("REDIS_HEALTH_SERVER__LISTEN", &listen),
+        ],
+    )
+    .await;
+    assert_eq!(binary.get("/livez").await.0, 200);
+    drop(binary);
+    for bad in ["example.com:8080", "localhost", ":8080", "localhost:99999"] {
+        let output = run_binary(&["config"], &[("REDIS_HEALTH_SERVER__LISTEN", bad)]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(
+            stderr.contains("invalid config: server.listen: must be an IP:port such as 127.0.0.1:8080 or [::]:8080"),
+            "{bad}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_port_in_use_names_the_address_and_server_listen() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let output = run_binary(&["serve"], &[("REDIS_HEALTH_SERVER__LISTEN", &addr)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr} (server.listen):"))
+            && stderr.contains("in use"),
+        "{stderr}"
+    );
 }

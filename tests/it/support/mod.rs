@@ -533,9 +533,15 @@ impl TestBinary {
 
     /// [`Self::start`], with `command` running the binary (e.g. a shell
     /// that sets a limit first).
-    pub async fn start_command(mut command: Command, envs: &[(&str, &str)]) -> Self {
+    pub async fn start_command(command: Command, envs: &[(&str, &str)]) -> Self {
+        Self::start_on(command, free_port(), envs).await
+    }
+
+    /// [`Self::start_command`] on `port`, for a test that sets
+    /// `REDIS_HEALTH_SERVER__LISTEN` itself (another address on that port);
+    /// it is waited for on 127.0.0.1.
+    pub async fn start_on(mut command: Command, port: u16, envs: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
         let stderr_path = dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("log file");
         let child = command
