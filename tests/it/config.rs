@@ -100,9 +100,11 @@ fn assert_refused_without_secret(output: &Output, key: &str) {
     }
 }
 
-/// Runs the binary in `dir`, so a relative `config/default.toml` is there.
+/// Runs the binary in `dir`, so relative paths are read from there.
 fn run_in(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_redis-health"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_redis-health"));
+    without_test_variables(&mut command);
+    command
         .args(args)
         .envs(envs.iter().copied())
         .current_dir(dir)

@@ -317,3 +317,33 @@ fn a_port_in_use_names_the_address_and_server_listen() {
         "{stderr}"
     );
 }
+
+/// On a Sentinel the data-node routes (`/health/replica`, `/health/primary`)
+/// never log, as the Sentinel routes never do on a data node.
+#[tokio::test]
+async fn a_sentinel_logs_no_change_for_the_data_node_routes() {
+    let primary = TestRedis::start();
+    let sentinel = crate::support::sentinel::SentinelNode::start(primary.port, 1);
+    let url = sentinel.url();
+    let binary = TestBinary::start(&[
+        ("REDIS_HEALTH_REDIS__URL", &url),
+        ("REDIS_HEALTH_SENTINEL__MASTERS", "mymaster"),
+    ])
+    .await;
+    let (status, body) = binary.get("/health/sentinel").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(binary.get("/health/replica").await.0, 503);
+    let logs = binary.stop();
+    let changes: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("health status changed"))
+        .collect();
+    assert_eq!(changes.len(), 1, "{logs}");
+    assert!(
+        changes[0].contains(
+            "routes=\"/health/redis,/health,/health/alive,/health/sentinel,/health/sentinel/ready\""
+        ),
+        "{}",
+        changes[0]
+    );
+}
