@@ -327,9 +327,7 @@ impl Changes<'_> {
         let alike = changed.iter().all(|(_, f, report)| {
             *f == from && report.status == worst.status && report.reason == worst.reason
         });
-        let changes = if alike {
-            String::new()
-        } else {
+        let changes = (!alike).then(|| {
             changed
                 .iter()
                 .map(|(route, from, report)| {
@@ -343,8 +341,11 @@ impl Changes<'_> {
                 })
                 .collect::<Vec<_>>()
                 .join(", ")
-        };
-        let from = if alike { from } else { "" };
+        });
+        // Unrecorded when empty: `from` when the routes came from different
+        // statuses, `changes` when they all changed alike.
+        let from = alike.then_some(from);
+        let changes = changes.as_deref();
         let redis = &self.settings.redis.url.address;
         match (failing, self.error) {
             (false, _) => {
