@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::config::FailAt;
-use crate::probe::Prober;
+use crate::config::WarnCode;
+use crate::probe::{Asked, Prober};
 use crate::report::Format;
 use crate::routes::Route;
 
@@ -87,10 +87,10 @@ async fn health(
     route: Route,
 ) -> Result<Response, HttpError> {
     let started = Instant::now();
-    let fail_at = match refuse_oversized(&request)
-        .and_then(|()| request.uri().query().map(requested_fail_at).transpose())
+    let asked = match refuse_oversized(&request)
+        .and_then(|()| request.uri().query().map_or(Ok(Asked::default()), asked_by))
     {
-        Ok(fail_at) => fail_at.flatten(),
+        Ok(asked) => asked,
         Err(error) => {
             prober
                 .metrics()
@@ -103,7 +103,7 @@ async fn health(
     } else {
         Format::Json
     };
-    let answer = prober.answer(route, fail_at, format).await;
+    let answer = prober.answer(route, asked, format).await;
     let code = match (answer.healthy, answer.warn_code) {
         (false, _) => StatusCode::SERVICE_UNAVAILABLE,
         // Validated at load as a 2xx or 429, so always a status code.
@@ -255,14 +255,59 @@ async fn metrics(
     Ok(response)
 }
 
-/// `?fail_at=` for callers that cannot change the config; other
-/// parameters are ignored (cache-busters and the like).
-fn requested_fail_at(query: &str) -> Result<Option<FailAt>, HttpError> {
-    url::form_urlencoded::parse(query.as_bytes())
-        .filter(|(key, _)| key == "fail_at")
-        .last()
-        .map(|(_, value)| value.parse().map_err(HttpError::BadQuery))
-        .transpose()
+/// The query parameters a probe may pass.
+const PARAMETERS: [&str; 2] = ["fail_at", "warn_code"];
+
+/// `?fail_at=` and `?warn_code=`, for callers that cannot change the config
+/// (the last of each wins, every one is validated). A near miss of either
+/// (`failat`, `Fail_At`, `warn-code`) is refused, as ignoring it would
+/// quietly answer by another level; other parameters are ignored
+/// (cache-busters and the like).
+fn asked_by(query: &str) -> Result<Asked, HttpError> {
+    let mut asked = Asked::default();
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match &*key {
+            "fail_at" => {
+                asked.fail_at = Some(value.parse().map_err(|e| HttpError::BadQuery {
+                    parameter: "fail_at",
+                    message: e,
+                })?);
+            }
+            "warn_code" => {
+                let code = value
+                    .parse::<u64>()
+                    .map_err(|_| "must be a 2xx code or 429".to_owned())
+                    .and_then(WarnCode::try_from)
+                    .map_err(|message| HttpError::BadQuery {
+                        parameter: "warn_code",
+                        message,
+                    })?;
+                asked.warn_code = Some(code);
+            }
+            other => {
+                if let Some(known) = PARAMETERS.into_iter().find(|known| near_miss(other, known)) {
+                    return Err(HttpError::MisspelledQuery {
+                        given: other.to_owned(),
+                        known,
+                    });
+                }
+            }
+        }
+    }
+    Ok(asked)
+}
+
+/// Whether `given` is `known` but for case, `-` and `_`.
+fn near_miss(given: &str, known: &str) -> bool {
+    let folded = |text: &str| {
+        text.chars()
+            .filter(|c| *c != '-' && *c != '_')
+            .map(|c| c.to_ascii_lowercase())
+            .collect::<Vec<_>>()
+    };
+    // Only names of about the right length are folded: a probe's own
+    // parameters cost nothing here.
+    given.len() <= known.len() + 4 && folded(given) == folded(known)
 }
 
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -284,8 +329,13 @@ pub enum HttpError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
-    #[error("fail_at: {0}")]
-    BadQuery(String),
+    #[error("{parameter}: {message}")]
+    BadQuery {
+        parameter: &'static str,
+        message: String,
+    },
+    #[error("unknown query parameter {given:?}: did you mean {known}?")]
+    MisspelledQuery { given: String, known: &'static str },
     #[error("metrics could not be rendered")]
     Metrics,
     #[error("URI too long")]
@@ -303,7 +353,7 @@ impl HttpError {
         match self {
             HttpError::NotFound => StatusCode::NOT_FOUND,
             HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            HttpError::BadQuery(_) => Self::BAD_QUERY,
+            HttpError::BadQuery { .. } | HttpError::MisspelledQuery { .. } => Self::BAD_QUERY,
             HttpError::Metrics => StatusCode::INTERNAL_SERVER_ERROR,
             HttpError::UriTooLong => Self::URI_TOO_LONG,
             HttpError::HeadersTooLarge => Self::HEADERS_TOO_LARGE,
@@ -388,6 +438,27 @@ mod tests {
         assert!(!health_json_for(&[
             "application/health+json;q=0.9, application/*"
         ]));
+    }
+
+    #[test]
+    fn near_misses_of_a_parameter_are_refused_others_ignored() {
+        for given in ["failat", "Fail_At", "FAIL-AT", "fail__at"] {
+            assert!(near_miss(given, "fail_at"), "{given}");
+        }
+        for given in ["warn-code", "warncode", "WARN_CODE"] {
+            assert!(near_miss(given, "warn_code"), "{given}");
+        }
+        for given in ["fail", "cache_buster", "fail_at_x", "_", ""] {
+            assert!(!near_miss(given, "fail_at"), "{given}");
+        }
+        assert!(matches!(
+            asked_by("Fail_At=critical"),
+            Err(HttpError::MisspelledQuery {
+                known: "fail_at",
+                ..
+            })
+        ));
+        assert!(asked_by("t=1&x-fail=2").is_ok());
     }
 
     #[test]

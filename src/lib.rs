@@ -60,7 +60,7 @@ impl Application {
     /// Binds the listener; Redis is not contacted until the first check.
     /// Caps `server.max_connections` below the open-file limit.
     pub async fn build(settings: Settings) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(settings.server.listen).await?;
+        let listener = server::bind(settings.server.listen)?;
         let configured = settings.server.max_connections;
         let limit = open_files::soft_limit();
         let cap = open_files::connection_cap(configured, limit);
@@ -118,6 +118,9 @@ pub async fn run(
     if let Err(error) = open_files::raise() {
         tracing::warn!(%error, "cannot raise the open-file limit");
     }
+    let redis = settings.redis.url.address.to_string();
+    let file = config::config_file(config.as_deref())
+        .map_or_else(|| "none".to_owned(), |f| f.display().to_string());
     let mut app = Application::build(settings).await?;
     app.reload = Some(Reload {
         config,
@@ -125,7 +128,10 @@ pub async fn run(
         hangup,
     });
     tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
         listen = %app.local_addr()?,
+        redis,
+        config = file,
         max_connections = app.server.max_connections,
         "redis-health serving"
     );
@@ -136,7 +142,7 @@ pub async fn run(
 /// runs. With no history, the windowed checks are left out of the body.
 pub async fn check_once(settings: Settings, route: Route) -> probe::Answer {
     Arc::new(Prober::one_shot(Arc::new(settings)))
-        .answer(route, None, Format::Json)
+        .answer(route, probe::Asked::default(), Format::Json)
         .await
 }
 

@@ -12,7 +12,8 @@ use redis_health::routes::Route;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// TOML config file (wins over $REDIS_HEALTH_CONFIG; default: config/default.toml if present).
+    /// TOML config file (wins over $REDIS_HEALTH_CONFIG; default: none, only
+    /// the defaults and REDIS_HEALTH_* variables).
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
 }
@@ -31,7 +32,8 @@ enum Command {
         route: Route,
     },
     /// Print the effective configuration (all layers merged) as TOML, with
-    /// secrets redacted.
+    /// secrets redacted, after a comment naming the file and the variables
+    /// merged.
     Config,
 }
 
@@ -82,7 +84,16 @@ fn main() -> ExitCode {
         }),
         Command::Config => match toml::to_string(&settings) {
             Ok(text) => {
-                print!("{text}");
+                let file = redis_health::config::config_file(cli.config.as_deref())
+                    .map_or_else(|| "no config file".to_owned(), |f| f.display().to_string());
+                let env = redis_health::config::env_key_names();
+                let env = if env.is_empty() {
+                    "no REDIS_HEALTH_* key variables".to_owned()
+                } else {
+                    env.join(" ")
+                };
+                // A comment, so stdout stays TOML that loads as it reads.
+                print!("# merged: defaults, then {file}, then {env}\n{text}");
                 ExitCode::SUCCESS
             }
             Err(error) => {

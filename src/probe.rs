@@ -20,19 +20,31 @@ use crate::report::{Format, Report, Round};
 use crate::routes::Route;
 use crate::verdict::Status;
 
+/// What a probe's query asks of its answer, over the route's settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Asked {
+    /// `?fail_at=`, over `routes.<route>.fail_at`.
+    pub fail_at: Option<FailAt>,
+    /// `?warn_code=`, over `routes.<route>.warn_code`: a 429 for Consul
+    /// alone, where a route-wide one would reach every caller of the route.
+    pub warn_code: Option<WarnCode>,
+}
+
 /// A probe's answer for `route` from `round`, by the settings that round
-/// was judged with; `fail_at` is the caller's `?fail_at=`, if any.
-fn answer_from(round: &Round, route: Route, fail_at: Option<FailAt>, format: Format) -> Answer {
+/// was judged with and what the caller `asked`.
+fn answer_from(round: &Round, route: Route, asked: Asked, format: Format) -> Answer {
     let routes = &round.settings.routes;
     let report = round.report(route);
-    let healthy = !route.fails(report, fail_at.unwrap_or_else(|| route.fail_at(routes)));
+    let fail_at = asked.fail_at.unwrap_or_else(|| route.fail_at(routes));
+    let healthy = !route.fails(report, fail_at);
     let body = match format {
         Format::Json => Bytes::from(report.body(round.at.elapsed())),
-        Format::HealthJson => report.health_json(),
+        Format::HealthJson => report.health_json(healthy),
     };
+    let warned = healthy && report.status == Status::Warn;
     Answer {
         healthy,
-        warn_code: (healthy && report.status == Status::Warn).then(|| route.warn_code(routes)),
+        warn_code: warned.then(|| asked.warn_code.unwrap_or_else(|| route.warn_code(routes))),
         body,
     }
 }
@@ -50,6 +62,9 @@ struct Refresh {
     /// `None` for a one-shot check: no window, so no windowed checks.
     history: Option<History>,
     last_status: Vec<(Route, Status)>,
+    /// Whether the node was a Sentinel at the last check that reached it:
+    /// while Redis cannot be asked, the routes of the other kind stay quiet.
+    sentinel: Option<bool>,
 }
 
 /// Answers probes from the latest check and decides when a new one runs.
@@ -90,6 +105,7 @@ impl Prober {
             refresh: Mutex::new(Refresh {
                 history: Some(history),
                 last_status: Vec::new(),
+                sentinel: None,
             }),
             resample: Notify::new(),
             canary: ArcSwapOption::empty(),
@@ -140,22 +156,17 @@ impl Prober {
     }
 
     /// A probe's answer for `route`, from a check younger than
-    /// `checks.max_age`, failing at `fail_at` (the caller's) or else at the
-    /// route's configured level. The usual case takes no lock, no Redis I/O
+    /// `checks.max_age`, by what the caller `asked` or else the route's
+    /// settings. The usual case takes no lock, no Redis I/O
     /// and no serialisation: it copies the body rendered when the check ran.
-    pub async fn answer(
-        self: &Arc<Self>,
-        route: Route,
-        fail_at: Option<FailAt>,
-        format: Format,
-    ) -> Answer {
+    pub async fn answer(self: &Arc<Self>, route: Route, asked: Asked, format: Format) -> Answer {
         if let Some(round) = &*self.latest.load()
             && round.at.elapsed() < round.settings.checks.max_age.get()
         {
-            return answer_from(round, route, fail_at, format);
+            return answer_from(round, route, asked, format);
         }
         let max_age = self.settings.load().checks.max_age.get();
-        answer_from(&*self.refreshed(max_age).await, route, fail_at, format)
+        answer_from(&*self.refreshed(max_age).await, route, asked, format)
     }
 
     /// Metrics kept as probes and checks happen.
@@ -305,8 +316,16 @@ impl Prober {
         let checked_at = SystemTime::now();
         let reports = Route::EVERY
             .map(|route| Report::build(route, &outcome, window.as_ref(), &settings, checked_at));
+        if let Ok(observation) = &outcome {
+            refresh.sentinel = Some(observation.snapshot.sentinel.is_some());
+        }
         let error = outcome.as_ref().err();
-        log_changes(&mut refresh.last_status, &reports, error, &settings);
+        let changes = Changes {
+            sentinel: refresh.sentinel,
+            error,
+            settings: &settings,
+        };
+        changes.log(&mut refresh.last_status, &reports);
         Round {
             at,
             outcome,
@@ -317,38 +336,93 @@ impl Prober {
     }
 }
 
-/// One log line when a route's status changes, never one per probe, with
-/// the error in words when Redis could not be asked.
-fn log_changes(
-    last: &mut Vec<(Route, Status)>,
-    reports: &[Report],
-    error: Option<&RedisError>,
-    settings: &Settings,
-) {
-    let before = std::mem::take(last);
-    for (route, report) in Route::EVERY.into_iter().zip(reports) {
-        let previous = before.iter().find(|(r, _)| *r == route).map(|(_, s)| *s);
-        if previous != Some(report.status) {
-            let path = route.path();
-            let from = previous.map_or("none", Status::as_str);
-            let to = report.status.as_str();
-            let reason = report.reason.map(|r| r.as_str()).unwrap_or_default();
-            if !route.fails(report, route.fail_at(&settings.routes)) {
-                tracing::info!(route = path, from, to, reason, "health status changed");
-            } else {
-                match error {
-                    Some(error) => tracing::warn!(
-                        route = path,
-                        from,
-                        to,
-                        reason,
-                        error = %error,
-                        "health status changed"
-                    ),
-                    None => tracing::warn!(route = path, from, to, reason, "health status changed"),
-                }
+/// What a status-change line needs besides the reports.
+struct Changes<'a> {
+    /// The node's kind, when known: a route for the other kind never logs.
+    sentinel: Option<bool>,
+    /// Why Redis could not be asked, in words.
+    error: Option<&'a RedisError>,
+    settings: &'a Settings,
+}
+
+impl Changes<'_> {
+    /// One log line when routes change status, never one per probe or per
+    /// route: it lists the routes that changed, and is a warning when one
+    /// of them now fails. A route that does not apply to the node
+    /// (`/health/sentinel` on a data node, `/health/replica` on a Sentinel)
+    /// says nothing.
+    fn log(&self, last: &mut Vec<(Route, Status)>, reports: &[Report]) {
+        let before = std::mem::take(last);
+        let mut changed: Vec<(Route, &str, &Report)> = Vec::new();
+        for (route, report) in Route::EVERY.into_iter().zip(reports) {
+            last.push((route, report.status));
+            if self
+                .sentinel
+                .is_some_and(|sentinel| route.wrong_kind(sentinel).is_some())
+            {
+                continue;
+            }
+            let previous = before.iter().find(|(r, _)| *r == route).map(|(_, s)| *s);
+            if previous != Some(report.status) {
+                changed.push((route, previous.map_or("none", Status::as_str), report));
             }
         }
-        last.push((route, report.status));
+        let Some(worst) = changed.iter().map(|c| c.2).max_by_key(|r| r.status) else {
+            return;
+        };
+        let failing = changed
+            .iter()
+            .any(|(route, _, report)| route.fails(report, route.fail_at(&self.settings.routes)));
+        let reason_of = |report: &Report| report.reason.map(|r| r.as_str()).unwrap_or_default();
+        let routes = changed
+            .iter()
+            .map(|c| c.0.path())
+            .collect::<Vec<_>>()
+            .join(",");
+        let from = changed[0].1;
+        let to = worst.status.as_str();
+        let reason = reason_of(worst);
+        // Spelled out per route only when the routes changed differently.
+        let alike = changed.iter().all(|(_, f, report)| {
+            *f == from && report.status == worst.status && report.reason == worst.reason
+        });
+        let changes = (!alike).then(|| {
+            changed
+                .iter()
+                .map(|(route, from, report)| {
+                    let to = report.status.as_str();
+                    match report.reason {
+                        Some(reason) => {
+                            format!("{} {from}->{to} {}", route.path(), reason.as_str())
+                        }
+                        None => format!("{} {from}->{to}", route.path()),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        // Unrecorded when empty: `from` when the routes came from different
+        // statuses, `changes` when they all changed alike.
+        let from = alike.then_some(from);
+        let changes = changes.as_deref();
+        let redis = &self.settings.redis.url.address;
+        match (failing, self.error) {
+            (false, _) => {
+                tracing::info!(routes, from, to, reason, changes, "health status changed");
+            }
+            (true, Some(error)) => tracing::warn!(
+                routes,
+                from,
+                to,
+                reason,
+                changes,
+                %redis,
+                error = %error,
+                "health status changed"
+            ),
+            (true, None) => {
+                tracing::warn!(routes, from, to, reason, changes, %redis, "health status changed");
+            }
+        }
     }
 }

@@ -61,9 +61,15 @@ impl Reloader {
     /// in the config file's directory, until the process ends.
     pub async fn run(self, mut hangup: Option<Signal>) {
         let (changed, mut changes) = mpsc::channel(1);
-        let file = config_file(self.path.as_deref());
-        let mut watch = Watch::new(file.path, file.named, changed);
-        watch.keep(self.prober.metrics());
+        // No file (defaults and environment only): nothing to watch, and a
+        // SIGHUP still loads the same layers again.
+        let mut watch = config_file(self.path.as_deref()).map(|file| Watch::new(file, changed));
+        match watch.as_mut() {
+            Some(watch) => {
+                watch.keep(self.prober.metrics());
+            }
+            None => self.prober.metrics().watching(false),
+        }
         let mut recheck = tokio::time::interval(RECHECK);
         recheck.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -88,7 +94,7 @@ impl Reloader {
                 }
                 _ = recheck.tick() => {
                     // Watched afresh: the file may have changed unseen.
-                    if watch.keep(self.prober.metrics()) {
+                    if watch.as_mut().is_some_and(|w| w.keep(self.prober.metrics())) {
                         settle(&mut changes).await;
                         self.reload(Cause::File).await;
                     }
@@ -188,8 +194,6 @@ type Found = (PathBuf, u64, u64);
 /// The watch on the config file's directories, kept up as they change.
 struct Watch {
     file: PathBuf,
-    /// Named by the operator: losing its watch is worth a warning.
-    named: bool,
     changed: mpsc::Sender<()>,
     /// The directories as last looked at, and whether all were there.
     found: Option<(Vec<Found>, bool)>,
@@ -201,10 +205,9 @@ struct Watch {
 }
 
 impl Watch {
-    fn new(file: PathBuf, named: bool, changed: mpsc::Sender<()>) -> Self {
+    fn new(file: PathBuf, changed: mpsc::Sender<()>) -> Self {
         Self {
             file,
-            named,
             changed,
             found: None,
             watcher: None,
@@ -250,11 +253,7 @@ impl Watch {
                 .map(|dir| dir.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ");
-            if self.named || !first {
-                tracing::warn!(dir = %missing, "the config directory is gone; reload with SIGHUP until it is back");
-            } else {
-                tracing::debug!(dir = %missing, "no config directory to watch");
-            }
+            tracing::warn!(dir = %missing, "the config directory is gone; reload with SIGHUP until it is back");
             false
         };
         if watching && !first {

@@ -58,7 +58,12 @@ pub struct Report {
     pub checks: Vec<(&'static str, Status)>,
     /// The body up to, not including, `,"age_ms":N}`.
     head: String,
+    /// The application/health+json body while the route passes, and, when
+    /// its status is worse than ok, the one while it fails: the draft pairs
+    /// the top-level status with the HTTP code (`pass`/`warn` with 2xx,
+    /// `fail` with 5xx), which a caller's `?fail_at=` moves.
     health_json: Bytes,
+    health_json_failing: Option<Bytes>,
 }
 
 /// One check's verdict, with what the health+json body shows of it.
@@ -131,9 +136,11 @@ fn evaluate(
 }
 
 /// The IETF draft "Health Check Response Format for HTTP APIs": pass, warn
-/// or fail, with one `redis:<check>` entry per check.
+/// or fail, with one `redis:<check>` entry per check, each by its own status.
+/// The top-level `top` is the route's answer, not its worst check: see
+/// [`Report::health_json`].
 fn health_json(
-    status: Status,
+    top: &'static str,
     reasons: &[Reason],
     results: &[Evaluated],
     error: Option<&RedisError>,
@@ -163,7 +170,7 @@ fn health_json(
         })
         .collect();
     let mut body = Map::new();
-    body.insert("status".into(), json!(draft_status(status)));
+    body.insert("status".into(), json!(top));
     body.insert("description".into(), json!("redis-health"));
     if let Some(error) = error {
         body.insert(
@@ -202,15 +209,30 @@ impl Report {
         checked_at: SystemTime,
     ) -> Self {
         let results = evaluate(route, outcome, window, settings);
-        let status = results
-            .iter()
-            .map(|e| e.result.status())
-            .max()
-            .unwrap_or(Status::Ok);
+        // `/health/alive` says whether Redis answered at all: its top level
+        // is ok for any answer (LOADING, BUSY, an auth error), so the body
+        // agrees with its 200; `checks.ping` keeps what the answer was.
+        let counts = |reason: &Reason| {
+            route != Route::Alive || matches!(reason, Reason::Unreachable | Reason::Timeout)
+        };
         let mut reasons: Vec<Reason> = results
             .iter()
             .flat_map(|e| e.result.reasons.iter().copied())
+            .filter(counts)
             .collect();
+        let status = if route == Route::Alive {
+            reasons
+                .iter()
+                .map(|r| r.status())
+                .max()
+                .unwrap_or(Status::Ok)
+        } else {
+            results
+                .iter()
+                .map(|e| e.result.status())
+                .max()
+                .unwrap_or(Status::Ok)
+        };
         reasons.sort_by_key(|reason| Reverse(reason.status()));
         let reason = reasons.first().copied();
         // A skipped check, or one that only says the process is of the other
@@ -230,7 +252,10 @@ impl Report {
             .collect();
         let time = humantime::format_rfc3339_millis(checked_at).to_string();
         let error = outcome.as_ref().err();
-        let health_json = health_json(status, &reasons, &results, error, &time);
+        let passing = if status == Status::Ok { "pass" } else { "warn" };
+        let health_json_failing =
+            (status != Status::Ok).then(|| health_json("fail", &reasons, &results, error, &time));
+        let health_json = health_json(passing, &reasons, &results, error, &time);
 
         let mut body = Map::new();
         body.insert("status".into(), json!(status));
@@ -264,13 +289,18 @@ impl Report {
             checks: statuses,
             head,
             health_json,
+            health_json_failing,
         }
     }
 
-    /// The `application/health+json` body: fixed per check, so a probe
-    /// shares the bytes.
-    pub fn health_json(&self) -> Bytes {
-        self.health_json.clone()
+    /// The `application/health+json` body for a probe that answers 2xx
+    /// (`healthy`: `pass`, or `warn` when the status is worse than ok) or
+    /// 503 (`fail`): fixed per check, so a probe shares the bytes.
+    pub fn health_json(&self, healthy: bool) -> Bytes {
+        match (&self.health_json_failing, healthy) {
+            (Some(failing), false) => failing.clone(),
+            _ => self.health_json.clone(),
+        }
     }
 
     /// The complete body for a probe answered `age` after the check.

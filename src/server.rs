@@ -24,6 +24,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,10 +32,11 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::config::ServerSettings;
+use crate::config::{Listen, ServerSettings};
 
 mod connection;
 
@@ -46,6 +48,60 @@ pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// larger limit makes hyper allocate its header table on the heap for every
 /// request. A probe sends a handful.
 pub const MAX_HEADERS: usize = 100;
+
+/// The accept backlog: tokio's own for `TcpListener::bind`.
+const BACKLOG: i32 = 1024;
+
+/// Binds `server.listen`. `[::]` is one dual-stack socket (IPV6_V6ONLY off,
+/// whatever `net.ipv6.bindv6only` says), taking IPv4 as mapped addresses;
+/// where IPv6 is off (no IPv6 in the kernel, or no IPv6 address to bind),
+/// it falls back to `0.0.0.0` on the same port, saying so once. A failure
+/// names the address and the key, so "address in use" says which.
+pub fn bind(listen: Listen) -> io::Result<TcpListener> {
+    let addr = listen.get();
+    let any_v6 = matches!(addr.ip(), IpAddr::V6(ip) if ip.is_unspecified());
+    match bind_socket(addr) {
+        Err(error) if any_v6 && ipv6_is_off(&error) => {
+            let v4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, addr.port()));
+            tracing::warn!(
+                %error,
+                listen = %addr,
+                fallback = %v4,
+                "IPv6 is off here: listening on IPv4 only"
+            );
+            bind_socket(v4).map_err(|e| named(v4, e))
+        }
+        bound => bound.map_err(|e| named(addr, e)),
+    }
+}
+
+/// The errors that mean no IPv6 here, rather than a port in use.
+fn ipv6_is_off(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL)
+    )
+}
+
+fn named(addr: SocketAddr, error: io::Error) -> io::Error {
+    io::Error::new(
+        error.kind(),
+        format!("cannot listen on {addr} (server.listen): {error}"),
+    )
+}
+
+fn bind_socket(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    // As `TcpListener::bind` does: a restart need not wait out TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    TcpListener::from_std(socket.into())
+}
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains.
 pub async fn serve(
@@ -132,4 +188,22 @@ fn is_per_connection(error: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::ConnectionReset
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_missing_ipv6_falls_back_never_a_port_in_use() {
+        for errno in [libc::EAFNOSUPPORT, libc::EADDRNOTAVAIL] {
+            assert!(ipv6_is_off(&io::Error::from_raw_os_error(errno)), "{errno}");
+        }
+        for errno in [libc::EADDRINUSE, libc::EACCES] {
+            assert!(
+                !ipv6_is_off(&io::Error::from_raw_os_error(errno)),
+                "{errno}"
+            );
+        }
+    }
 }

@@ -15,29 +15,15 @@ use super::{ConfigError, Settings};
 const CONFIG_ENV: &str = "REDIS_HEALTH_CONFIG";
 /// Prefix of the environment variables that override config keys.
 const ENV_PREFIX: &str = "REDIS_HEALTH_";
-/// File read from the working directory when no file is named.
-const DEFAULT_CONFIG_FILE: &str = "config/default.toml";
 
 /// Which config file is read, decided here only: `--config`, else
-/// `$REDIS_HEALTH_CONFIG` (each must exist), else `config/default.toml` in
-/// the working directory, read only if it is there.
-pub struct ConfigPath {
-    pub path: PathBuf,
-    /// Named by the operator, so it must exist.
-    pub named: bool,
-}
-
-pub fn config_file(path: Option<&Path>) -> ConfigPath {
-    let named = path
-        .map(Path::to_path_buf)
-        .or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
-    match named {
-        Some(path) => ConfigPath { path, named: true },
-        None => ConfigPath {
-            path: PathBuf::from(DEFAULT_CONFIG_FILE),
-            named: false,
-        },
-    }
+/// `$REDIS_HEALTH_CONFIG`, else none (defaults and `REDIS_HEALTH_*` only).
+/// Never a file found by looking around: one in the working directory
+/// would be another program's as often as ours. The package's units name
+/// theirs (`--config /etc/redis-health/<instance>.toml`).
+pub fn config_file(path: Option<&Path>) -> Option<PathBuf> {
+    path.map(Path::to_path_buf)
+        .or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from))
 }
 
 /// The config file, read and checked to be TOML before figment sees it, so
@@ -82,14 +68,6 @@ impl ConfigFile {
         }
         Ok(Self { path, text })
     }
-
-    /// The default file: absent is fine, anything else there must be readable.
-    fn read_if_present(path: &Path) -> Result<Option<Self>, ConfigError> {
-        match std::fs::symlink_metadata(path) {
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            _ => Self::read(path.to_path_buf()).map(Some),
-        }
-    }
 }
 
 impl Provider for ConfigFile {
@@ -103,15 +81,66 @@ impl Provider for ConfigFile {
 }
 
 /// Whether `name`, a variable's name after `REDIS_HEALTH_`, can be a key:
-/// every key is at least two levels deep. Other names, such as the
-/// `REDIS_HEALTH_PORT` Kubernetes injects for a Service named redis-health,
-/// and `REDIS_HEALTH_CONFIG`, are not config keys.
+/// every key is at least two levels deep.
 fn is_key_name(name: &str) -> bool {
     name.contains("__")
 }
 
-/// The `REDIS_HEALTH_*` variables set that [`Settings::load`] ignored.
+/// Whether `name` (the whole variable name) has a shape Kubernetes injects
+/// for a Service (`enableServiceLinks`): `<SVC>_SERVICE_HOST`,
+/// `<SVC>_SERVICE_PORT`, `<SVC>_SERVICE_PORT_<PORTNAME>`, `<SVC>_PORT`,
+/// `<SVC>_PORT_<n>_<PROTO>` and its `_PROTO`, `_PORT` and `_ADDR` forms.
+/// A Service named redis-health, or redis-health-anything, gives such names.
+fn is_service_link(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    let words: Vec<&str> = upper.split('_').collect();
+    let ends = |tail: &[&str]| words.len() > tail.len() && words.ends_with(tail);
+    if ends(&["SERVICE", "HOST"]) || ends(&["SERVICE", "PORT"]) || ends(&["PORT"]) {
+        return true;
+    }
+    if let Some(at) = upper.find("_SERVICE_PORT_") {
+        return at > 0 && upper.len() > at + "_SERVICE_PORT_".len();
+    }
+    // ..._PORT_<n>_<PROTO>[_PROTO|_PORT|_ADDR]
+    let protocol = |word: &str| matches!(word, "TCP" | "UDP" | "SCTP");
+    let number = |word: &str| !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit());
+    let link = |tail: &[&str]| {
+        tail.len() == 3 && tail[0] == "PORT" && number(tail[1]) && protocol(tail[2])
+    };
+    let n = words.len();
+    (n > 3 && link(&words[n - 3..]))
+        || (n > 4
+            && matches!(words[n - 1], "PROTO" | "PORT" | "ADDR")
+            && link(&words[n - 4..n - 1]))
+}
+
+/// The `REDIS_HEALTH_*` variables set that [`Settings::load`] ignored: the
+/// Kubernetes service links.
 pub fn ignored_env_names() -> Vec<String> {
+    prefixed_env_names()
+        .filter(|name| is_service_link(name))
+        .collect()
+}
+
+/// The `REDIS_HEALTH_*` key variables set (with `__`), by name: what
+/// `redis-health config` says it merged.
+pub fn env_key_names() -> Vec<String> {
+    let mut names: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| {
+            name.split_at_checked(ENV_PREFIX.len())
+                .is_some_and(|(prefix, rest)| {
+                    prefix.eq_ignore_ascii_case(ENV_PREFIX) && is_key_name(rest)
+                })
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Names of the variables set that start with `REDIS_HEALTH_` (any case),
+/// other than `REDIS_HEALTH_CONFIG` and the key names (with `__`).
+fn prefixed_env_names() -> impl Iterator<Item = String> {
     std::env::vars_os()
         .filter_map(|(name, _)| name.into_string().ok())
         .filter(|name| {
@@ -122,19 +151,80 @@ pub fn ignored_env_names() -> Vec<String> {
                         && !is_key_name(rest)
                 })
         })
-        .collect()
+}
+
+/// A `REDIS_HEALTH_` variable that is neither a key (no `__`), nor
+/// `REDIS_HEALTH_CONFIG`, nor a service link: a typo (`REDIS_HEALTH_REDIS_URL`)
+/// that, ignored, would check another Redis than meant. One line naming
+/// it and the key name it likely meant; never its value.
+fn refuse_typos() -> Result<(), ConfigError> {
+    let Some(name) = prefixed_env_names().find(|name| !is_service_link(name)) else {
+        return Ok(());
+    };
+    let rest = name[ENV_PREFIX.len()..].to_ascii_lowercase();
+    let message = match meant_key(&rest) {
+        Some(key) => format!(
+            "not a config key (sections and keys are separated by __): did you mean {ENV_PREFIX}{}?",
+            key.join("__").to_ascii_uppercase()
+        ),
+        None => format!(
+            "not a config key: keys are {ENV_PREFIX}<SECTION>__<KEY>, e.g. {ENV_PREFIX}REDIS__URL"
+        ),
+    };
+    Err(ConfigError::new(&name, message))
+}
+
+/// The key path `rest` (lower case, `_` for every separator) likely means,
+/// read off the real key tree: `redis_url` is `redis.url`,
+/// `checks_memory_warn_ratio` is `checks.memory.warn_ratio`. `None` when
+/// it starts with no section.
+fn meant_key(rest: &str) -> Option<Vec<String>> {
+    let tree = toml::Table::try_from(Settings::default()).ok()?;
+    let mut path = Vec::new();
+    let mut table = &tree;
+    let mut rest = rest;
+    loop {
+        // Longest first: `warn_ratio` before `warn`.
+        let mut keys: Vec<&String> = table.keys().collect();
+        keys.sort_by_key(|key| std::cmp::Reverse(key.len()));
+        let step = keys.into_iter().find_map(|key| {
+            if rest == key.as_str() {
+                Some((key, None))
+            } else {
+                let below = rest.strip_prefix(key.as_str())?.strip_prefix('_')?;
+                table
+                    .get(key.as_str())?
+                    .as_table()
+                    .map(|t| (key, Some((t, below))))
+            }
+        });
+        match step {
+            Some((key, None)) => {
+                path.push(key.clone());
+                return Some(path);
+            }
+            Some((key, Some((below, remainder)))) => {
+                path.push(key.clone());
+                table = below;
+                rest = remainder;
+            }
+            // A key the defaults leave out (an unset path) under a known
+            // section: the rest is taken as its name.
+            None if !path.is_empty() => {
+                path.push(rest.to_owned());
+                return Some(path);
+            }
+            None => return None,
+        }
+    }
 }
 
 impl Settings {
     /// Loads the layers: defaults, then the file [`config_file`] names, then
     /// `REDIS_HEALTH_*` variables.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let ConfigPath { path, named } = config_file(path);
-        let file = if named {
-            Some(ConfigFile::read(path)?)
-        } else {
-            ConfigFile::read_if_present(&path)?
-        };
+        refuse_typos()?;
+        let file = config_file(path).map(ConfigFile::read).transpose()?;
         let mut figment = Figment::new();
         if let Some(file) = file {
             figment = figment.merge(file);
@@ -327,6 +417,49 @@ mod tests {
         assert!(
             Settings::from_toml("[checks]\nwindow = \"1m\"").is_ok_and(|s| s.deprecated.is_empty())
         );
+    }
+
+    #[test]
+    fn the_meant_key_is_read_off_the_key_tree() {
+        let meant = |rest: &str| meant_key(rest).map(|path| path.join("."));
+        for (rest, key) in [
+            ("redis_url", "redis.url"),
+            ("redis_password_file", "redis.password_file"),
+            ("checks_memory_warn_ratio", "checks.memory.warn_ratio"),
+            ("routes_redis_warn_code", "routes.redis.warn_code"),
+            ("redis_tls_ca_file", "redis.tls.ca_file"),
+            ("server_listen", "server.listen"),
+            ("log_format", "log.format"),
+        ] {
+            assert_eq!(meant(rest).as_deref(), Some(key), "{rest}");
+        }
+        assert_eq!(meant("nothing_here"), None);
+    }
+
+    #[test]
+    fn service_link_shapes() {
+        for name in [
+            "REDIS_HEALTH_SERVICE_HOST",
+            "REDIS_HEALTH_SERVICE_PORT",
+            "REDIS_HEALTH_SERVICE_PORT_METRICS",
+            "REDIS_HEALTH_SERVICE_PORT_HTTP_METRICS",
+            "REDIS_HEALTH_PORT",
+            "REDIS_HEALTH_PORT_8080_TCP",
+            "REDIS_HEALTH_PORT_8080_TCP_PROTO",
+            "REDIS_HEALTH_PORT_8080_TCP_PORT",
+            "REDIS_HEALTH_PORT_8080_TCP_ADDR",
+            "REDIS_HEALTH_METRICS_PORT_9121_UDP",
+        ] {
+            assert!(is_service_link(name), "{name}");
+        }
+        for name in [
+            "REDIS_HEALTH_REDIS_URL",
+            "REDIS_HEALTH_LOG_FORMAT",
+            "REDIS_HEALTH_PORT_X_TCP",
+            "REDIS_HEALTH_PORT_8080_TCP_HOST",
+        ] {
+            assert!(!is_service_link(name), "{name}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod load;
 mod types;
 mod url;
 
-use std::net::SocketAddr;
+use std::net::{Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,10 +20,10 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::checks::CheckSettings;
 pub use diff::{needs_redial, needs_restart};
-pub use load::{ConfigPath, config_file, ignored_env_names};
+pub use load::{config_file, env_key_names, ignored_env_names};
 pub use types::{
-    DAY, Factor, FailAt, HOUR, HostPorts, LogLevel, MINUTE, MONTH, MasterNames, MemoryLimit,
-    QuantityError, Ratio, WarnCode, Within, YEAR,
+    DAY, Factor, FailAt, HOUR, HostPorts, Listen, LogLevel, MINUTE, MONTH, MasterNames,
+    MemoryLimit, QuantityError, Ratio, WarnCode, Within, YEAR,
 };
 pub use url::{Address, RedisUrl};
 
@@ -67,7 +67,9 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
-    pub listen: SocketAddr,
+    /// `[::]:8080` by default: IPv6 and IPv4 on one dual-stack socket, so
+    /// an IPv6-only cluster's kubelet reaches it too (see `server::bind`).
+    pub listen: Listen,
     /// Connections served at once; more wait in the kernel's accept backlog.
     pub max_connections: NonZeroU32,
     /// A client must send a whole request head within this, on a new
@@ -81,7 +83,7 @@ pub struct ServerSettings {
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            listen: Listen::new(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 8080))),
             // Evaluated at compile time: never fails at run time.
             max_connections: const { NonZeroU32::new(1024).expect("1024 is not zero") },
             header_read_timeout: Within::of(Duration::from_secs(5)),

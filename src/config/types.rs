@@ -2,6 +2,7 @@
 //! the rule, so nothing downstream checks it again.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::num::NonZeroU64;
 use std::time::Duration;
 
@@ -360,6 +361,66 @@ impl TryFrom<String> for FailAt {
     }
 }
 
+/// `server.listen`: an IP and port, or `localhost:PORT`, which binds
+/// 127.0.0.1 only: one listener, on the loopback address every client and
+/// the kubelet's exec/port-forward paths reach (a client that resolves
+/// localhost to ::1 first falls back to 127.0.0.1). Any other host name is
+/// refused rather than looked up: a listener must not move with DNS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Listen(SocketAddr);
+
+impl Listen {
+    pub const fn new(addr: SocketAddr) -> Self {
+        Self(addr)
+    }
+
+    pub fn get(self) -> SocketAddr {
+        self.0
+    }
+}
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Ok(addr) = text.parse::<SocketAddr>() {
+            return Ok(Self(addr));
+        }
+        let localhost = text
+            .rsplit_once(':')
+            .filter(|(host, _)| host.eq_ignore_ascii_case("localhost"))
+            .and_then(|(_, port)| port.parse::<u16>().ok());
+        match localhost {
+            Some(port) => Ok(Self(SocketAddr::from(([127, 0, 0, 1], port)))),
+            None => Err(
+                "must be an IP:port such as 127.0.0.1:8080 or [::]:8080, or localhost:PORT"
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
+impl TryFrom<String> for Listen {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl From<Listen> for String {
+    fn from(listen: Listen) -> Self {
+        listen.0.to_string()
+    }
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// An HTTP code for a route in warn: a 2xx, or 429, which Consul reads as
 /// its "warning" state (every other code Consul reads as critical).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -528,6 +589,23 @@ impl serde::de::Visitor<'_> for MemoryLimitVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_takes_an_ip_and_port_or_localhost() {
+        let listen = |text: &str| text.parse::<Listen>().map(|l| l.get().to_string());
+        assert_eq!(listen("[::]:8080").as_deref(), Ok("[::]:8080"));
+        assert_eq!(listen("127.0.0.1:0").as_deref(), Ok("127.0.0.1:0"));
+        assert_eq!(listen("LocalHost:9").as_deref(), Ok("127.0.0.1:9"));
+        for bad in [
+            "redis-health:8080",
+            "localhost:",
+            "localhost:70000",
+            "[::1]",
+            "",
+        ] {
+            assert!(listen(bad).is_err(), "{bad}");
+        }
+    }
     use figment::Figment;
     use figment::providers::{Format, Toml};
 

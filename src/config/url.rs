@@ -31,6 +31,18 @@ pub enum Address {
     Unix(PathBuf),
 }
 
+/// `host:port`, `[v6]:port` or `unix:/path`: where a log line says Redis
+/// is, never with a user or password.
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Unix(path) => write!(f, "unix:{}", path.display()),
+            Address::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Address::Tcp { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
 impl RedisUrl {
     pub(super) fn local() -> Self {
         Self {

@@ -100,9 +100,11 @@ fn assert_refused_without_secret(output: &Output, key: &str) {
     }
 }
 
-/// Runs the binary in `dir`, so a relative `config/default.toml` is there.
+/// Runs the binary in `dir`, so relative paths are read from there.
 fn run_in(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_redis-health"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_redis-health"));
+    without_test_variables(&mut command);
+    command
         .args(args)
         .envs(envs.iter().copied())
         .current_dir(dir)
@@ -343,12 +345,36 @@ fn an_unreadable_or_non_utf8_config_file_is_one_line_naming_it() {
     );
 }
 
+/// Run inside another project, the binary reads none of its files: only
+/// `--config` or `REDIS_HEALTH_CONFIG` name a file.
 #[test]
-fn a_directory_where_the_default_config_file_belongs_is_an_error() {
+fn another_programs_config_default_toml_is_never_read() {
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir_all(dir.path().join("config/default.toml")).expect("mkdir");
+    std::fs::create_dir(dir.path().join("config")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("config/default.toml"),
+        "[database]\nhost = \"db\"\n",
+    )
+    .expect("write");
     let output = run_in(dir.path(), &["config"], &[]);
-    assert_refused_without_secret(&output, "config/default.toml: cannot read");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.starts_with("# merged: defaults, then no config file, then "),
+        "{stdout}"
+    );
+    // Named, it is read (and refused for its keys).
+    let output = run_in(
+        dir.path(),
+        &["config", "--config", "config/default.toml"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
 }
 
 #[test]
@@ -727,7 +753,11 @@ async fn json_logs_say_once_when_a_route_changes_status() {
     let changes: Vec<(String, String)> = lines
         .iter()
         .filter(|l| l["fields"]["message"] == "health status changed")
-        .filter(|l| l["fields"]["route"] == "/health/redis")
+        .filter(|l| {
+            l["fields"]["routes"]
+                .as_str()
+                .is_some_and(|routes| routes.split(',').any(|r| r == "/health/redis"))
+        })
         .map(|l| {
             let field = |k: &str| l["fields"][k].as_str().unwrap_or_default().to_owned();
             (field("to"), field("reason"))

@@ -101,3 +101,66 @@ async fn health_json_on_request_with_the_same_codes() {
     assert_eq!((status, &body["status"]), (503, &"fail".into()));
     assert_eq!(body["checks"]["redis:memory"][0]["status"], "fail");
 }
+
+/// The draft pairs `pass`/`warn` with 2xx and `fail` with 4xx-5xx: the top
+/// level follows the code a caller's `?fail_at=` or `?warn_code=` gives,
+/// while each check entry keeps its own status.
+#[tokio::test]
+async fn health_json_top_level_status_follows_the_http_code() {
+    let redis = TestRedis::start();
+    redis.fill_to_ratio(0.87);
+    let config = settings_with(&redis.url(), "checks.max_age = \"10ms\"");
+    let app = spawn_app(config).await;
+
+    let (status, _, body) = get_health_json(&app, "/health/redis?fail_at=warn").await;
+    assert_eq!((status, &body["status"]), (503, &"fail".into()), "{body}");
+    assert_eq!(body["checks"]["redis:memory"][0]["status"], "warn");
+    let (status, _, body) = get_health_json(&app, "/health/redis?warn_code=429").await;
+    assert_eq!((status, &body["status"]), (429, &"warn".into()), "{body}");
+
+    redis.fill_to_ratio(1.05);
+    app.wait_for("/health/redis", Duration::from_secs(3), |a| a.status == 503)
+        .await;
+    let (status, _, body) = get_health_json(&app, "/health/redis?fail_at=down").await;
+    assert_eq!((status, &body["status"]), (200, &"warn".into()), "{body}");
+    assert_eq!(body["checks"]["redis:memory"][0]["status"], "fail");
+}
+
+/// `/health/alive` answers 200 while Redis answers with an error (here an
+/// auth error): its top level says so in both formats, and the ping entry
+/// keeps the error.
+#[tokio::test]
+async fn alive_bodies_agree_with_their_200_when_redis_refuses_the_ping() {
+    let redis = TestRedis::with_args(&["--requirepass", "s3cret-pw"]);
+    let config = settings_with(&redis.url(), "checks.max_age = \"10ms\"");
+    let app = spawn_app(config).await;
+
+    let alive = app.get("/health/alive").await;
+    assert_eq!(alive.status, 200, "{}", alive.text);
+    assert_eq!(alive.json["status"], "ok", "{}", alive.text);
+    assert!(alive.text.contains(r#""reasons":[]"#), "{}", alive.text);
+    assert_eq!(alive.json["checks"]["ping"]["status"], "down");
+    assert_eq!(alive.json["checks"]["ping"]["reason"], "auth_failed");
+    let (status, _, body) = get_health_json(&app, "/health/alive").await;
+    assert_eq!((status, &body["status"]), (200, &"pass".into()), "{body}");
+    let ping = &body["checks"]["redis:ping"][0];
+    assert_eq!(
+        (&ping["status"], &ping["output"]),
+        (&"fail".into(), &"auth_failed".into())
+    );
+
+    // The data routes still fail, in both formats.
+    let ready = app.get("/health/redis").await;
+    assert!(is_down_with(&ready, "auth_failed"), "{}", ready.text);
+    let (status, _, body) = get_health_json(&app, "/health/redis").await;
+    assert_eq!((status, &body["status"]), (503, &"fail".into()), "{body}");
+
+    // Unreachable is down on /health/alive too.
+    drop(redis);
+    let gone = app
+        .wait_for("/health/alive", Duration::from_secs(3), |a| a.status == 503)
+        .await;
+    assert_eq!(gone.json["status"], "down", "{}", gone.text);
+    let (status, _, body) = get_health_json(&app, "/health/alive").await;
+    assert_eq!((status, &body["status"]), (503, &"fail".into()), "{body}");
+}

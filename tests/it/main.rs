@@ -7,6 +7,7 @@ mod acl;
 mod cluster;
 mod config;
 mod faults;
+mod first_hour;
 mod formats;
 mod headroom;
 mod http;

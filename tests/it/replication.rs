@@ -116,7 +116,8 @@ async fn replica_refusing_stale_reads_is_master_down() {
     // Alive all the same: restarting a replica whose primary is gone helps nobody.
     let alive = app.get("/health/alive").await;
     assert_eq!(alive.status, 200, "{}", alive.text);
-    assert_eq!(alive.json["reason"], "master_down");
+    assert_eq!(alive.json["status"], "ok", "{}", alive.text);
+    assert_eq!(alive.json["checks"]["ping"]["reason"], "master_down");
 }
 
 /// Every string and number in a body, with the keys on the way.

@@ -533,9 +533,16 @@ impl TestBinary {
 
     /// [`Self::start`], with `command` running the binary (e.g. a shell
     /// that sets a limit first).
-    pub async fn start_command(mut command: Command, envs: &[(&str, &str)]) -> Self {
+    pub async fn start_command(command: Command, envs: &[(&str, &str)]) -> Self {
+        Self::start_on(command, free_port(), envs).await
+    }
+
+    /// [`Self::start_command`] on `port`, for a test that sets
+    /// `REDIS_HEALTH_SERVER__LISTEN` itself (another address on that port);
+    /// it is waited for on 127.0.0.1.
+    pub async fn start_on(mut command: Command, port: u16, envs: &[(&str, &str)]) -> Self {
+        without_test_variables(&mut command);
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
         let stderr_path = dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("log file");
         let child = command
@@ -618,12 +625,23 @@ impl Drop for TestBinary {
 /// `+sentinel|ckquorum`, a cluster node `+cluster|info`.
 pub const LEAST_PRIVILEGE: &[&str] = &["-@all", "+ping", "+info", "+client|id"];
 
+/// The test suite's own `REDIS_HEALTH_TEST_*` variables (which server
+/// binaries to test against) are no config keys: the binary would exit 2
+/// on them, so a child never sees them.
+pub fn without_test_variables(command: &mut Command) {
+    for server in ["REDIS62", "VALKEY", "REDIS82"] {
+        command.env_remove(format!("REDIS_HEALTH_TEST_{server}"));
+    }
+}
+
 /// Runs the binary to completion with these arguments and variables.
 /// A run that does not end within 30 s (a config that should have been
 /// refused, so the binary serves) is killed and fails the test.
 pub fn run_binary(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_redis-health"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_redis-health"));
+    without_test_variables(&mut command);
+    let mut child = command
         .args(args)
         .envs(envs.iter().copied())
         .current_dir(dir.path())
