@@ -131,7 +131,8 @@ impl Route {
     /// run the checks of whichever kind the process is.
     pub fn wrong_kind(self, sentinel: bool) -> Option<Reason> {
         match (self, sentinel) {
-            (Route::Replica | Route::Primary, true) => Some(Reason::NotDataNode),
+            // Queues live in a data node; a Sentinel holds none.
+            (Route::Replica | Route::Primary | Route::Queues, true) => Some(Reason::NotDataNode),
             (Route::Sentinel | Route::SentinelReady, false) => Some(Reason::NotSentinel),
             _ => None,
         }

@@ -215,8 +215,7 @@ async fn the_logs_say_which_redis_which_file_and_which_routes_changed() {
         .filter(|l| l.contains("health status changed"))
         .collect();
     assert_eq!(changes.len(), 2, "one line per change: {logs}");
-    let data_routes =
-        "routes=\"/health/redis,/health/replica,/health/primary,/health,/health/alive\"";
+    let data_routes = "routes=\"/health/redis,/health/replica,/health/primary,/health,/health/alive,/health/queues\"";
     assert!(
         changes[0].contains(data_routes) && changes[0].contains("to=\"ok\""),
         "{}",

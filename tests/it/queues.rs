@@ -49,6 +49,23 @@ async fn wait_ok(app: &TestApp) -> Answer {
     .await
 }
 
+/// A Sentinel holds no queues: pointed at one, a queue monitor is told so,
+/// as /health/replica and /health/primary are.
+#[tokio::test]
+async fn on_a_sentinel_the_queues_route_says_not_data_node() {
+    let primary = TestRedis::start();
+    let sentinel = crate::support::sentinel::SentinelNode::start(primary.addr().port(), 1);
+    let queues = queue("jobs", "list", "jobs", "");
+    let app = spawn_app(settings_with(&sentinel.url(), &queues)).await;
+    let answer = app.get("/health/queues").await;
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert_eq!(answer.json["reason"], "not_data_node", "{}", answer.text);
+    assert!(answer.json["checks"].get("queues").is_some(), "{}", answer.text);
+    // Its own routes do not judge queues at all.
+    let all = app.get("/health").await;
+    assert!(all.json["checks"].get("queues").is_none(), "{}", all.text);
+}
+
 #[tokio::test]
 async fn without_queues_the_route_says_skipped_and_the_node_routes_never_judge_queues() {
     let redis = TestRedis::start();
