@@ -6,6 +6,7 @@ mod support;
 mod acl;
 mod cluster;
 mod config;
+mod deploy;
 mod faults;
 mod formats;
 mod headroom;
