@@ -7,6 +7,7 @@ mod acl;
 mod cluster;
 mod config;
 mod deploy;
+mod docs;
 mod faults;
 mod formats;
 mod headroom;

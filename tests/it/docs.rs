@@ -1,0 +1,81 @@
+//! docs/configuration.md, the key reference, against config/default.toml,
+//! the commented file of every default: a key one of them names and the
+//! other does not, or a default they disagree on, fails.
+
+use std::collections::BTreeMap;
+
+const REFERENCE: &str = include_str!("../../docs/configuration.md");
+const DEFAULTS: &str = include_str!("../../config/default.toml");
+
+/// Every key set in default.toml (commented lines are not), with its value
+/// as written there.
+fn shipped_defaults() -> BTreeMap<String, String> {
+    let mut section = String::new();
+    let mut keys = BTreeMap::new();
+    for line in DEFAULTS.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_owned();
+        } else if let Some((key, value)) = line.split_once(" = ").filter(|_| !line.starts_with('#')) {
+            let value = value.split(" #").next().unwrap_or(value).trim();
+            keys.insert(format!("{section}.{}", key.trim()), value.to_owned());
+        }
+    }
+    keys
+}
+
+/// The reference's key rows: `| `key` | default | env var |`.
+fn reference_rows() -> Vec<(String, String)> {
+    REFERENCE
+        .lines()
+        .filter_map(|line| {
+            let mut cells = line.strip_prefix("| `")?.splitn(2, "` | ");
+            let key = cells.next()?.to_owned();
+            let default = cells.next()?.split(" | ").next()?.to_owned();
+            Some((key, default))
+        })
+        .collect()
+}
+
+/// The row that documents `key`: its own, or a pattern row such as
+/// `checks.<name>.enabled` for memory, hit_rate, ... that lists its part.
+fn row_for<'a>(rows: &'a [(String, String)], key: &str) -> Option<&'a (String, String)> {
+    rows.iter().find(|(k, _)| k == key).or_else(|| {
+        let parts: Vec<&str> = key.split('.').collect();
+        rows.iter().find(|(k, _)| {
+            let (pattern, names) = k.split_once("` for ").unwrap_or((k, ""));
+            let pattern: Vec<&str> = pattern.split('.').collect();
+            pattern.len() == parts.len()
+                && pattern.iter().zip(&parts).all(|(p, part)| {
+                    p == part || (p.starts_with('<') && names.split([',', ' ']).any(|n| n == *part))
+                })
+        })
+    })
+}
+
+#[test]
+fn every_shipped_default_has_its_row_and_value_in_the_reference() {
+    let rows = reference_rows();
+    assert!(rows.len() > 20, "docs/configuration.md: no key rows found");
+    for (key, value) in shipped_defaults() {
+        let (_, default) = row_for(&rows, &key)
+            .unwrap_or_else(|| panic!("docs/configuration.md has no row for {key}"));
+        assert!(
+            default.starts_with(&format!("`{value}`")),
+            "docs/configuration.md: {key} defaults to {default}, config/default.toml says {value}"
+        );
+    }
+}
+
+#[test]
+fn every_key_in_the_reference_is_in_the_shipped_file() {
+    let shipped = shipped_defaults();
+    for (key, default) in reference_rows() {
+        if key.contains('<') || key.contains(',') || default.starts_with("unset") {
+            continue; // pattern rows, range rows and keys with no default
+        }
+        assert!(
+            shipped.contains_key(&key) || DEFAULTS.contains(&format!("# {}", key.rsplit('.').next().unwrap_or(&key))),
+            "docs/configuration.md documents {key}, which config/default.toml does not hold"
+        );
+    }
+}
