@@ -15,7 +15,8 @@ fn shipped_defaults() -> BTreeMap<String, String> {
     for line in DEFAULTS.lines().map(str::trim) {
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
             section = name.to_owned();
-        } else if let Some((key, value)) = line.split_once(" = ").filter(|_| !line.starts_with('#')) {
+        } else if let Some((key, value)) = line.split_once(" = ").filter(|_| !line.starts_with('#'))
+        {
             let value = value.split(" #").next().unwrap_or(value).trim();
             keys.insert(format!("{section}.{}", key.trim()), value.to_owned());
         }
@@ -23,14 +24,15 @@ fn shipped_defaults() -> BTreeMap<String, String> {
     keys
 }
 
-/// The reference's key rows: `| `key` | default | env var |`.
+/// The reference's rows that start with a key: (the key cell without its
+/// backticks, e.g. `checks.<name>.enabled for memory, ...`, the default cell).
 fn reference_rows() -> Vec<(String, String)> {
     REFERENCE
         .lines()
         .filter_map(|line| {
-            let mut cells = line.strip_prefix("| `")?.splitn(2, "` | ");
-            let key = cells.next()?.to_owned();
-            let default = cells.next()?.split(" | ").next()?.to_owned();
+            let mut cells = line.strip_prefix("| `")?.split(" | ");
+            let key = cells.next()?.replacen('`', "", 2);
+            let default = cells.next()?.to_owned();
             Some((key, default))
         })
         .collect()
@@ -42,7 +44,7 @@ fn row_for<'a>(rows: &'a [(String, String)], key: &str) -> Option<&'a (String, S
     rows.iter().find(|(k, _)| k == key).or_else(|| {
         let parts: Vec<&str> = key.split('.').collect();
         rows.iter().find(|(k, _)| {
-            let (pattern, names) = k.split_once("` for ").unwrap_or((k, ""));
+            let (pattern, names) = k.split_once(" for ").unwrap_or((k, ""));
             let pattern: Vec<&str> = pattern.split('.').collect();
             pattern.len() == parts.len()
                 && pattern.iter().zip(&parts).all(|(p, part)| {
@@ -74,7 +76,8 @@ fn every_key_in_the_reference_is_in_the_shipped_file() {
             continue; // pattern rows, range rows and keys with no default
         }
         assert!(
-            shipped.contains_key(&key) || DEFAULTS.contains(&format!("# {}", key.rsplit('.').next().unwrap_or(&key))),
+            shipped.contains_key(&key)
+                || DEFAULTS.contains(&format!("# {}", key.rsplit('.').next().unwrap_or(&key))),
             "docs/configuration.md documents {key}, which config/default.toml does not hold"
         );
     }
