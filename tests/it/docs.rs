@@ -82,3 +82,39 @@ fn every_key_in_the_reference_is_in_the_shipped_file() {
         );
     }
 }
+
+/// The README's keyword for uptime monitors that only match a substring:
+/// `"reasons":[]` is in an ok body of `/health` and in no warning's, while
+/// `{"status":"ok"` is in both (every check object starts with it).
+#[tokio::test]
+async fn the_uptime_keyword_tells_ok_from_warn() {
+    let readme = include_str!("../../README.md");
+    assert!(
+        readme.contains("`\"reasons\":[]`"),
+        "README names no substring keyword"
+    );
+    let redis = crate::support::TestRedis::with_args(&["--maxmemory", "100mb"]);
+    let app = crate::support::spawn_app(crate::support::settings_with(
+        &redis.url(),
+        "checks.max_age = \"100ms\"",
+    ))
+    .await;
+    let ok = app.get("/health").await;
+    assert_eq!(
+        (ok.status, ok.json["status"].as_str()),
+        (200, Some("ok")),
+        "{}",
+        ok.text
+    );
+    assert!(ok.text.contains(r#""reasons":[]"#), "{}", ok.text);
+
+    redis.fill_to_ratio(0.87);
+    let warn = app
+        .wait_for("/health", std::time::Duration::from_secs(2), |a| {
+            a.json["status"] == "warn"
+        })
+        .await;
+    assert_eq!(warn.status, 200, "{}", warn.text);
+    assert!(!warn.text.contains(r#""reasons":[]"#), "{}", warn.text);
+    assert!(warn.text.contains(r#"{"status":"ok""#), "{}", warn.text);
+}
