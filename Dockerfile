@@ -1,5 +1,7 @@
 # redis-health: a small, non-root image holding one static-enough binary.
-# Build: docker build -t redis-health .
+# Build, tag and push (no image is published; set the manifests' image: to it):
+#   docker build -t registry.example.com/redis-health:0.1.0 .
+#   docker push registry.example.com/redis-health:0.1.0
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src

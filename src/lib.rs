@@ -5,6 +5,7 @@
 //! [`routes`] -> [`report`] render.
 
 pub mod checks;
+pub mod cli;
 pub mod config;
 pub mod history;
 pub mod http;

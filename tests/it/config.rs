@@ -239,16 +239,16 @@ fn every_duration_key_accepts_its_maximum_and_refuses_one_nanosecond_more() {
 }
 
 #[test]
-fn the_readme_states_each_duration_range() {
-    let readme = include_str!("../../README.md");
+fn the_configuration_reference_states_each_duration_range() {
+    let reference = include_str!("../../docs/configuration.md");
     for (key, max) in duration_bounds() {
         let max = format!("`{}`", humantime::format_duration(*max));
         let key = format!("`{key}`");
         assert!(
-            readme
+            reference
                 .lines()
                 .any(|line| line.starts_with("| ") && line.contains(&key) && line.contains(&max)),
-            "README has no range row for {key} up to {max}"
+            "docs/configuration.md has no range row for {key} up to {max}"
         );
     }
 }

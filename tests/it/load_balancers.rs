@@ -203,7 +203,7 @@ async fn blackbox_exporter_sees_ok_and_then_memory_pressure() {
         &[&config, &listen],
         &[],
     );
-    let target = format!("http://{}/health/redis", app.addr);
+    let target = format!("http://{}/health", app.addr);
 
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let healthy = loop {
@@ -220,7 +220,7 @@ async fn blackbox_exporter_sees_ok_and_then_memory_pressure() {
     assert_eq!(healthy, 1.0, "{}", exporter.output());
 
     redis.fill_to_ratio(1.05);
-    app.wait_for("/health/redis", Duration::from_secs(2), |a| {
+    app.wait_for("/health", Duration::from_secs(2), |a| {
         a.json["reason"] == "memory_pressure"
     })
     .await;
@@ -228,7 +228,7 @@ async fn blackbox_exporter_sees_ok_and_then_memory_pressure() {
 
     // A warning still serves but is not "ok": the module pages on it too.
     redis.fill_to_ratio(0.87);
-    app.wait_for("/health/redis", Duration::from_secs(2), |a| {
+    app.wait_for("/health", Duration::from_secs(2), |a| {
         a.json["reason"] == "memory_high"
     })
     .await;

@@ -6,6 +6,8 @@ mod support;
 mod acl;
 mod cluster;
 mod config;
+mod deploy;
+mod docs;
 mod faults;
 mod first_hour;
 mod formats;
