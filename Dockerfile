@@ -26,7 +26,7 @@ COPY --from=build /src/target/release/redis-health /usr/local/bin/redis-health
 USER 65532:65532
 # No REDIS_HEALTH_* here: env beats the config file, so an image default
 # would silently override a mounted file's key (server.listen already
-# defaults to 0.0.0.0:8080). CI checks that the image sets none.
+# defaults to [::]:8080). CI checks that the image sets none.
 EXPOSE 8080
 # The container is healthy when its Redis is (the `check` subcommand runs one
 # check and exits 0 or 1), so compose's `condition: service_healthy` waits for
