@@ -60,7 +60,11 @@ async fn on_a_sentinel_the_queues_route_says_not_data_node() {
     let answer = app.get("/health/queues").await;
     assert_eq!(answer.status, 503, "{}", answer.text);
     assert_eq!(answer.json["reason"], "not_data_node", "{}", answer.text);
-    assert!(answer.json["checks"].get("queues").is_some(), "{}", answer.text);
+    assert!(
+        answer.json["checks"].get("queues").is_some(),
+        "{}",
+        answer.text
+    );
     // Its own routes do not judge queues at all.
     let all = app.get("/health").await;
     assert!(all.json["checks"].get("queues").is_none(), "{}", all.text);
