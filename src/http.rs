@@ -1,6 +1,7 @@
 //! The HTTP layer: routes, and the one place where outcomes become status
 //! codes and JSON bodies.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,16 +16,29 @@ use crate::config::WarnCode;
 use crate::probe::{Asked, Prober};
 use crate::report::Format;
 use crate::routes::Route;
+use crate::status_page;
 
-pub fn router(prober: Arc<Prober>) -> Router {
-    Route::EVERY
+/// The routes; with `status_page` (`server.status_page`), the page at `/`,
+/// which names `config_file` as the config in force.
+pub fn router(prober: Arc<Prober>, status_page: bool, config_file: Option<PathBuf>) -> Router {
+    let router = Route::EVERY
         .into_iter()
         .fold(Router::new(), |router, route| {
             router.route(
                 route.path(),
                 get(move |s: State<Arc<Prober>>, r: Request| health(s, r, route)),
             )
-        })
+        });
+    let router = if status_page {
+        let config_file = Arc::new(config_file);
+        router.route(
+            "/",
+            get(move |s: State<Arc<Prober>>, r: Request| page(s, r, config_file.clone())),
+        )
+    } else {
+        router
+    };
+    router
         .route("/metrics", get(metrics))
         .route("/livez", get(livez))
         .fallback(|request: Request| async move {
@@ -78,6 +92,58 @@ fn refuse_oversized(request: &Request) -> Result<(), HttpError> {
 async fn livez(request: Request) -> Result<Response, HttpError> {
     refuse_oversized(&request)?;
     Ok(json(StatusCode::OK, r#"{"status":"ok"}"#))
+}
+
+/// The status page, or with `Accept: application/json` its JSON index.
+/// Rendered per request from the round probes read: a page view runs no
+/// check of its own unless the round is older than `checks.max_age`.
+async fn page(
+    State(prober): State<Arc<Prober>>,
+    request: Request,
+    config_file: Arc<Option<PathBuf>>,
+) -> Result<Response, HttpError> {
+    refuse_oversized(&request)?;
+    let round = prober.round().await;
+    let mut response = if wants_json(request.headers()) {
+        json(StatusCode::OK, status_page::index(&round))
+    } else {
+        let html = prober
+            .with_trend(|trend| status_page::html(&round, trend, config_file.as_ref().as_deref()));
+        let mut response = Response::new(Body::from(html));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, TEXT_HTML);
+        response
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, PAGE_POLICY);
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    headers.insert(header::CACHE_CONTROL, NO_STORE);
+    Ok(response)
+}
+
+const TEXT_HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+/// Nothing loads from anywhere: inline styles and data: images only.
+const PAGE_POLICY: HeaderValue =
+    HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:");
+const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+
+/// A script asking for JSON by name, and not for HTML (a browser names
+/// text/html, and only `*/*` besides).
+fn wants_json(headers: &HeaderMap) -> bool {
+    let accept = headers.get_all(header::ACCEPT);
+    let names = |media: &str| {
+        accept
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|item| {
+                item.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case(media))
+            })
+    };
+    names("application/json") && !names("text/html")
 }
 
 /// Reads the query and Accept header in place: a probe copies no headers.

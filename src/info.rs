@@ -32,6 +32,9 @@ pub struct ReplicaInfo {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     pub run_id: Option<String>,
+    /// The server and its version as people name them ("Redis 7.0.15",
+    /// "Valkey 9.1.2"), for the status page.
+    pub server: Option<String>,
     /// Dates a restart: the window after one starts when the server did.
     pub uptime_s: Option<u64>,
     pub role: Option<Role>,
@@ -246,6 +249,12 @@ impl Snapshot {
 
         Self {
             run_id: fields.get("run_id").map(|v| (*v).to_owned()),
+            // Valkey also reports the Redis version it is compatible with.
+            server: match (fields.get("valkey_version"), fields.get("redis_version")) {
+                (Some(v), _) => Some(format!("Valkey {v}")),
+                (None, Some(v)) => Some(format!("Redis {v}")),
+                (None, None) => None,
+            },
             uptime_s: num("uptime_in_seconds"),
             role: fields.get("role").and_then(|v| match *v {
                 "master" => Some(Role::Master),
@@ -321,6 +330,14 @@ impl Snapshot {
             tls: None,
             sentinel_view: None,
         }
+    }
+
+    /// Memory as Redis counts it when it evicts or refuses writes: used
+    /// memory less its replication and AOF buffers (Redis 6+; older
+    /// servers do not say, and then used_memory is all there is).
+    pub fn counted_memory(&self) -> Option<u64> {
+        let used = self.used_memory?;
+        Some(used.saturating_sub(self.mem_not_counted_for_evict.unwrap_or(0)))
     }
 
     /// How long ago the last successful RDB save was, by Redis's clock.

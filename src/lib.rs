@@ -20,8 +20,10 @@ pub mod report;
 pub mod routes;
 pub mod sentinels;
 pub mod server;
+pub mod status_page;
 pub mod telemetry;
 pub mod tls;
+pub mod trend;
 pub mod verdict;
 
 use std::net::SocketAddr;
@@ -94,11 +96,13 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, then lets in-flight probes finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let sampler = tokio::spawn(self.prober.clone().sample_forever());
+        let config_file = self.reload.as_ref().and_then(|r| r.config.clone());
         let reloader = self.reload.map(|reload| {
             let reloader = Reloader::new(reload.config, self.prober.clone(), reload.log);
             tokio::spawn(reloader.run(reload.hangup))
         });
-        let app = http::router(self.prober);
+
+        let app = http::router(self.prober, self.server.status_page, config_file);
         server::serve(self.listener, app, &self.server, shutdown_signal()).await;
         sampler.abort();
         if let Some(reloader) = reloader {

@@ -18,6 +18,7 @@ use crate::queues::{Reading, Tracker};
 use crate::redis::{Redis, RedisError};
 use crate::report::{Format, Report, Round};
 use crate::routes::Route;
+use crate::trend::Trend;
 use crate::verdict::Status;
 
 /// What a probe's query asks of its answer, over the route's settings.
@@ -89,6 +90,8 @@ pub struct Prober {
     queues: ArcSwapOption<(Instant, Arc<Vec<Reading>>)>,
     /// What the sampler keeps between queue samples; only it touches this.
     tracker: Mutex<Tracker>,
+    /// The sampled past, for the status page; only the sampler writes it.
+    trend: std::sync::Mutex<Trend>,
 }
 
 impl Prober {
@@ -111,6 +114,7 @@ impl Prober {
             canary: ArcSwapOption::empty(),
             queues: ArcSwapOption::empty(),
             tracker: Mutex::new(Tracker::default()),
+            trend: std::sync::Mutex::default(),
         }
     }
 
@@ -169,6 +173,28 @@ impl Prober {
         answer_from(&*self.refreshed(max_age).await, route, asked, format)
     }
 
+    /// The latest check, run afresh if it is older than `checks.max_age`,
+    /// as a probe would get it.
+    pub async fn round(self: &Arc<Self>) -> Arc<Round> {
+        if let Some(round) = self.latest.load_full()
+            && round.at.elapsed() < round.settings.checks.max_age.get()
+        {
+            return round;
+        }
+        let max_age = self.settings.load().checks.max_age.get();
+        self.refreshed(max_age).await
+    }
+
+    /// Runs `f` on the sampled past. A panic while it was held leaves
+    /// points that are still whole, so a poisoned lock is used as it is.
+    pub fn with_trend<T>(&self, f: impl FnOnce(&mut Trend) -> T) -> T {
+        let mut trend = self
+            .trend
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut trend)
+    }
+
     /// Metrics kept as probes and checks happen.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
@@ -189,6 +215,7 @@ impl Prober {
                 .as_ref()
                 .is_ok_and(|o| o.snapshot.sentinel.is_some());
             self.sample_queues(sentinel).await;
+            self.with_trend(|trend| trend.record(&round, SystemTime::now()));
             // Subtracting saturates where adding to an Instant could panic.
             let due = tokio::time::sleep(interval.saturating_sub(round.at.elapsed()));
             // A reload may shorten the interval: start over with it at once.
@@ -328,6 +355,7 @@ impl Prober {
         changes.log(&mut refresh.last_status, &reports);
         Round {
             at,
+            checked_at,
             outcome,
             window: window.unwrap_or_default(),
             reports,

@@ -23,6 +23,8 @@ use crate::verdict::{Reason, Status};
 #[derive(Debug)]
 pub struct Round {
     pub at: Instant,
+    /// The same moment by the wall clock, as bodies show it.
+    pub checked_at: SystemTime,
     /// What Redis answered, or why it could not be asked (for /metrics).
     pub outcome: Result<Observation, RedisError>,
     pub window: Window,
@@ -37,6 +39,16 @@ pub struct Round {
 impl Round {
     pub fn report(&self, route: Route) -> &Report {
         &self.reports[route as usize]
+    }
+
+    /// Each check `route` ran, with all it found: judged again from what
+    /// this round read (pure, no Redis), for the status page, which shows
+    /// more than a probe's body does.
+    pub fn results(&self, route: Route) -> Vec<(&'static str, CheckResult)> {
+        evaluate(route, &self.outcome, Some(&self.window), &self.settings)
+            .into_iter()
+            .map(|e| (e.name, e.result))
+            .collect()
     }
 }
 

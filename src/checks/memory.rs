@@ -48,13 +48,7 @@ impl Check for Memory {
         let result = CheckResult::default()
             .observe("used_bytes", used)
             .observe("max_bytes", max);
-        // Redis compares used memory less its replication and AOF buffers with
-        // maxmemory when it evicts or refuses writes; Redis 5 and older do not
-        // say, and then used_memory is all there is.
-        let counted = match snap.mem_not_counted_for_evict {
-            Some(not_counted) => used.saturating_sub(not_counted),
-            None => used,
-        };
+        let counted = snap.counted_memory().unwrap_or(used);
         let result = match snap.mem_not_counted_for_evict {
             Some(not_counted) => result
                 .observe("not_counted_bytes", not_counted)

@@ -56,9 +56,10 @@ fn evaluate(settings: &Sentinel, snap: &Snapshot) -> CheckResult {
         .filter(|m| settings.judges(&m.name))
         .collect();
     let any = |status| judged.iter().any(|m| m.status == Some(status));
-    let unknown = named
+    let unknown: Vec<&String> = named
         .iter()
-        .any(|name| !sentinel.masters.iter().any(|m| m.name == *name));
+        .filter(|name| !sentinel.masters.iter().any(|m| m.name == **name))
+        .collect();
     let masters: Map<String, Value> = judged
         .iter()
         .map(|m| {
@@ -78,6 +79,10 @@ fn evaluate(settings: &Sentinel, snap: &Snapshot) -> CheckResult {
             .observe("tilt", tilt)
             .fail_if(tilt, Reason::SentinelTilt);
     }
+    if !unknown.is_empty() {
+        // Which names, so the operator can tell a typo from a lost master.
+        result = result.observe("unknown_masters", json!(unknown));
+    }
     result
         .observe("masters", masters)
         .fail_if(any(MasterStatus::Odown), Reason::MasterOdown)
@@ -86,7 +91,7 @@ fn evaluate(settings: &Sentinel, snap: &Snapshot) -> CheckResult {
             judged.iter().any(|m| m.quorum_ok == Some(false)),
             Reason::SentinelNoQuorum,
         )
-        .fail_if(unknown, Reason::SentinelUnknownMaster)
+        .fail_if(!unknown.is_empty(), Reason::SentinelUnknownMaster)
 }
 
 #[cfg(test)]
@@ -182,5 +187,11 @@ mod tests {
         let result = judge(&fixture("info-sentinel-7.0.txt"), &["mymaster", "nosuch"]);
         assert_eq!(result.reasons, vec![Reason::SentinelUnknownMaster]);
         assert!(result.observed["masters"].get("nosuch").is_none());
+        assert_eq!(
+            result.observed["unknown_masters"],
+            serde_json::json!(["nosuch"])
+        );
+        let known = judge(&fixture("info-sentinel-7.0.txt"), &["mymaster"]);
+        assert!(!known.observed.contains_key("unknown_masters"));
     }
 }

@@ -78,6 +78,9 @@ pub struct ServerSettings {
     pub header_read_timeout: Within<false, HOUR>,
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
     pub shutdown_timeout: Within<false, HOUR>,
+    /// The HTML page at `/`; off, `/` is a 404, for a port reachable from
+    /// beyond the pod.
+    pub status_page: bool,
 }
 
 impl Default for ServerSettings {
@@ -88,6 +91,7 @@ impl Default for ServerSettings {
             max_connections: const { NonZeroU32::new(1024).expect("1024 is not zero") },
             header_read_timeout: Within::of(Duration::from_secs(5)),
             shutdown_timeout: Within::of(Duration::from_secs(5)),
+            status_page: true,
         }
     }
 }

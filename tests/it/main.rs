@@ -24,6 +24,7 @@ mod replication;
 mod routes;
 mod sentinel;
 mod shutdown;
+mod status_page;
 mod tls;
 mod tls_words;
 mod unix_socket;
