@@ -21,8 +21,8 @@ async function main() {
     page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
     page.on('pageerror', (e) => errors.push(String(e)));
     const response = await page.goto(url, { waitUntil: 'load' });
-    // The page refreshes itself; read it in one step, again if a refresh
-    // replaced it meanwhile (the next one is as good).
+    // The page refreshes itself: read it and shoot it in one go, again if
+    // a refresh replaced it meanwhile (the next one is as good).
     let seen;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -36,12 +36,13 @@ async function main() {
           lines: document.querySelectorAll('figure svg polyline, figure svg circle').length,
           overflow: document.documentElement.scrollWidth - window.innerWidth,
         }));
+        await page.screenshot({ path: screenshot, fullPage: true });
         break;
       } catch (error) {
         if (attempt >= 3) throw error;
+        await page.waitForLoadState('load');
       }
     }
-    await page.screenshot({ path: screenshot, fullPage: true });
     const report = {
       status: response.status(),
       headers: response.headers(),
