@@ -272,25 +272,22 @@ def main():
         return process
 
     try:
-        redis = spawn(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-                       "--save", "", "--appendonly", "no", "--dir", workdir,
-                       "--maxmemory", "256mb"])
-        for _ in range(500):
-            try:
-                socket.create_connection(("127.0.0.1", redis_port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.01)
+        def start_redis(port):
+            process = spawn(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", workdir,
+                             "--maxmemory", "256mb"])
+            for _ in range(500):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.01)
+            return process
+
+        redis = start_redis(redis_port)
         # A Redis of its own for the sidecar with 64 queues, so the plain
         # sidecar's commands per probe stay its own.
-        spawn(["redis-server", "--port", str(queue_redis_port), "--bind", "127.0.0.1",
-               "--save", "", "--appendonly", "no", "--dir", workdir, "--maxmemory", "256mb"])
-        for _ in range(500):
-            try:
-                socket.create_connection(("127.0.0.1", queue_redis_port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.01)
+        start_redis(queue_redis_port)
         queue_config = os.path.join(workdir, "queues.toml")
         with open(queue_config, "w") as config:
             for i in range(QUEUES):

@@ -14,6 +14,19 @@ use crate::support::*;
 const LIMIT: Duration = Duration::from_secs(15);
 
 /// A sidecar sampling every 200 ms, with `queues` (TOML `[[queues]]`
+/// Consumer `c1` of group `workers` reads (and so takes) all of `events`.
+const READ_ALL: [&str; 9] = [
+    "XREADGROUP",
+    "GROUP",
+    "workers",
+    "c1",
+    "COUNT",
+    "10",
+    "STREAMS",
+    "events",
+    ">",
+];
+
 /// tables) each stalling after 2 s.
 async fn app_with(redis: &TestRedis, queues: &str) -> TestApp {
     spawn_app(settings_with(
@@ -233,17 +246,7 @@ async fn a_stream_group_that_stops_reading_stalls_names_the_group_and_recovers()
         "{metrics}"
     );
     // The group reads (and acknowledges) everything.
-    redis.cmd(&[
-        "XREADGROUP",
-        "GROUP",
-        "workers",
-        "c1",
-        "COUNT",
-        "10",
-        "STREAMS",
-        "events",
-        ">",
-    ]);
+    redis.cmd(&READ_ALL);
     let ok = wait_ok(&app).await;
     let group = &ok.json["checks"]["queues"]["queues"]["events"]["groups"]["workers"];
     assert_eq!(group["lag"], 0, "{}", ok.text);
@@ -552,18 +555,7 @@ async fn on_redis_6_2_a_stream_group_behind_its_last_entry_stalls_and_recovers()
         stalled.text
     );
     assert_eq!(body["length"], 3, "{}", stalled.text);
-    let read = [
-        "XREADGROUP",
-        "GROUP",
-        "workers",
-        "c1",
-        "COUNT",
-        "10",
-        "STREAMS",
-        "events",
-        ">",
-    ];
-    redis.cmd(&read);
+    redis.cmd(&READ_ALL);
     // Delivered but not acknowledged: pending entries still wait.
     let pending = app
         .wait_for("/health/queues", LIMIT, |a| {
