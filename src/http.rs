@@ -170,12 +170,7 @@ async fn health(
         Format::Json
     };
     let answer = prober.answer(route, asked, format).await;
-    let code = match (answer.healthy, answer.warn_code) {
-        (false, _) => StatusCode::SERVICE_UNAVAILABLE,
-        // Validated at load as a 2xx or 429, so always a status code.
-        (true, Some(code)) => StatusCode::from_u16(code.get()).unwrap_or(StatusCode::OK),
-        (true, None) => StatusCode::OK,
-    };
+    let code = answer.code();
     prober
         .metrics()
         .probe_answered(route, code, started.elapsed());

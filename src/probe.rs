@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
+use axum::http::StatusCode;
 use bytes::Bytes;
 use tokio::sync::{Mutex, Notify};
 
@@ -33,7 +34,7 @@ pub struct Asked {
 
 /// A probe's answer for `route` from `round`, by the settings that round
 /// was judged with and what the caller `asked`.
-fn answer_from(round: &Round, route: Route, asked: Asked, format: Format) -> Answer {
+pub fn answer_from(round: &Round, route: Route, asked: Asked, format: Format) -> Answer {
     let routes = &round.settings.routes;
     let report = round.report(route);
     let fail_at = asked.fail_at.unwrap_or_else(|| route.fail_at(routes));
@@ -56,6 +57,19 @@ pub struct Answer {
     /// `routes.<route>.warn_code`, when the route passes with a warning.
     pub warn_code: Option<WarnCode>,
     pub body: Bytes,
+}
+
+impl Answer {
+    /// The HTTP status: 503 when the route fails, its warn code when it
+    /// passes with a warning, else 200.
+    pub fn code(&self) -> StatusCode {
+        match (self.healthy, self.warn_code) {
+            (false, _) => StatusCode::SERVICE_UNAVAILABLE,
+            // Validated at load as a 2xx or 429, so always a status code.
+            (true, Some(code)) => StatusCode::from_u16(code.get()).unwrap_or(StatusCode::OK),
+            (true, None) => StatusCode::OK,
+        }
+    }
 }
 
 /// State only the check in flight touches.

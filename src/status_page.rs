@@ -13,22 +13,17 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 use crate::checks::CheckResult;
-use crate::report::Round;
+use crate::probe::{Asked, answer_from};
+use crate::report::{Format, Round};
 use crate::routes::Route;
 use crate::trend::{Change, Point, Trend};
 use crate::verdict::Status;
 
 /// A route's HTTP code for this round, as a probe without a query gets it.
 fn code(round: &Round, route: Route) -> u16 {
-    let routes = &round.settings.routes;
-    let report = round.report(route);
-    if route.fails(report, route.fail_at(routes)) {
-        503
-    } else if report.status == Status::Warn {
-        route.warn_code(routes).get()
-    } else {
-        200
-    }
+    answer_from(round, route, Asked::default(), Format::Json)
+        .code()
+        .as_u16()
 }
 
 /// `routes.<route>.fail_at`; `None` for the routes whose rule is fixed

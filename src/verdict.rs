@@ -156,7 +156,7 @@ impl Reason {
             SentinelTilt => {
                 "the Sentinel is in TILT mode (sentinel_tilt:1): it distrusts its timer and takes no action"
             }
-            NotDataNode => "/health/replica or /health/primary on a Sentinel",
+            NotDataNode => "/health/replica, /health/primary or /health/queues on a Sentinel",
             NotSentinel => "/health/sentinel on a data node",
             MemoryNearLimit => {
                 "(memory) ratio >= memory.fail_ratio on a primary whose policy will evict nothing once full (noeviction, volatile-* with no expiring key); writes still succeed. With memory.policy_aware = false, under any policy"
