@@ -236,6 +236,22 @@ async fn the_logs_say_which_redis_which_file_and_which_routes_changed() {
 }
 
 /// Real HTTP to a binary on `[::]:PORT` over both loopbacks, one socket.
+/// The binary with `server.listen = listen` (on `port`, which TestBinary
+/// waits for on 127.0.0.1), checking `redis`.
+async fn listening_on(listen: &str, port: u16, redis: &TestRedis) -> TestBinary {
+    let url = redis.url();
+    TestBinary::start_on(
+        Command::new(env!("CARGO_BIN_EXE_redis-health")),
+        port,
+        &[
+            ("REDIS_HEALTH_REDIS__URL", &url),
+            ("REDIS_HEALTH_SERVER__LISTEN", listen),
+            ("REDIS_HEALTH_CHECKS__MEMORY__WARN_NO_MAXMEMORY", "false"),
+        ],
+    )
+    .await
+}
+
 #[tokio::test]
 async fn the_default_listen_address_takes_ipv6_and_ipv4() {
     assert!(
@@ -245,19 +261,8 @@ async fn the_default_listen_address_takes_ipv6_and_ipv4() {
     );
     let redis = TestRedis::start();
     let port = free_port();
-    let listen = format!("[::]:{port}");
-    let url = redis.url();
     // TestBinary waits on 127.0.0.1: the IPv4 half.
-    let binary = TestBinary::start_on(
-        Command::new(env!("CARGO_BIN_EXE_redis-health")),
-        port,
-        &[
-            ("REDIS_HEALTH_REDIS__URL", &url),
-            ("REDIS_HEALTH_SERVER__LISTEN", &listen),
-            ("REDIS_HEALTH_CHECKS__MEMORY__WARN_NO_MAXMEMORY", "false"),
-        ],
-    )
-    .await;
+    let binary = listening_on(&format!("[::]:{port}"), port, &redis).await;
     for base in [
         format!("http://127.0.0.1:{port}"),
         format!("http://[::1]:{port}"),
@@ -279,17 +284,7 @@ async fn the_default_listen_address_takes_ipv6_and_ipv4() {
 async fn listen_takes_localhost_and_says_what_it_takes_otherwise() {
     let redis = TestRedis::start();
     let port = free_port();
-    let listen = format!("localhost:{port}");
-    let url = redis.url();
-    let binary = TestBinary::start_on(
-        Command::new(env!("CARGO_BIN_EXE_redis-health")),
-        port,
-        &[
-            ("REDIS_HEALTH_REDIS__URL", &url),
-            ("REDIS_HEALTH_SERVER__LISTEN", &listen),
-        ],
-    )
-    .await;
+    let binary = listening_on(&format!("localhost:{port}"), port, &redis).await;
     assert_eq!(binary.get("/livez").await.0, 200);
     drop(binary);
     for bad in ["example.com:8080", "localhost", ":8080", "localhost:99999"] {

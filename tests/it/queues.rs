@@ -42,6 +42,19 @@ fn queue(name: &str, kind: &str, key: &str, extra: &str) -> String {
     )
 }
 
+/// Waits for queue `events` to stall, naming its group `workers`.
+async fn stream_stalled_by_workers(app: &TestApp) -> Answer {
+    let stalled = wait_reason(app, "queue_stalled").await;
+    let body = &stalled.json["checks"]["queues"]["queues"]["events"];
+    assert_eq!(
+        body["stalled_groups"],
+        serde_json::json!(["workers"]),
+        "{}",
+        stalled.text
+    );
+    stalled
+}
+
 async fn wait_reason(app: &TestApp, reason: &str) -> Answer {
     app.wait_for("/health/queues", LIMIT, |a| {
         a.json["checks"]["queues"]["reasons"]
@@ -215,14 +228,8 @@ async fn a_stream_group_that_stops_reading_stalls_names_the_group_and_recovers()
     }
     let queues = queue("events", "stream", "events", "") + &queue("gone", "stream", "nostream", "");
     let app = app_with(&redis, &queues).await;
-    let stalled = wait_reason(&app, "queue_stalled").await;
+    let stalled = stream_stalled_by_workers(&app).await;
     let body = &stalled.json["checks"]["queues"]["queues"]["events"];
-    assert_eq!(
-        body["stalled_groups"],
-        serde_json::json!(["workers"]),
-        "{}",
-        stalled.text
-    );
     let group = &body["groups"]["workers"];
     assert_eq!(group["lag"], 5, "{}", stalled.text);
     assert_eq!(group["consumers"], 0);
@@ -540,14 +547,8 @@ async fn on_redis_6_2_a_stream_group_behind_its_last_entry_stalls_and_recovers()
         redis.cmd(&["XADD", "events", "*", "f", "v"]);
     }
     let app = app_with(&redis, &queue("events", "stream", "events", "")).await;
-    let stalled = wait_reason(&app, "queue_stalled").await;
+    let stalled = stream_stalled_by_workers(&app).await;
     let body = &stalled.json["checks"]["queues"]["queues"]["events"];
-    assert_eq!(
-        body["stalled_groups"],
-        serde_json::json!(["workers"]),
-        "{}",
-        stalled.text
-    );
     // 6.2 reports no lag and no entries-read.
     assert!(
         body["groups"]["workers"]["lag"].is_null(),
