@@ -71,9 +71,15 @@ impl Route {
         }
     }
 
+    /// `routes.<route>.fail_at`, or `None` for the routes whose rule is
+    /// fixed (`/health/alive`, `/health/sentinel/ready`).
+    pub fn configured_fail_at(self, routes: &RouteSettings) -> Option<FailAt> {
+        self.settings(routes).map(|r| r.0)
+    }
+
     /// `routes.<route>.fail_at`.
     pub fn fail_at(self, routes: &RouteSettings) -> FailAt {
-        self.settings(routes).map_or_else(FailAt::default, |r| r.0)
+        self.configured_fail_at(routes).unwrap_or_default()
     }
 
     /// `routes.<route>.warn_code`.

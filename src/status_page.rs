@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 use crate::checks::CheckResult;
+use crate::config::FailAt;
 use crate::probe::{Asked, answer_from};
 use crate::report::{Format, Round};
 use crate::routes::Route;
@@ -24,15 +25,6 @@ fn code(round: &Round, route: Route) -> u16 {
     answer_from(round, route, Asked::default(), Format::Json)
         .code()
         .as_u16()
-}
-
-/// `routes.<route>.fail_at`; `None` for the routes whose rule is fixed
-/// (`/health/alive`, `/health/sentinel/ready`).
-fn configured_fail_at(round: &Round, route: Route) -> Option<Status> {
-    match route {
-        Route::Alive | Route::SentinelReady => None,
-        _ => Some(route.fail_at(&round.settings.routes).get()),
-    }
 }
 
 /// Whether `route` is for the kind of process this round found (a Sentinel
@@ -56,7 +48,7 @@ pub fn index(round: &Round) -> String {
                 "status": report.status,
                 "reason": report.reason,
                 "code": code(round, route),
-                "fail_at": configured_fail_at(round, route),
+                "fail_at": route.configured_fail_at(&round.settings.routes).map(FailAt::get),
             })
         })
         .collect();
@@ -150,8 +142,8 @@ fn write_page(
     );
     for route in routes {
         let report = round.report(route);
-        let fail_at = match (route, configured_fail_at(round, route)) {
-            (_, Some(status)) => status.as_str(),
+        let fail_at = match (route, route.configured_fail_at(&settings.routes)) {
+            (_, Some(fail_at)) => fail_at.get().as_str(),
             (Route::Alive, None) => "no answer at all",
             (_, None) => "the Sentinel itself failing",
         };
