@@ -2,6 +2,7 @@
 //! exactly the environment the unit's `Environment=` lines give, and an
 //! instance config made from the shipped example.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,22 @@ fn unit_environment(instance: &str, credentials: &str) -> Vec<(String, String)> 
             (name.to_owned(), value)
         })
         .collect()
+}
+
+/// `redis-health --config CONFIG check`, run as the unit runs it.
+fn check_as_the_unit_runs(
+    instance: &str,
+    credentials: &str,
+    config: &Path,
+    dir: &Path,
+) -> std::process::Output {
+    let mut check = Command::new(env!("CARGO_BIN_EXE_redis-health"));
+    as_the_unit_runs(&mut check, instance, credentials);
+    check
+        .args(["--config".as_ref(), config.as_os_str(), "check".as_ref()])
+        .current_dir(dir)
+        .output()
+        .expect("run redis-health check")
 }
 
 /// The unit's environment, plus what systemd itself sets for a service with
@@ -101,13 +118,7 @@ async fn a_url_password_and_text_logs_hold_under_the_units_environment() {
     });
     let instance = redis.port.to_string();
 
-    let mut check = Command::new(env!("CARGO_BIN_EXE_redis-health"));
-    as_the_unit_runs(&mut check, &instance, credentials);
-    let output = check
-        .args(["--config".as_ref(), config.as_os_str(), "check".as_ref()])
-        .current_dir(dir.path())
-        .output()
-        .expect("run redis-health check");
+    let output = check_as_the_unit_runs(&instance, credentials, &config, dir.path());
     let body = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{body}");
     assert!(!body.contains("auth_failed"), "{body}");
@@ -173,13 +184,7 @@ fn the_credential_named_in_the_example_is_read_when_used() {
         )
     });
 
-    let mut check = Command::new(env!("CARGO_BIN_EXE_redis-health"));
-    as_the_unit_runs(&mut check, &instance, &credentials);
-    let output = check
-        .args(["--config".as_ref(), config.as_os_str(), "check".as_ref()])
-        .current_dir(dir.path())
-        .output()
-        .expect("run redis-health check");
+    let output = check_as_the_unit_runs(&instance, &credentials, &config, dir.path());
     let body = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{body}");
 }
